@@ -1,0 +1,1 @@
+"""Components that ship with ddr, registered through the same hooks as third-party plugins."""

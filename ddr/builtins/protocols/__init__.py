@@ -1,0 +1,22 @@
+"""The shipped evaluation protocols (YAML files beside this module), see PROTOCOL.md §3."""
+
+from __future__ import annotations
+
+from ddr import hookimpl
+from ddr.specs import ProtocolSpec
+
+_PACKAGE = "ddr.builtins.protocols"
+
+
+@hookimpl
+def ddr_protocols() -> list[ProtocolSpec]:
+    return [
+        ProtocolSpec(name="hard", path=f"{_PACKAGE}:hard.yaml", version="1",
+                     summary="DC/DSA/DM/MTT standard: ConvNet-3 w128 instance norm, SGD 0.01, 1000 epochs, DSA"),
+        ProtocolSpec(name="hard-dc", path=f"{_PACKAGE}:hard-dc.yaml", version="1",
+                     summary="the DC paper's variant of 'hard': 300 epochs, no augmentation"),
+        ProtocolSpec(name="soft", path=f"{_PACKAGE}:soft.yaml", version="1",
+                     summary="teacher-based methods: AdamW 1e-3 cosine, 300 epochs, KL T=4, teacher relabels, RRC+flip+CutMix"),
+        ProtocolSpec(name="digits", path=f"{_PACKAGE}:digits.yaml", version="1",
+                     summary="embedded quick protocol: digits 16 px, ConvNet-3 w64, 300 epochs, DSA"),
+    ]

@@ -1,0 +1,216 @@
+"""The ``ddr`` command line (argparse).
+
+``ddr list`` and ``ddr plugins`` never import torch; ``run``, ``eval`` and ``teacher`` import
+their machinery only when invoked. Every :class:`~ddr.errors.DdrError` is printed without a
+traceback and exits with status 2 (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ddr import __version__
+from ddr.errors import DdrError
+from ddr.specs import SPEC_TYPES
+
+
+def _plugin_system(args: argparse.Namespace, **kwargs: Any) -> Any:
+    from ddr.plugins import get_plugin_system
+
+    block = [p[3:] for p in args.plugins if p.startswith("no:")]
+    load = [p for p in args.plugins if not p.startswith("no:")]
+    return get_plugin_system(block=block, load=load, **kwargs)
+
+
+def _warn_failures(system: Any) -> None:
+    for info in system.failures():
+        print(f"warning: {info.short()}\n  (block it with -p no:{info.name}; `ddr doctor` for details)",
+              file=sys.stderr)
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    system = _plugin_system(args)
+    registry = system.registry(args.kind)
+    specs = registry.list(args.pattern, args.exclude)
+    conflicts = registry.conflicts()
+    if args.json:
+        rows = []
+        for spec in specs:
+            row = spec.describe()
+            row["conflict"] = spec.name in conflicts
+            rows.append(row)
+        print(json.dumps(rows, indent=2))
+    else:
+        _warn_failures(system)
+        if not specs:
+            print(f"no {args.kind} match" + (f" '{args.pattern}'" if args.pattern else ""))
+        width = max((len(s.name) for s in specs), default=0)
+        for spec in specs:
+            mark = "  [CONFLICT]" if spec.name in conflicts else ""
+            alias = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
+            presets = f" [presets: {', '.join(sorted(spec.presets))}]" if spec.presets else ""
+            arg = ":ARG" if spec.accepts_argument else ""
+            print(f"{(spec.name + arg).ljust(width + 4)}  {spec.summary}{alias}{presets}  <{spec.provider}>{mark}")
+    return 0
+
+
+# -- plugins -------------------------------------------------------------------------------------
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    system = _plugin_system(args)
+    for kind in SPEC_TYPES:  # collect every hook so spec errors show up as failures
+        system.registry(kind)
+    rows = system.describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        dist = f"{row['distribution']} {row['version']}" if row["distribution"] else "(local module)"
+        print(f"{row['name']:<14} {dist:<24} {row['status']:<8} {', '.join(row['hooks'])}")
+        if row["error"]:
+            print(f"{'':14} ! {row['error']}")
+    return 0
+
+
+# -- doctor --------------------------------------------------------------------------------------
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ddr.registry import import_target
+
+    system = _plugin_system(args)
+    problems: list[str] = []
+    for kind in SPEC_TYPES:
+        registry = system.registry(kind)
+        for name, specs in registry.conflicts().items():
+            providers = ", ".join(sorted(s.provider or "?" for s in specs))
+            problems.append(f"conflict: {registry.kind} '{name}' is provided by {providers}; "
+                            f"qualify it as PROVIDER/{name} or block one with -p no:PROVIDER")
+        if args.materialize:
+            for spec in registry.list():
+                try:
+                    import_target(spec)
+                except DdrError as exc:
+                    problems.append(f"bad target: {exc}")
+            if kind == "protocols":
+                from ddr.config import load_protocol
+
+                for spec in registry.list():
+                    try:
+                        load_protocol(spec.path)
+                    except DdrError as exc:
+                        problems.append(f"bad protocol '{spec.name}': {exc}")
+    for info in system.failures():
+        problems.append(f"failed plugin: {info.short()}")
+    counts = {kind: len(system.registry(kind).specs) for kind in SPEC_TYPES}
+    print(f"ddr {__version__}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    print(f"plugins: {sum(p.status == 'active' for p in system.plugins.values())} active, "
+          f"{sum(p.status == 'blocked' for p in system.plugins.values())} blocked, "
+          f"{len(system.failures())} failed")
+    if problems:
+        for problem in problems:
+            print(f"PROBLEM {problem}")
+        return 1
+    print("no problems found" + ("" if args.materialize else " (run with --materialize to import every target)"))
+    return 0
+
+
+# -- validate ------------------------------------------------------------------------------------
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from ddr.config import build_protocol, load_yaml_with_includes
+    from ddr.runspec import validate_run_config
+
+    for path in args.config:
+        data = load_yaml_with_includes(path)
+        if "version" in data and "name" in data and "method" not in data:
+            protocol = build_protocol(data, path)
+            print(f"{path}: valid protocol '{protocol.name}' version {protocol.version}")
+        else:
+            system = _plugin_system(args)
+            summary = validate_run_config(data, system, where=path)
+            print(f"{path}: valid run config ({summary})")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddr",
+        description="Distill with any method and evaluate it honestly: accuracy, HLR, IOR, DDRS, ARS.",
+    )
+    parser.add_argument("--version", action="version", version=f"ddr {__version__}")
+    parser.add_argument("-p", dest="plugins", action="append", default=[], metavar="NAME",
+                        help="load plugin NAME (entry point or module), or block it with no:NAME")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list installed components of one kind")
+    p.add_argument("kind", choices=list(SPEC_TYPES))
+    p.add_argument("pattern", nargs="?", help="glob or substring to filter names")
+    p.add_argument("--exclude", help="glob of names to leave out")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("plugins", help="list plugins with their distribution, hooks and status")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("doctor", help="check plugins: conflicts, load failures, importable targets")
+    p.add_argument("--materialize", action="store_true", help="import every target and load every protocol")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("validate", help="validate protocol or run config YAML files")
+    p.add_argument("config", nargs="+")
+    p.set_defaults(func=cmd_validate)
+
+    from ddr.commands import add_commands
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        _add_plugin_commands(parser, argv)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except DdrError as exc:
+        if debug:
+            raise
+        print(f"ddr: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ddr: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+
+
+def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Let plugins add sub-commands (``ddr_add_commands``) when the command is not a built-in."""
+    builtin = {"list", "plugins", "doctor", "validate", "run", "eval", "teacher", "show"}
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is None or first in builtin:
+        return
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    from ddr.plugins import get_plugin_system
+
+    plugin_args = [a for i, a in enumerate(argv) if i > 0 and argv[i - 1] == "-p"]
+    system = get_plugin_system(block=[p[3:] for p in plugin_args if p.startswith("no:")],
+                               load=[p for p in plugin_args if not p.startswith("no:")])
+    system.pm.hook.ddr_add_commands(subparsers=sub)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

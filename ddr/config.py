@@ -1,0 +1,216 @@
+"""Protocol and config files: YAML (``safe_load`` only), ``include:``, a strict schema, overrides.
+
+A protocol file is a mapping; ``include: other.yaml`` (or a list) is merged underneath it (deep
+merge, the including file wins). Every key is checked against :data:`PROTOCOL_SCHEMA`: an
+unknown key is an error with a did-you-mean, never silently ignored. Overrides come from the CLI
+as dotted ``key=value`` pairs (``--set train.epochs=50``), values parsed as YAML scalars.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import importlib.resources
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ddr.errors import ConfigError
+
+_RECIPE = {
+    "optimizer": str, "lr": float, "momentum": float, "weight_decay": float, "epochs": (int, type(None)),
+    "batch_size": int, "schedule": str, "milestones": list, "gamma": float, "augmentation": list,
+}
+PROTOCOL_SCHEMA: dict[str, Any] = {
+    "name": str,
+    "version": (int, str),
+    "summary": str,
+    "include": (str, list),
+    "student": {"arch": str, "arch_params": dict, "arch_by_size": dict},
+    "train": {k: v for k, v in _RECIPE.items() if k != "augmentation"},
+    "hard_augmentation": list,
+    "augmentation": list,
+    "label_strategy": str,
+    "loss": (str, dict, type(None)),
+    "real": dict(_RECIPE),
+    "teacher": {"arch": (str, type(None)), "arch_params": dict, "checkpoint": (str, type(None))},
+    "selection": str,
+    "lr_grid": list,
+    "validation_per_class": int,
+    "test_interval": int,
+    "num_eval": int,
+    "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool},
+}
+SELECTIONS = ("last", "validation", "ddranking")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "multistep", "cosine", "half-cosine")
+
+
+def read_yaml(path: Path | str, text: str | None = None) -> dict[str, Any]:
+    """Parse a YAML mapping with ``yaml.safe_load``; errors name the file and line."""
+    try:
+        data = yaml.safe_load(text if text is not None else Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` merged over ``base``; nested mappings merge, everything else is replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_location(location: str) -> tuple[dict[str, Any], Any]:
+    """Read ``package:file.yaml`` (package data) or a filesystem path; return (data, base)."""
+    if ":" in location and not Path(location).exists() and not location[1:3] == ":\\":
+        package, _, name = location.partition(":")
+        try:
+            resource = importlib.resources.files(package).joinpath(name)
+            text = resource.read_text()
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            raise ConfigError(f"protocol file {location!r} not found") from exc
+        return read_yaml(location, text), (package, str(Path(name).parent))
+    path = Path(location)
+    return read_yaml(path), path.parent
+
+
+def load_yaml_with_includes(location: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a YAML file and merge its ``include:`` files underneath it (recursively)."""
+    if location in _seen:
+        raise ConfigError(f"include cycle: {' -> '.join((*_seen, location))}")
+    data, base = _read_location(location)
+    includes = data.pop("include", None)
+    if includes is None:
+        return data
+    merged: dict[str, Any] = {}
+    for inc in [includes] if isinstance(includes, str) else list(includes):
+        if not isinstance(inc, str):
+            raise ConfigError(f"{location}: include entries must be file names, got {inc!r}")
+        if isinstance(base, tuple):
+            package, folder = base
+            ref = f"{package}:{inc}" if folder in ("", ".") else f"{package}:{folder}/{inc}"
+        else:
+            ref = str((base / inc))
+        merged = deep_merge(merged, load_yaml_with_includes(ref, (*_seen, location)))
+    return deep_merge(merged, data)
+
+
+def check_schema(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, prefix: str = "") -> None:
+    """Reject unknown keys (with did-you-mean) and values of the wrong type."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; allowed here: {', '.join(schema)}"
+            raise ConfigError(f"{where}: unknown key '{dotted}'{hint}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}: '{dotted}' must be a mapping, got {value!r}")
+            check_schema(value, expected, where, dotted + ".")
+            continue
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if float in types and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}")
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"train.epochs=50"`` -> ``("train.epochs", 50)`` (value parsed as a YAML scalar)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects KEY=VALUE, got {item!r} (e.g. --set train.epochs=50)")
+    key, _, raw = item.partition("=")
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from exc
+    return key, value
+
+
+def dotted_to_nested(pairs: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"train.epochs": 50}`` -> ``{"train": {"epochs": 50}}``."""
+    out: dict[str, Any] = {}
+    for key, value in pairs.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{key}' conflicts with another override of '{part}'")
+        node[parts[-1]] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A fully resolved protocol (see the shipped YAML files for every field)."""
+
+    name: str
+    version: str
+    data: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+
+def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
+    """Validate protocol data, apply nested ``overrides`` and return a :class:`Protocol`."""
+    merged = deep_merge(data, overrides or {})
+    check_schema(merged, PROTOCOL_SCHEMA, where)
+    for key in ("name", "version"):
+        if key not in merged:
+            raise ConfigError(f"{where}: '{key}' is required in a protocol")
+    if merged.get("selection", "last") not in SELECTIONS:
+        raise ConfigError(f"{where}: selection must be one of {SELECTIONS}, got {merged['selection']!r}")
+    for section in ("train", "real"):
+        recipe = merged.get(section, {})
+        if recipe.get("optimizer", "sgd") not in OPTIMIZERS:
+            raise ConfigError(f"{where}: {section}.optimizer must be one of {OPTIMIZERS}")
+        if recipe.get("schedule", "constant") not in SCHEDULES:
+            raise ConfigError(f"{where}: {section}.schedule must be one of {SCHEDULES}")
+        epochs = recipe.get("epochs")
+        if epochs is not None and epochs < 1:
+            raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
+    if merged.get("num_eval", 1) < 1:
+        raise ConfigError(f"{where}: num_eval must be >= 1")
+    for key in ("w", "lambda"):
+        value = merged.get("metrics", {}).get(key, 0.5)
+        if not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"{where}: metrics.{key} must be within [0, 1], got {value}")
+    return Protocol(name=str(merged["name"]), version=str(merged["version"]), data=merged)
+
+
+def load_protocol(location: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
+    """Load a protocol YAML (``package:file.yaml`` or a path) with includes and overrides."""
+    return build_protocol(load_yaml_with_includes(location), location, overrides)

@@ -1,0 +1,58 @@
+"""Every user-facing failure is a :class:`DdrError`.
+
+The CLI prints these without a traceback and exits with status 2 (``--debug`` shows the
+traceback). Messages say what was wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class DdrError(Exception):
+    """Base class of all errors ddr reports to a user."""
+
+    exit_code = 2
+
+
+class InvalidSpecError(DdrError):
+    """A spec record (or the hookimpl returning it) is malformed."""
+
+
+class PluginLoadError(DdrError):
+    """A plugin could not be imported or registered."""
+
+    def __init__(self, name: str, distribution: str | None, version: str | None, cause: BaseException | str):
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.cause = cause
+        dist = f" ({distribution} {version})" if distribution else ""
+        reason = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        super().__init__(
+            f"plugin '{name}'{dist} failed to load: {reason}\n"
+            f"  fix the plugin or its dependencies, or block it with -p no:{name} "
+            f"(or DDR_DISABLE_PLUGINS={name})"
+        )
+
+
+class UnknownComponentError(DdrError):
+    """A name that no plugin provides."""
+
+
+class AmbiguousComponentError(DdrError):
+    """A name that more than one plugin provides."""
+
+
+class ConfigError(DdrError):
+    """A YAML config or protocol file, or a --set override, is invalid."""
+
+
+class DataError(DdrError):
+    """A dataset is missing, corrupt or in an unexpected layout."""
+
+
+class DistilledSetError(DdrError):
+    """A distilled set does not match what the evaluation expects (shape, labels, values)."""
+
+
+class ArtifactError(DdrError):
+    """A file on disk (distilled set, checkpoint, cache entry) cannot be read safely."""

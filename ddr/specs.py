@@ -1,0 +1,310 @@
+"""Spec records: the typed, frozen values that registration hooks return.
+
+A spec describes a component cheaply (name, summary, defaults) and points at the heavy code
+through a lazy ``"package.module:attr"`` target, so listing never imports torch. The core fills
+``provider`` (the plugin that returned the record); plugins must leave it empty.
+
+Names follow ``[a-z0-9][a-z0-9_-]*``. A component is referred to as ``[provider/]name[.preset]``;
+a spec with ``accepts_argument=True`` is also reachable as ``name:ARGUMENT`` (``folder:/data/x``,
+``timm:resnet50``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from ddr.errors import InvalidSpecError
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """Return ``name`` if it is a valid component name, else raise :class:`InvalidSpecError`."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidSpecError(
+            f"invalid {what} {name!r}: names are lower case letters, digits, '_' and '-', "
+            "starting with a letter or digit (e.g. 'convnet_d3', 'fashion-mnist')"
+        )
+    return name
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None, what: str, owner: str) -> Mapping[str, Any]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidSpecError(f"{owner}: {what} must be a mapping, got {type(value).__name__}")
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
+    """Fields shared by every kind of component.
+
+    Attributes:
+        name: the public name, e.g. ``"dm"``.
+        target: ``"module:attr"`` (preferred: imported only when used) or the object itself.
+        summary: one line shown by ``ddr list``.
+        aliases: other names that resolve to this spec (they take part in collision checks).
+        version: bump when the component's outputs change; it enters cache keys.
+        defaults: parameters passed to the target unless overridden.
+        presets: ``{"paper": {...}}`` parameter sets selected with ``name.preset``.
+        accepts_argument: the spec is a family reached as ``name:ARGUMENT``.
+        provider: set by the core to the plugin that returned the record.
+    """
+
+    kind: ClassVar[str] = "component"
+    plural: ClassVar[str] = "components"
+
+    name: str
+    target: str | Callable[..., Any]
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    version: str = "1"
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    accepts_argument: bool = False
+    provider: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.name, f"{self.kind} name")
+        owner = f"{self.kind} '{self.name}'"
+        if isinstance(self.target, str):
+            if not TARGET_RE.match(self.target):
+                raise InvalidSpecError(
+                    f"{owner}: target {self.target!r} must look like 'package.module:attribute'"
+                )
+        elif not callable(self.target):
+            raise InvalidSpecError(f"{owner}: target must be a 'module:attr' string or a callable")
+        if isinstance(self.aliases, str) or not isinstance(self.aliases, (tuple, list)):
+            raise InvalidSpecError(f"{owner}: aliases must be a tuple of names")
+        object.__setattr__(self, "aliases", tuple(check_name(a, f"{self.kind} alias") for a in self.aliases))
+        object.__setattr__(self, "version", str(self.version))
+        object.__setattr__(self, "defaults", _frozen_mapping(self.defaults, "defaults", owner))
+        presets = _frozen_mapping(self.presets, "presets", owner)
+        for preset, params in presets.items():
+            check_name(preset, f"{owner} preset")
+            if not isinstance(params, Mapping):
+                raise InvalidSpecError(f"{owner}: preset {preset!r} must be a mapping of parameters")
+        object.__setattr__(self, "presets", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in presets.items()}))
+
+    @property
+    def target_path(self) -> str:
+        """The target as a printable ``module:attr`` string."""
+        if isinstance(self.target, str):
+            return self.target
+        return f"{getattr(self.target, '__module__', '?')}:{getattr(self.target, '__qualname__', repr(self.target))}"
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly description (used by ``ddr list --json``)."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "summary": self.summary,
+            "provider": self.provider,
+            "target": self.target_path,
+            "version": self.version,
+            "aliases": list(self.aliases),
+            "defaults": _jsonable(dict(self.defaults)),
+            "presets": sorted(self.presets),
+            "accepts_argument": self.accepts_argument,
+        }
+        out.update(self._extra())
+        return out
+
+    def _extra(self) -> dict[str, Any]:
+        return {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(ComponentSpec):
+    """An image classification dataset.
+
+    The target is called as ``target(root=Path, argument=str|None, **params)`` and returns a
+    :class:`ddr.data.ImageDataset`. ``num_classes``/``image_size``/``channels`` may be ``None`` for
+    families whose shape is known only after scanning (``folder:<path>``).
+
+    Attributes:
+        num_classes: number of classes K.
+        image_size: ``(H, W)`` in pixels of the images the dataset yields.
+        channels: 1 (grey) or 3 (RGB).
+        mean, std: per-channel normalisation constants (fractions of the 0..1 pixel range).
+        class_names: human-readable class names, index-aligned.
+        real_epochs: epochs of the real-data recipe (full-data accuracy and teachers).
+    """
+
+    kind: ClassVar[str] = "dataset"
+    plural: ClassVar[str] = "datasets"
+
+    num_classes: int | None = None
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    class_names: tuple[str, ...] = ()
+    real_epochs: int = 200
+
+    def _extra(self) -> dict[str, Any]:
+        return {
+            "num_classes": self.num_classes,
+            "image_size": list(self.image_size) if self.image_size else None,
+            "channels": self.channels,
+            "mean": list(self.mean) if self.mean else None,
+            "std": list(self.std) if self.std else None,
+            "real_epochs": self.real_epochs,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchitectureSpec(ComponentSpec):
+    """A student/teacher network family.
+
+    The target is called as ``target(channels=C, num_classes=K, image_size=(H, W), **params)`` and
+    returns a ``torch.nn.Module`` whose ``forward(x[B,C,H,W])`` gives logits ``[B,K]`` and whose
+    ``embed(x)`` gives the penultimate features ``[B,D]``.
+    """
+
+    kind: ClassVar[str] = "architecture"
+    plural: ClassVar[str] = "architectures"
+
+    family: str = ""
+
+    def _extra(self) -> dict[str, Any]:
+        return {"family": self.family}
+
+
+LABEL_ROLES = ("strategy", "loss")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelStrategySpec(ComponentSpec):
+    """A label strategy (how a student's targets are made) or a loss (how they are compared).
+
+    ``role="strategy"``: target(**params) returns a :class:`ddr.labels.LabelStrategy`.
+    ``role="loss"``: target(**params) returns a callable ``loss(logits[B,K], targets) -> scalar``
+    where ``targets`` is a :class:`ddr.labels.Targets`. A loss name given as ``--label-strategy``
+    means "the protocol's soft strategy with this loss".
+    """
+
+    kind: ClassVar[str] = "label strategy"
+    plural: ClassVar[str] = "label-strategies"
+
+    role: str = "strategy"
+    soft: bool = False
+    needs_teacher: bool = False
+    needs_soft_labels: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.role not in LABEL_ROLES:
+            raise InvalidSpecError(f"label strategy '{self.name}': role must be one of {LABEL_ROLES}, got {self.role!r}")
+
+    def _extra(self) -> dict[str, Any]:
+        return {"role": self.role, "soft": self.soft, "needs_teacher": self.needs_teacher,
+                "needs_soft_labels": self.needs_soft_labels}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentationSpec(ComponentSpec):
+    """A batched, generator-driven augmentation.
+
+    target(**params) returns an :class:`ddr.augment.Augmentation`: ``aug(images[B,C,H,W],
+    generator) -> (images, Mix | None)``. ``mixes=True`` for mixup/cutmix, whose labels must be
+    mixed by the label strategy.
+    """
+
+    kind: ClassVar[str] = "augmentation"
+    plural: ClassVar[str] = "augmentations"
+
+    mixes: bool = False
+
+    def _extra(self) -> dict[str, Any]:
+        return {"mixes": self.mixes}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSpec(ComponentSpec):
+    """A dataset-distillation method.
+
+    The target is a class; ``target().distill(ctx: ddr.distill.DistillContext)`` returns a
+    :class:`ddr.artifacts.DistilledSet`.
+
+    Attributes:
+        label_strategy: the label strategy its distilled sets are evaluated with (acc_syn_any).
+        protocol: the shared protocol it is evaluated under by default.
+        needs_teacher: the context provides ``ctx.teacher()``.
+        reported: published accuracies (fractions) keyed like ``"cifar10/ipc10"``.
+    """
+
+    kind: ClassVar[str] = "method"
+    plural: ClassVar[str] = "methods"
+
+    label_strategy: str = "hard"
+    protocol: str = "hard"
+    needs_teacher: bool = False
+    reported: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", f"method '{self.name}'"))
+
+    def _extra(self) -> dict[str, Any]:
+        return {"label_strategy": self.label_strategy, "protocol": self.protocol,
+                "needs_teacher": self.needs_teacher, "reported": dict(self.reported)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolSpec(ComponentSpec):
+    """A versioned evaluation protocol, defined by a YAML file.
+
+    ``target`` is ``"package.module:relative/file.yaml"``-free: use ``path`` for the YAML location
+    (``"package:relative/path.yaml"`` for package data, or a filesystem path). ``target`` may be
+    left as ``"ddr.config:load_protocol"``.
+    """
+
+    kind: ClassVar[str] = "protocol"
+    plural: ClassVar[str] = "protocols"
+
+    path: str = ""
+    target: str | Callable[..., Any] = "ddr.config:load_protocol"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.path:
+            raise InvalidSpecError(f"protocol '{self.name}': path to its YAML file is required")
+
+    def _extra(self) -> dict[str, Any]:
+        return {"path": self.path}
+
+
+SPEC_TYPES: dict[str, type[ComponentSpec]] = {
+    "datasets": DatasetSpec,
+    "architectures": ArchitectureSpec,
+    "label-strategies": LabelStrategySpec,
+    "augmentations": AugmentationSpec,
+    "methods": MethodSpec,
+    "protocols": ProtocolSpec,
+}
+"""CLI name of each registry -> its spec type."""
+
+HOOK_OF_KIND: dict[str, str] = {
+    "datasets": "ddr_datasets",
+    "architectures": "ddr_architectures",
+    "label-strategies": "ddr_label_strategies",
+    "augmentations": "ddr_augmentations",
+    "methods": "ddr_methods",
+    "protocols": "ddr_protocols",
+}
