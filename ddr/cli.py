@@ -18,12 +18,22 @@ from ddr.errors import DdrError
 from ddr.specs import SPEC_TYPES
 
 
-def _plugin_system(args: argparse.Namespace, **kwargs: Any) -> Any:
+def _configure_plugins(plugins: Sequence[str]) -> Any:
+    """Build the process-wide plugin system from the ``-p`` values (``NAME`` loads, ``no:NAME``
+    blocks), so commands that call :func:`ddr.plugins.get_plugin_system` see the same one."""
     from ddr.plugins import get_plugin_system
 
-    block = [p[3:] for p in args.plugins if p.startswith("no:")]
-    load = [p for p in args.plugins if not p.startswith("no:")]
-    return get_plugin_system(block=block, load=load, **kwargs)
+    block = [p[3:] for p in plugins if p.startswith("no:")]
+    load = [p for p in plugins if not p.startswith("no:")]
+    return get_plugin_system(block=block, load=load)
+
+
+def _plugin_system(args: argparse.Namespace) -> Any:
+    """The plugin system of this invocation (configured once by :func:`main`)."""
+    system = getattr(args, "plugin_system", None)
+    if system is None:
+        system = args.plugin_system = _configure_plugins(args.plugins)
+    return system
 
 
 def _warn_failures(system: Any) -> None:
@@ -39,6 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     registry = system.registry(args.kind)
     specs = registry.list(args.pattern, args.exclude)
     conflicts = registry.conflicts()
+    _warn_failures(system)  # on stderr, so --json output stays parseable
     if args.json:
         rows = []
         for spec in specs:
@@ -47,7 +58,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             rows.append(row)
         print(json.dumps(rows, indent=2))
     else:
-        _warn_failures(system)
         if not specs:
             print(f"no {args.kind} match" + (f" '{args.pattern}'" if args.pattern else ""))
         width = max((len(s.name) for s in specs), default=0)
@@ -181,11 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     try:
         parser = build_parser()
-        _add_plugin_commands(parser, argv)
+        system = _add_plugin_commands(parser, argv)
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
             return 0
+        # every command, also those that only call get_plugin_system() (run, eval), honours -p
+        args.plugin_system = system if system is not None else _configure_plugins(args.plugins)
         return int(args.func(args) or 0)
     except DdrError as exc:
         if debug:
@@ -197,19 +209,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> None:
-    """Let plugins add sub-commands (``ddr_add_commands``) when the command is not a built-in."""
-    builtin = {"list", "plugins", "doctor", "validate", "run", "eval", "teacher", "show"}
-    first = next((a for a in argv if not a.startswith("-")), None)
-    if first is None or first in builtin:
-        return
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    from ddr.plugins import get_plugin_system
+def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> Any:
+    """Let plugins add sub-commands (``ddr_add_commands``) when the command is not a built-in.
 
-    plugin_args = [a for i, a in enumerate(argv) if i > 0 and argv[i - 1] == "-p"]
-    system = get_plugin_system(block=[p[3:] for p in plugin_args if p.startswith("no:")],
-                               load=[p for p in plugin_args if not p.startswith("no:")])
+    Returns the plugin system it built (configured with the ``-p`` values), or ``None`` when the
+    command is a built-in one.
+    """
+    plugins, command = _split_global_options(argv)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    if command is None or command in sub.choices:
+        return None
+    system = _configure_plugins(plugins)
     system.pm.hook.ddr_add_commands(subparsers=sub)
+    return system
+
+
+def _split_global_options(argv: Sequence[str]) -> tuple[list[str], str | None]:
+    """The ``-p`` values (``-p NAME`` or ``-pNAME``) before the sub-command, and the sub-command."""
+    plugins: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "-p":
+            plugins.append(next(tokens, ""))
+        elif token.startswith("-p"):
+            plugins.append(token[2:].removeprefix("="))
+        elif not token.startswith("-"):
+            return plugins, token
+    return plugins, None
 
 
 if __name__ == "__main__":  # pragma: no cover

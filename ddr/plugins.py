@@ -203,6 +203,8 @@ class PluginSystem:
 
     def require_healthy(self) -> None:
         """Raise if any plugin failed to load (runs must not silently miss a component)."""
+        for kind in SPEC_TYPES:  # a hook returning bad records fails its plugin only when collected
+            self.registry(kind)
         failed = self.failures()
         if failed:
             first = failed[0]

@@ -1,0 +1,150 @@
+"""Build runtime components (datasets, models, augmentations, label strategies) from names.
+
+This is the only place that turns a registry reference into an object, so every command and
+the Python API resolve names, merge parameters and report errors the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ddr.errors import ConfigError, DataError, DdrError
+from ddr.plugins import PluginSystem, get_plugin_system
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ddr.augment import Pipeline
+    from ddr.data import ImageDataset
+
+_DATASET_CACHE: dict[tuple[str, str], "ImageDataset"] = {}
+
+
+def _system(system: PluginSystem | None) -> PluginSystem:
+    return system if system is not None else get_plugin_system()
+
+
+def _call_target(target: Any, what: str, **kwargs: Any) -> Any:
+    """Call a component target, turning a bad parameter into a ConfigError."""
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        unknown = [k for k in kwargs if k not in signature.parameters]
+        if unknown:
+            allowed = [n for n, p in signature.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            raise ConfigError(f"{what}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+    return target(**kwargs)
+
+
+def load_dataset(ref: str, *, params: Mapping[str, Any] | None = None, download: bool = False,
+                 zca: bool = False, system: PluginSystem | None = None) -> "ImageDataset":
+    """Load a dataset by reference (``digits``, ``cifar10``, ``folder:/data/x``), cached per process."""
+    from ddr.hashing import canonical_json
+    from ddr.paths import cache_dir, data_dir
+
+    registry = _system(system).datasets()
+    resolved = registry.resolve(ref, dict(params or {}))
+    key = (resolved.name, canonical_json({"params": resolved.params, "zca": zca, "provider": resolved.spec.provider}))
+    if key in _DATASET_CACHE:
+        return _DATASET_CACHE[key]
+    target = registry.materialize(resolved.spec)
+    kwargs: dict[str, Any] = dict(resolved.params)
+    kwargs["root"] = data_dir()
+    if resolved.argument is not None:
+        kwargs["argument"] = resolved.argument
+    if download:
+        kwargs["download"] = True
+    dataset = _call_target(target, f"dataset '{resolved.name}'", **kwargs)
+    if len(dataset.train) == 0 or len(dataset.test) == 0:
+        raise DataError(f"dataset '{resolved.name}' has an empty train or test split")
+    if zca:
+        from ddr.builtins.datasets.zca import apply_zca
+
+        dataset = apply_zca(dataset, cache_dir())
+    _DATASET_CACHE[key] = dataset
+    return dataset
+
+
+def build_model(ref: str, dataset: "ImageDataset", *, params: Mapping[str, Any] | None = None,
+                seed: int, device: "torch.device | str" = "cpu", system: PluginSystem | None = None) -> "torch.nn.Module":
+    """A fresh network for ``dataset``, initialised deterministically from ``seed``."""
+    import torch
+
+    registry = _system(system).architectures()
+    resolved = registry.resolve(ref, dict(params or {}))
+    target = registry.materialize(resolved.spec)
+    kwargs = dict(resolved.params)
+    if resolved.argument is not None:
+        kwargs["argument"] = resolved.argument
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = _call_target(target, f"architecture '{resolved.name}'", channels=dataset.channels,
+                             num_classes=dataset.num_classes, image_size=tuple(dataset.image_size), **kwargs)
+    return model.to(device)
+
+
+def build_augmentations(items: Sequence[Any] | None, *, system: PluginSystem | None = None) -> "Pipeline":
+    """A :class:`~ddr.augment.Pipeline` from a list of names or ``{name: ..., **params}`` entries."""
+    from ddr.augment import Pipeline
+
+    registry = _system(system).augmentations()
+    augs, names = [], []
+    for item in items or []:
+        if isinstance(item, str):
+            ref, overrides = item, {}
+        elif isinstance(item, Mapping) and "name" in item:
+            ref, overrides = item["name"], {k: v for k, v in item.items() if k != "name"}
+        else:
+            raise ConfigError(f"augmentation entries are names or {{name: ..., params}} mappings, got {item!r}")
+        resolved = registry.resolve(ref, overrides)
+        target = registry.materialize(resolved.spec)
+        augs.append(_call_target(target, f"augmentation '{resolved.name}'", **resolved.params))
+        names.append(resolved.name)
+    return Pipeline(augs, names)
+
+
+def build_loss(item: Any, *, system: PluginSystem | None = None) -> Any:
+    """A loss callable from a name, ``{name: ..., **params}`` or ``None`` (-> ``None``)."""
+    if item is None:
+        return None
+    registry = _system(system).label_strategies()
+    if isinstance(item, str):
+        ref, overrides = item, {}
+    elif isinstance(item, Mapping) and "name" in item:
+        ref, overrides = item["name"], {k: v for k, v in item.items() if k != "name"}
+    else:
+        raise ConfigError(f"a loss is a name or a {{name: ..., params}} mapping, got {item!r}")
+    resolved = registry.resolve(ref, overrides)
+    if resolved.spec.role != "loss":
+        raise ConfigError(f"'{resolved.name}' is a label strategy, not a loss; see `ddr list label-strategies`")
+    target = registry.materialize(resolved.spec)
+    return _call_target(target, f"loss '{resolved.name}'", **resolved.params)
+
+
+def label_strategy_spec(ref: str, *, system: PluginSystem | None = None) -> Any:
+    """The spec of a label strategy (or loss) reference."""
+    return _system(system).label_strategies().get(ref)
+
+
+def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | None = None) -> Any:
+    """A label-strategy object; ``loss`` (name/mapping/None) overrides the strategy's default."""
+    registry = _system(system).label_strategies()
+    resolved = registry.resolve(ref)
+    if resolved.spec.role != "strategy":
+        raise ConfigError(f"'{resolved.name}' is a loss; use it as --loss or pair it with a strategy")
+    target = registry.materialize(resolved.spec)
+    params = dict(resolved.params)
+    built_loss = build_loss(loss, system=system)
+    if built_loss is not None:
+        params["loss"] = built_loss
+    elif isinstance(params.get("loss"), (str, Mapping)):
+        params["loss"] = build_loss(params["loss"], system=system)
+    strategy = _call_target(target, f"label strategy '{resolved.name}'", **params)
+    for attr in ("prepare", "targets", "loss"):
+        if not callable(getattr(strategy, attr, None)):
+            raise DdrError(f"label strategy '{resolved.name}' ({resolved.spec.target_path}) has no {attr}() method")
+    return strategy

@@ -1,0 +1,31 @@
+"""Run records: ``run_spec.json``, ``metrics.json`` and ``env.json`` in one directory per run.
+
+Files are written atomically, so an interrupted run never leaves a truncated record, and an
+existing record of another run is never overwritten (the directory name holds the run hash).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ddr.cache import atomic_write_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddr.evaluate import EvaluationResult
+    from ddr.plugins import PluginSystem
+
+
+def write_records(folder: Path, result: "EvaluationResult", system: "PluginSystem",
+                  extra_metrics: dict[str, Any] | None = None) -> Path:
+    """Write the three record files of ``result`` into ``folder`` (created) and return it."""
+    from ddr.envinfo import environment_info
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "run_spec.json", result.run_spec)
+    metrics = result.metrics_record()
+    metrics.update(extra_metrics or {})
+    atomic_write_json(folder / "metrics.json", metrics)
+    env = environment_info(plugins=system.describe(), device=result.run_spec.get("device"))
+    atomic_write_json(folder / "env.json", env)
+    return folder

@@ -1,0 +1,53 @@
+"""Contract check for method plugins: ``check_method(spec)`` distills on a tiny real problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: Mapping[str, Any] | None = None,
+                 seed: int = 0, device: str = "cpu") -> Any:
+    """Run a method (a :class:`~ddr.specs.MethodSpec` or its class) on ``dataset`` and check it.
+
+    Checks: ``distill`` returns a :class:`~ddr.artifacts.DistilledSet` with ``ipc * K`` float32
+    images of the dataset's shape in class-major order, int64 labels, finite values, a valid pixel
+    space, soft labels of shape ``[N, K]`` when present, and the same output for the same seed.
+    Returns the distilled set. Raises ``AssertionError`` with a message naming what failed.
+    """
+    import torch
+
+    from ddr.artifacts import PIXEL_SPACES, DistilledSet, validate_distilled
+    from ddr.errors import DdrError
+    from ddr.evaluate import Evaluator
+    from ddr.registry import import_target
+    from ddr.run import build_context
+    from ddr.specs import MethodSpec
+
+    cls = import_target(method) if isinstance(method, MethodSpec) else method
+    merged = dict(method.defaults) if isinstance(method, MethodSpec) else {}
+    merged.update(params or {})
+    needs_teacher = bool(getattr(method, "needs_teacher", False))
+    evaluator = Evaluator(dataset=dataset, ipc=ipc, seed=seed, device=device, num_eval=1, progress=False)
+    ds = evaluator.dataset
+
+    def once() -> DistilledSet:
+        ctx = build_context(evaluator, ipc=ipc, seed=seed, params=dict(merged), teacher=needs_teacher)
+        out = cls().distill(ctx)
+        assert isinstance(out, DistilledSet), f"distill() returned {type(out).__name__}, not a DistilledSet"
+        return out
+
+    first = once()
+    assert first.pixel_space in PIXEL_SPACES, f"pixel_space {first.pixel_space!r} is not one of {PIXEL_SPACES}"
+    assert first.images.dtype == torch.float32, f"images must be float32, got {first.images.dtype}"
+    assert first.labels.dtype == torch.int64, f"labels must be int64, got {first.labels.dtype}"
+    try:
+        validate_distilled(first, num_classes=ds.num_classes, ipc=ipc, channels=ds.channels,
+                           image_size=tuple(ds.image_size), mean=ds.mean, std=ds.std)
+    except DdrError as exc:
+        raise AssertionError(f"the distilled set fails validation: {exc}") from exc
+    expected = torch.arange(ds.num_classes).repeat_interleave(ipc)
+    assert torch.equal(first.labels.cpu(), expected), "labels must be class-major: ipc images of class 0, then 1, ..."
+    second = once()
+    assert torch.equal(first.images.cpu(), second.images.cpu()), "the same seed must give the same images"
+    return first
