@@ -506,7 +506,7 @@ class Evaluator:
             per_role["syn_any"].append(syn_any.accuracy)
             per_role["rdm_any"].append(rdm.accuracy)
             if self.want_ars:
-                no_aug = [a for a in any_aug if not self._mixes(a)] and []
+                no_aug: list[Any] = []  # ARS "without": no augmentation at all (mixing included)
                 for role, split_, soft_, lr_ in (("syn_noaug", syn, soft, learned_lr), ("rdm_noaug", random_split, rdm_soft, None)):
                     rec = self._student(role=role, index=i, split=split_, soft_labels=soft_, strategy_ref=strategy_ref,
                                         loss=loss, augmentation=no_aug, lr=lr_, search=True)
@@ -528,10 +528,6 @@ class Evaluator:
             test_set_selection=self.protocol.get("selection") == "ddranking", students=students,
             run_spec=spec, eval_seconds=time.perf_counter() - start, real_cached=real_cached,
         )
-
-    def _mixes(self, item: Any) -> bool:
-        name = item if isinstance(item, str) else item.get("name")
-        return bool(self.system.augmentations().get(name).mixes)
 
     def _teacher_logits(self, split: "Split") -> "torch.Tensor":
         """Soft labels for the random baseline of a stored-soft-label set: the teacher's logits."""
