@@ -393,11 +393,10 @@ class Evaluator:
 
         from ddr.seeding import derive_seed, torch_generator
 
+        from ddr.selection import random_picks
+
         generator = torch_generator(derive_seed(self.seed, "random_subset", index))
-        picks = []
-        for idx in self.pool.class_indices(self.dataset.num_classes):
-            idx = idx.cpu()
-            picks.append(idx[torch.randperm(len(idx), generator=generator)[: self.ipc]])
+        picks = random_picks(self.pool.class_indices(self.dataset.num_classes), self.ipc, generator)
         return self.pool.subset(torch.cat(picks).to(self.pool.labels.device)).to(self.device)
 
     # -- one student -----------------------------------------------------------------------------

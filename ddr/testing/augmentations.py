@@ -12,13 +12,13 @@ Raises ``AssertionError`` naming the broken rule of the contract in :mod:`ddr.au
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from ddr.augment import Mix
+from ddr.registry import import_target
 from ddr.specs import AugmentationSpec
 
 _SEEDS_FOR_RANDOMNESS = (1, 2, 3, 4)
@@ -26,13 +26,7 @@ _SEEDS_FOR_RANDOMNESS = (1, 2, 3, 4)
 
 def instantiate(spec: AugmentationSpec, params: Mapping[str, Any] | None = None) -> Any:
     """Build the augmentation a spec describes: ``target(**defaults, **params)``."""
-    target = spec.target
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = importlib.import_module(module)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    return target(**{**dict(spec.defaults), **dict(params or {})})
+    return import_target(spec)(**{**dict(spec.defaults), **dict(params or {})})
 
 
 def _run(aug: Any, images: torch.Tensor, seed: int) -> tuple[torch.Tensor, Mix | None]:

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from ddr.data import ImageDataset, Split
+from ddr.registry import import_target
 from ddr.specs import DatasetSpec
 
 PIXEL_SPACES = ("normalized", "zca")
@@ -32,13 +32,7 @@ PIXEL_SPACES = ("normalized", "zca")
 
 def resolve_target(spec: DatasetSpec) -> Callable[..., Any]:
     """Import a spec's ``"module:attr"`` target (or return it if it is already callable)."""
-    if callable(spec.target):
-        return spec.target
-    module_name, _, attr = spec.target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+    return import_target(spec)
 
 
 def load_spec(spec: DatasetSpec, *, root: Path | None = None, argument: str | None = None,

@@ -12,7 +12,6 @@ message saying which part of the contract failed.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import Any
 
@@ -22,6 +21,7 @@ from torch import nn
 from ddr.augment import Mix
 from ddr.errors import DdrError
 from ddr.labels import Targets
+from ddr.registry import import_target
 from ddr.specs import LabelStrategySpec
 
 __all__ = ["check_label_strategy", "check_loss", "tiny_teacher"]
@@ -36,13 +36,7 @@ def _build(obj: Any, role: str) -> Any:
         return obj
     if obj.role != role:
         raise AssertionError(f"spec '{obj.name}' has role {obj.role!r}, expected {role!r}")
-    target = obj.target
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = importlib.import_module(module)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    return target(**dict(obj.defaults))
+    return import_target(obj)(**dict(obj.defaults))
 
 
 def _name(obj: Any) -> str:

@@ -1,0 +1,31 @@
+"""The ``herding`` method: real images chosen by herding in a trained network's feature space.
+
+Registered through the ``ddr`` entry point ``herding = "ddr_herding"``. Importing this module
+does not import torch; the algorithm lives in :mod:`ddr_herding.method`.
+"""
+
+from __future__ import annotations
+
+from ddr import hookimpl
+from ddr.selection import FEATURE_NET_DEFAULTS
+from ddr.specs import MethodSpec
+
+
+@hookimpl
+def ddr_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(
+            name="herding",
+            target="ddr_herding.method:Herding",
+            summary="Herding (Welling'09): real images whose running feature mean tracks the class mean",
+            defaults=dict(FEATURE_NET_DEFAULTS),
+            presets={"fast": {"feature_epochs": 2}},
+            label_strategy="hard",
+            protocol="hard",
+            # DC paper (Zhao et al. ICLR'21), ConvNet-3, no evaluation augmentation.
+            reported={
+                "cifar10/ipc1": 0.215, "cifar10/ipc10": 0.316, "cifar10/ipc50": 0.404,
+                "cifar100/ipc1": 0.084, "cifar100/ipc10": 0.173, "cifar100/ipc50": 0.337,
+            },
+        )
+    ]
