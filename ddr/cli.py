@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ddr: interrupted; results written so far are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ddr list ... | head`
+        sys.stderr.close()
+        return 0
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> Any:

@@ -112,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print_table(result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {args.ipc or 1})")
+    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
     return 0
 
 
@@ -126,11 +127,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = _evaluator_options(args, protocol_overrides)
     options["log"] = _log
     path = Path(args.path)
-    result = evaluate(path, dataset=args.dataset, ipc=args.ipc, out=args.out, resize=args.resize, **options)
+    result = evaluate(path, dataset=args.dataset, ipc=args.ipc, out=args.out, resize=args.resize,
+                      pixel_space=args.pixel_space, **options)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print_table(result, f"ddr eval {path}  ({args.dataset}, IPC {args.ipc})")
+    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
     return 0
 
 
@@ -195,6 +198,8 @@ def add_commands(sub: Any) -> None:
     p = sub.add_parser("eval", help="evaluate your own distilled set (ddr dir, DD-Ranking .pt files, image folders)")
     p.add_argument("path", help="distilled set: ddr artifact dir, dir with images.pt/labels.pt/lr.pt, or class folders")
     p.add_argument("--resize", action="store_true", help="resize images to the dataset's size instead of failing")
+    p.add_argument("--pixel-space", choices=["normalized", "zca", "pixel01"], default=None,
+                   help="pixel space of .pt images (default: normalized; zca with --zca)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_eval)
 

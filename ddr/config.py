@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib.resources
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ def read_yaml(path: Path | str, text: str | None = None) -> dict[str, Any]:
         data = yaml.safe_load(text if text is not None else Path(path).read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8 text
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
     if data is None:
@@ -75,14 +78,21 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+_PACKAGE_RE = re.compile(r"^[A-Za-z_][\w.]*$")
+"""What precedes ':' in a ``package:file.yaml`` location (``./a:b.yaml`` is a file name)."""
+_EXPONENT_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+"""A number like ``1e-3`` that YAML 1.1 (PyYAML) reads as a string because it has no dot."""
+
+
 def _read_location(location: str) -> tuple[dict[str, Any], Any]:
     """Read ``package:file.yaml`` (package data) or a filesystem path; return (data, base)."""
-    if ":" in location and not Path(location).exists() and not location[1:3] == ":\\":
-        package, _, name = location.partition(":")
+    package, _, name = location.partition(":")
+    windows_drive = location[1:3] == ":\\"
+    if name and _PACKAGE_RE.match(package) and not windows_drive and not Path(location).exists():
         try:
             resource = importlib.resources.files(package).joinpath(name)
             text = resource.read_text()
-        except (ModuleNotFoundError, FileNotFoundError) as exc:
+        except (ImportError, OSError, TypeError) as exc:
             raise ConfigError(f"protocol file {location!r} not found") from exc
         return read_yaml(location, text), (package, str(Path(name).parent))
     path = Path(location)
@@ -90,10 +100,15 @@ def _read_location(location: str) -> tuple[dict[str, Any], Any]:
 
 
 def load_yaml_with_includes(location: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a YAML file and merge its ``include:`` files underneath it (recursively)."""
-    if location in _seen:
-        raise ConfigError(f"include cycle: {' -> '.join((*_seen, location))}")
+    """Read a YAML file and merge its ``include:`` files underneath it (recursively).
+
+    An include is a file name relative to the including file, or ``package:file.yaml``.
+    """
     data, base = _read_location(location)
+    # one spelling per file, so 'd/../d/a.yaml' and 'd/a.yaml' are recognised as the same file
+    key = location if isinstance(base, tuple) else str(Path(location).resolve())
+    if key in _seen:
+        raise ConfigError(f"include cycle: {' -> '.join((*_seen, key))}")
     includes = data.pop("include", None)
     if includes is None:
         return data
@@ -101,12 +116,14 @@ def load_yaml_with_includes(location: str, _seen: tuple[str, ...] = ()) -> dict[
     for inc in [includes] if isinstance(includes, str) else list(includes):
         if not isinstance(inc, str):
             raise ConfigError(f"{location}: include entries must be file names, got {inc!r}")
+        package_ref = ":" in inc and _PACKAGE_RE.match(inc.partition(":")[0]) and inc[1:3] != ":\\"
         if isinstance(base, tuple):
             package, folder = base
             ref = f"{package}:{inc}" if folder in ("", ".") else f"{package}:{folder}/{inc}"
+            ref = inc if package_ref else ref
         else:
-            ref = str((base / inc))
-        merged = deep_merge(merged, load_yaml_with_includes(ref, (*_seen, location)))
+            ref = inc if package_ref and not (base / inc).exists() else str(base / inc)
+        merged = deep_merge(merged, load_yaml_with_includes(ref, (*_seen, key)))
     return deep_merge(merged, data)
 
 
@@ -129,7 +146,10 @@ def check_schema(data: Mapping[str, Any], schema: Mapping[str, Any], where: str,
             continue
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}")
+            hint = ""
+            if float in types and isinstance(value, str) and _EXPONENT_FLOAT_RE.match(value.strip()):
+                hint = f" (YAML reads {value} as text; write it with a dot, e.g. 1.0e-3)"
+            raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}{hint}")
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -144,6 +164,8 @@ def parse_override(item: str) -> tuple[str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from exc
+    if isinstance(value, str) and _EXPONENT_FLOAT_RE.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads '1e-3' (no dot) as text; on the command line it means a number
     return key, value
 
 
@@ -157,7 +179,11 @@ def dotted_to_nested(pairs: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override '{key}' conflicts with another override of '{part}'")
-        node[parts[-1]] = value
+        leaf = parts[-1]
+        if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+            node[leaf] = deep_merge(node[leaf], value)  # {"train.epochs": 5, "train": {...}} keeps both
+        else:
+            node[leaf] = copy.deepcopy(value)
     return out
 
 
@@ -204,6 +230,16 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
             raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
     if merged.get("num_eval", 1) < 1:
         raise ConfigError(f"{where}: num_eval must be >= 1")
+    selection = merged.get("selection", "last")
+    grid = merged.get("lr_grid") or []
+    if selection != "last" and not grid:
+        raise ConfigError(f"{where}: selection '{selection}' searches lr_grid, which is empty; list learning rates")
+    if not all(isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 for lr in grid):
+        raise ConfigError(f"{where}: lr_grid must list positive learning rates, got {grid!r}")
+    if selection == "validation" and merged.get("validation_per_class", 0) < 1:
+        raise ConfigError(f"{where}: selection 'validation' needs validation_per_class >= 1")
+    if merged.get("validation_per_class", 0) < 0 or merged.get("test_interval", 1) < 1:
+        raise ConfigError(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
     for key in ("w", "lambda"):
         value = merged.get("metrics", {}).get(key, 0.5)
         if not 0.0 <= float(value) <= 1.0:

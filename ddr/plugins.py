@@ -233,6 +233,7 @@ class PluginSystem:
 
     def _collect(self, hook_name: str, spec_type: type[ComponentSpec]) -> list[Any]:
         out: list[Any] = []
+        claimed: dict[str, set[str]] = {}  # provider -> names and aliases it returned so far
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):
             plugin_name = impl.plugin_name
@@ -252,6 +253,11 @@ class PluginSystem:
                         )
                     if record.provider is not None:
                         raise InvalidSpecError(f"{spec_type.kind} '{record.name}': leave 'provider' empty, ddr fills it")
+                keys = [key for record in records for key in (record.name, *record.aliases)]
+                repeated = sorted({k for k in keys if keys.count(k) > 1} | (set(keys) & claimed.get(provider, set())))
+                if repeated:
+                    raise InvalidSpecError(f"{spec_type.kind} name(s) {', '.join(repeated)} returned twice; "
+                                           "names and aliases must be unique within a plugin")
             except Exception as exc:
                 dist = f" ({info.distribution} {info.version})" if info and info.distribution else ""
                 message = f"plugin '{provider}'{dist}, hook {hook_name}: {type(exc).__name__}: {exc}"
@@ -263,6 +269,7 @@ class PluginSystem:
                 continue
             from dataclasses import replace
 
+            claimed.setdefault(provider, set()).update(keys)
             out.extend(replace(record, provider=provider) for record in records)
         return out
 

@@ -1,0 +1,5 @@
+"""``python -m ddr``: the same command line as the ``ddr`` script."""
+
+from ddr.cli import main
+
+raise SystemExit(main())
