@@ -236,15 +236,33 @@ class Evaluator:
         pool_index = torch.sort(torch.cat(pool_parts)).values
         train = dataset.train
         if train.in_memory:
-            self.pool = train.subset(pool_index).to(self.device)
-            self.validation = train.subset(val_index).to(self.device)
+            self._pool = train.subset(pool_index).to(self.device)
+            self._validation = train.subset(val_index).to(self.device)
         else:
             from ddr.data import Split
             from torch.utils.data import Subset
 
-            self.pool = Split(labels=train.labels[pool_index], source=Subset(train.source, pool_index.tolist()))
-            self.validation = train.subset(val_index).to(self.device)
-        self.test = dataset.test.to(self.device)
+            self._pool = Split(labels=train.labels[pool_index], source=Subset(train.source, pool_index.tolist()))
+            self._validation = train.subset(val_index).to(self.device)
+        self._test = dataset.test.to(self.device)
+
+    @property
+    def pool(self) -> "Split":
+        """The training pool: the train split minus the validation split (on the device)."""
+        self.dataset  # noqa: B018 - loads the dataset and splits it on first use
+        return self._pool
+
+    @property
+    def validation(self) -> "Split":
+        """The held-out validation split (``validation_per_class`` images per class)."""
+        self.dataset  # noqa: B018
+        return self._validation
+
+    @property
+    def test(self) -> "Split":
+        """The test split: only ever used to report accuracies (or by ``selection: ddranking``)."""
+        self.dataset  # noqa: B018
+        return self._test
 
     # -- architecture and recipes ----------------------------------------------------------------
     def student_arch(self) -> tuple[str, dict[str, Any]]:
@@ -567,9 +585,17 @@ def evaluate(
     from ddr.artifacts import DistilledSet, load_distilled
 
     if not isinstance(distilled, DistilledSet):
-        probe = Evaluator(dataset=dataset, ipc=ipc or 1, protocol=protocol, **options)
-        distilled = load_distilled(Path(distilled), num_classes=probe.dataset.num_classes, ipc=ipc)
-        del probe
+        path = Path(distilled)
+        system = options.get("system") or get_plugin_system()
+        loaded = system.pm.hook.ddr_load_distilled(path=path)  # plugins' formats first
+        if loaded is None:
+            from ddr.components import load_dataset
+
+            num_classes = load_dataset(dataset, download=options.get("download", False), system=system).num_classes
+            space = options.get("pixel_space") or ("zca" if options.get("zca") else None)
+            loaded = load_distilled(path, num_classes=num_classes, ipc=ipc, pixel_space=space)
+        distilled = loaded
+    options.pop("pixel_space", None)
     if ipc is None:
         counts = distilled.labels.bincount()
         ipc = int(counts.max())

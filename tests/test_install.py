@@ -1,66 +1,32 @@
 """A real third-party plugin package (tests/data/sample-plugin), installed with pip into a fresh
 virtual environment, is discovered by ``ddr``; its loss and method work.
-
-The fresh venv is made ``--without-pip`` (fast, offline). ddr, torch, pluggy, pip and setuptools
-are made importable in it through a ``.pth`` file that calls ``site.addsitedir`` on this
-interpreter's site-packages: ``--system-site-packages`` would expose the *base* interpreter's
-site-packages, not this venv's, and ``addsitedir`` (unlike a plain path line) also processes that
-directory's own ``.pth`` files, which an editable install of ddr relies on. The sample plugin
-itself exists only in the fresh venv, so ``ddr`` finds it through its installed entry point alone.
+How the venv is made: tests/plugin_venv.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_venv import install_in_fresh_venv, run
 
 SAMPLE_PLUGIN = Path(__file__).resolve().parent / "data" / "sample-plugin"
-
-
-def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
 def sample_venv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A fresh venv with ddr-sample-plugin pip-installed; returns (its python, subprocess env)."""
-    root = tmp_path_factory.mktemp("sample-install")
-    source = root / "src"  # build outside the repository: pip writes build/ and *.egg-info there
-    shutil.copytree(SAMPLE_PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    venv = root / "venv"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PIP_") and k not in ("DDR_DISABLE_PLUGINS", "DDR_PLUGINS",
-                                                     "DDR_DISABLE_PLUGIN_AUTOLOAD", "DDR_STRICT_PLUGINS")}
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PIP_NO_INPUT"] = "1"
-    made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], env, root)
-    if made.returncode != 0:
-        pytest.skip(f"cannot create a virtual environment with {sys.executable}: {made.stderr.strip()}")
-    python = venv / "bin" / "python"
-    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], env, root)
-    assert purelib.returncode == 0, purelib.stderr
-    parent_site = sysconfig.get_paths()["purelib"]
-    (Path(purelib.stdout.strip()) / "_ddr_parent_env.pth").write_text(
-        f"import site; site.addsitedir({parent_site!r})\n")
-    install = _run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-                    str(source)], env, root)
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert "Successfully installed ddr-sample-plugin-0.1.0" in install.stdout
-    return python, env
+    return install_in_fresh_venv(SAMPLE_PLUGIN, tmp_path_factory.mktemp("sample-install"))
 
 
 def _ddr_json(sample_venv: tuple[Path, dict[str, str]], *args: str) -> Any:
     python, env = sample_venv
-    proc = _run([str(python), "-m", "ddr", *args, "--json"], env, python.parents[2])
+    proc = run([str(python), "-m", "ddr", *args, "--json"], env, python.parents[2])
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
