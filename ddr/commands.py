@@ -97,6 +97,16 @@ def print_table(result: Any, title: str) -> None:
         print(f"run record: {result.record_dir}")
 
 
+def _report(args: argparse.Namespace, options: dict[str, Any], result: Any, title: str) -> int:
+    """Print one result (JSON or table) and tell observer plugins the session ended."""
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_table(result, title)
+    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
+    return 0
+
+
 # -- ddr run -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -108,12 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     result, outcome = run(args.method, dataset=args.dataset, ipc=args.ipc or 1, seed=args.seed,
                           method_overrides=method_overrides, iterations=args.iterations, out=out,
                           save_distilled_to=args.save_distilled, use_cache=not args.no_cache, log=_log, **options)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print_table(result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {args.ipc or 1})")
-    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
-    return 0
+    return _report(args, options, result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {args.ipc or 1})")
 
 
 # -- ddr eval ------------------------------------------------------------------------------------
@@ -129,12 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.path)
     result = evaluate(path, dataset=args.dataset, ipc=args.ipc, out=args.out, resize=args.resize,
                       pixel_space=args.pixel_space, **options)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print_table(result, f"ddr eval {path}  ({args.dataset}, IPC {args.ipc})")
-    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
-    return 0
+    return _report(args, options, result, f"ddr eval {path}  ({args.dataset}, IPC {result.run_spec['ipc']})")
 
 
 # -- ddr teacher ---------------------------------------------------------------------------------

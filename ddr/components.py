@@ -87,6 +87,15 @@ def build_model(ref: str, dataset: "ImageDataset", *, params: Mapping[str, Any] 
     return model.to(device)
 
 
+def _reference(item: Any, what: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``{name: ..., **params}`` (as written in protocol YAML) -> (name, params)."""
+    if isinstance(item, str):
+        return item, {}
+    if isinstance(item, Mapping) and "name" in item:
+        return item["name"], {k: v for k, v in item.items() if k != "name"}
+    raise ConfigError(f"{what} is a name or a {{name: ..., params}} mapping, got {item!r}")
+
+
 def build_augmentations(items: Sequence[Any] | None, *, system: PluginSystem | None = None) -> "Pipeline":
     """A :class:`~ddr.augment.Pipeline` from a list of names or ``{name: ..., **params}`` entries."""
     from ddr.augment import Pipeline
@@ -94,13 +103,7 @@ def build_augmentations(items: Sequence[Any] | None, *, system: PluginSystem | N
     registry = _system(system).augmentations()
     augs, names = [], []
     for item in items or []:
-        if isinstance(item, str):
-            ref, overrides = item, {}
-        elif isinstance(item, Mapping) and "name" in item:
-            ref, overrides = item["name"], {k: v for k, v in item.items() if k != "name"}
-        else:
-            raise ConfigError(f"augmentation entries are names or {{name: ..., params}} mappings, got {item!r}")
-        resolved = registry.resolve(ref, overrides)
+        resolved = registry.resolve(*_reference(item, "an augmentation entry"))
         target = registry.materialize(resolved.spec)
         augs.append(_call_target(target, f"augmentation '{resolved.name}'", **resolved.params))
         names.append(resolved.name)
@@ -112,13 +115,7 @@ def build_loss(item: Any, *, system: PluginSystem | None = None) -> Any:
     if item is None:
         return None
     registry = _system(system).label_strategies()
-    if isinstance(item, str):
-        ref, overrides = item, {}
-    elif isinstance(item, Mapping) and "name" in item:
-        ref, overrides = item["name"], {k: v for k, v in item.items() if k != "name"}
-    else:
-        raise ConfigError(f"a loss is a name or a {{name: ..., params}} mapping, got {item!r}")
-    resolved = registry.resolve(ref, overrides)
+    resolved = registry.resolve(*_reference(item, "a loss"))
     if resolved.spec.role != "loss":
         raise ConfigError(f"'{resolved.name}' is a label strategy, not a loss; see `ddr list label-strategies`")
     target = registry.materialize(resolved.spec)

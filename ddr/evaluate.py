@@ -394,10 +394,15 @@ class Evaluator:
         return strategy
 
     def resolve_label_strategy(self, distilled: "DistilledSet", method_strategy: str | None = None) -> tuple[str, Any]:
-        """(strategy, loss) for acc_syn_any: user choice > the set's own > method's > protocol's."""
+        """(strategy, loss) for acc_syn_any: user choice > the set's own > method's > protocol's.
+
+        A set that stores soft labels but names no strategy (DATM's labels.pt) is evaluated with
+        them (``stored_soft``), never silently with hard labels.
+        """
         from ddr.components import label_strategy_spec
 
-        ref = self.label_strategy or distilled.label_strategy or method_strategy or self.protocol.get("label_strategy", "hard")
+        own = distilled.label_strategy or ("stored_soft" if distilled.soft_labels is not None else None)
+        ref = self.label_strategy or own or method_strategy or self.protocol.get("label_strategy", "hard")
         spec = label_strategy_spec(ref, system=self.system)
         loss = self.loss if self.label_strategy is None or spec.role == "strategy" else None
         if spec.role == "loss":  # a loss named as strategy: the natural soft strategy with it

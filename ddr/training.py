@@ -10,6 +10,7 @@ be trained together as one batched model on a GPU without a second copy of this 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -100,6 +101,11 @@ def make_optimizer(params: Any, recipe: Recipe) -> "torch.optim.Optimizer":
     return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
 
 
+def loader_workers() -> int:
+    """DataLoader worker processes for streaming splits: 4, or fewer on a machine with fewer cores."""
+    return min(4, os.cpu_count() or 1)
+
+
 @dataclass
 class TrainData:
     """What a student trains on: a split (in memory or streaming) plus optional soft labels."""
@@ -111,7 +117,7 @@ class TrainData:
         return len(self.split)
 
     def batches(self, batch_size: int, generator: "torch.Generator", device: "torch.device",
-                num_workers: int = 4) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
+                num_workers: int | None = None) -> Iterator[tuple["torch.Tensor", "torch.Tensor"]]:
         """Yield ``(index[B], images[B,C,H,W])`` for one shuffled epoch."""
         import torch
 
@@ -123,6 +129,8 @@ class TrainData:
                 yield index, self.split.images[index]
             return
         from torch.utils.data import DataLoader
+
+        num_workers = loader_workers() if num_workers is None else num_workers
 
         class _Indexed(torch.utils.data.Dataset):
             def __init__(self, source: Any, order: list[int]):
@@ -228,9 +236,12 @@ def test_accuracy(model: "torch.nn.Module", split: "Split", *, device: "torch.de
         else:
             from torch.utils.data import DataLoader
 
-            for images, labels in DataLoader(split.source, batch_size=batch_size, num_workers=4):
+            for images, labels in DataLoader(split.source, batch_size=batch_size, num_workers=loader_workers()):
                 correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum()
     return int(correct) / len(split)
+
+
+test_accuracy.__test__ = False  # type: ignore[attr-defined]  # a library function, not a pytest test
 
 
 def with_lr(recipe: Recipe, lr: float | None) -> Recipe:
