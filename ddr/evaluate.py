@@ -607,7 +607,9 @@ def evaluate(
     evaluator = Evaluator(dataset=dataset, ipc=ipc, protocol=protocol, **options)
     result = evaluator.evaluate(distilled, resize=resize)
     if out is not None:
-        from ddr.records import write_records
+        from ddr.records import record_folder, write_records
 
-        result.record_dir = str(write_records(Path(out), result, evaluator.system))
+        folder = record_folder(Path(out), f"eval-{dataset}-ipc{ipc}-seed{evaluator.seed}",
+                               {**result.run_spec, "distilled_sha256": result.distilled_sha256})
+        result.record_dir = str(write_records(folder, result, evaluator.system).resolve())
     return result

@@ -16,6 +16,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugins import PluginSystem
 
 
+def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
+    """``out/<label>-<hash of the run spec>``: one directory per distinct run, never reused."""
+    from ddr.hashing import sha256_json
+
+    return Path(out) / f"{label.replace('/', '_').replace(':', '_')}-{sha256_json(run_spec)[:10]}"
+
+
 def write_records(folder: Path, result: "EvaluationResult", system: "PluginSystem",
                   extra_metrics: dict[str, Any] | None = None) -> Path:
     """Write the three record files of ``result`` into ``folder`` (created) and return it."""

@@ -206,17 +206,21 @@ def train(
             loss.backward()
             optimizer.step()
             last_loss = loss.detach()
+        _check_finite(last_loss, recipe, epoch)  # one host sync per epoch: stop a diverged student early
         if evaluate_every and evaluate is not None and ((epoch + 1) % evaluate_every == 0 or epoch + 1 == recipe.epochs):
             evaluations.append((epoch + 1, evaluate(model)))
             model.train()
-    final_loss = float(last_loss)
-    if not math.isfinite(final_loss):
-        raise DdrError(
-            f"training diverged (loss {final_loss}) with lr {recipe.lr}; lower the learning rate "
-            "(--lr) or check the distilled images for extreme values"
-        )
-    return TrainResult(epochs_trained=recipe.epochs, lr=recipe.lr, final_loss=final_loss,
+    return TrainResult(epochs_trained=recipe.epochs, lr=recipe.lr, final_loss=float(last_loss),
                        seconds=time.perf_counter() - start, evaluations=evaluations)
+
+
+def _check_finite(loss: "torch.Tensor", recipe: Recipe, epoch: int) -> None:
+    value = float(loss)
+    if not math.isfinite(value):
+        raise DdrError(
+            f"training diverged (loss {value} in epoch {epoch + 1}) with lr {recipe.lr}; lower the learning "
+            "rate (--lr) or check the distilled images for extreme values"
+        )
 
 
 def test_accuracy(model: "torch.nn.Module", split: "Split", *, device: "torch.device | str" = "cpu",

@@ -97,8 +97,8 @@ def test_ddr_and_ddranking_layouts_give_the_same_json_and_records(ddr: Any, digi
     torch.save(labels, ranking / "labels.pt")
     torch.save(lr, ranking / "lr.pt")
 
-    record = tmp_path / "record"
-    first = one_json(ddr("eval", tmp_path / "ddr-set", *FAST, "--out", record))
+    out = tmp_path / "records"
+    first = one_json(ddr("eval", tmp_path / "ddr-set", *FAST, "--out", out))
     second = one_json(ddr("eval", ranking, *FAST))
     check_result(first)
     assert first["distilled_sha256"] == second["distilled_sha256"]
@@ -106,7 +106,8 @@ def test_ddr_and_ddranking_layouts_give_the_same_json_and_records(ddr: Any, digi
     assert without_varying(first) == without_varying(second)  # same seed, same tensors: same numbers
 
     # --out: the three record files
-    assert first["record_dir"] == str(record)
+    record = Path(first["record_dir"])  # one hashed directory per distinct run, under --out
+    assert record.parent == out.resolve() and record.name.startswith("eval-digits-ipc1-seed0-")
     spec = json.loads((record / "run_spec.json").read_text())
     assert spec["dataset"] == "digits" and spec["ipc"] == 1 and spec["seed"] == 0
     assert spec["protocol_config"]["train"]["epochs"] == 3 and spec["protocol_config"]["real"]["epochs"] == 1
@@ -212,8 +213,8 @@ def test_run_random_end_to_end_then_from_the_cache(ddr: Any, tmp_path: Path) -> 
     assert data["method"] == "random" and isinstance(data["method_params"], dict)
     assert data["distill_seconds"] >= 0 and data["distill_cached"] is False
     assert "skipping distillation" not in first.stderr
-    record = tmp_path / data["record_dir"]  # relative to the working directory
-    assert record.parent == tmp_path / "ddr-runs" and record.name.startswith("random-digits-ipc1-seed0-")
+    record = Path(data["record_dir"])  # absolute
+    assert record.parent == (tmp_path / "ddr-runs").resolve() and record.name.startswith("random-digits-ipc1-seed0-")
     assert json.loads((record / "metrics.json").read_text())["method"] == "random"
 
     second = ddr(*args)
