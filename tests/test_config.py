@@ -66,8 +66,9 @@ def test_digits_protocol_is_the_quick_embedded_one() -> None:
     assert p.get("student.arch_params") == {"width": 64}
     assert p.get("student.arch") == "convnet"
     assert p.get("train.epochs") == 300 and p.get("real.epochs") == 50
-    assert p.get("real.schedule") == "cosine" and p.get("real.augmentation") == ["crop_flip"]  # from _base.yaml
-    assert p.get("hard_augmentation") == ["dsa"]
+    assert p.get("real.schedule") == "cosine"  # from _base.yaml
+    assert p.get("real.augmentation") == []  # digits are not mirror-symmetric: no crop_flip
+    assert p.get("hard_augmentation") == ["dsa.noflip"] and p.get("augmentation") == ["dsa.noflip"]
 
 
 def test_protocol_get_with_a_default() -> None:

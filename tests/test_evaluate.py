@@ -402,9 +402,10 @@ def test_evaluate_function_infers_ipc_and_writes_records(tmp_path: Path) -> None
     result = evaluate(distilled, dataset="digits", num_eval=1, epochs=2, overrides=FAST, progress=False,
                       device="cpu", out=tmp_path / "record")
     assert result.run_spec["ipc"] == 2
-    assert result.record_dir == str(tmp_path / "record")
-    metrics = json.loads((tmp_path / "record" / "metrics.json").read_text())
+    record = Path(result.record_dir)  # a hashed directory per run under `out`
+    assert record.parent == (tmp_path / "record").resolve() and record.name.startswith("eval-digits-ipc2-seed0-")
+    metrics = json.loads((record / "metrics.json").read_text())
     assert metrics["acc_syn_hard"]["values"] == result.acc_syn_hard.values
     assert [s["role"] for s in metrics["students"]] == ["syn_hard", "rdm_any"]
-    assert json.loads((tmp_path / "record" / "run_spec.json").read_text())["protocol"] == "digits"
-    assert (tmp_path / "record" / "env.json").is_file()
+    assert json.loads((record / "run_spec.json").read_text())["protocol"] == "digits"
+    assert (record / "env.json").is_file()
