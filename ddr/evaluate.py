@@ -329,7 +329,6 @@ class Evaluator:
         record = read_json(folder / "real.json")
         if record and (folder / "model.safetensors").exists():
             return [float(record["accuracy"])], True
-        import torch
         from safetensors.torch import save_file
 
         from ddr.seeding import derive_seed, torch_generator
@@ -339,10 +338,10 @@ class Evaluator:
                  f"{len(self.pool)} images); it is cached for every later run")
         seed = derive_seed(self.seed, "real")
         model = self.make_model(seed, *self.teacher_arch())
-        strategy = self._strategy("hard", None, hard_labels=self.pool.labels, soft_labels=None, teachers=[])
+        strategy = self.make_label_strategy("hard", None, hard_labels=self.pool.labels, soft_labels=None, teachers=[])
         augmentation = self._augmentations(self.protocol.get("real.augmentation"))
         result = train(model, TrainData(self.pool), recipe, generator=torch_generator(seed, self.device),
-                       strategy=strategy, augmentation=augmentation, device=self.device, progress=self._progress)
+                       strategy=strategy, augmentation=augmentation, device=self.device, progress=self.progress)
         accuracy = test_accuracy(model, self.test, device=self.device)
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -351,7 +350,6 @@ class Evaluator:
         atomic_write_json(folder / "real.json", {"accuracy": accuracy, "epochs": result.epochs_trained,
                                                  "seconds": result.seconds, "arch": self.teacher_arch()[0],
                                                  "dataset": self.dataset.name, "seed": self.seed})
-        del torch
         return [accuracy], False
 
     def teachers(self) -> list["torch.nn.Module"]:
@@ -372,7 +370,7 @@ class Evaluator:
         return self._teachers
 
     # -- building blocks -------------------------------------------------------------------------
-    def _progress(self, iterable: Any, total: int | None = None, desc: str = "", leave: bool = True) -> Any:
+    def progress(self, iterable: Any, total: int | None = None, desc: str = "", leave: bool = True) -> Any:
         if not self.progress_enabled:
             return iterable
         from tqdm.auto import tqdm
@@ -384,7 +382,7 @@ class Evaluator:
 
         return build_augmentations(items or [], system=self.system)
 
-    def _strategy(self, ref: str, loss: Any, *, hard_labels: "torch.Tensor", soft_labels: "torch.Tensor | None",
+    def make_label_strategy(self, ref: str, loss: Any, *, hard_labels: "torch.Tensor", soft_labels: "torch.Tensor | None",
                   teachers: list[Any]) -> Any:
         from ddr.components import build_label_strategy
 
@@ -441,7 +439,7 @@ class Evaluator:
         tried: dict[str, float] = {}
         for candidate in candidates:
             model = self.make_model(seed)
-            strategy = self._strategy(strategy_ref, loss, hard_labels=split.labels, soft_labels=soft_labels, teachers=teachers)
+            strategy = self.make_label_strategy(strategy_ref, loss, hard_labels=split.labels, soft_labels=soft_labels, teachers=teachers)
             pipeline = self._augmentations(augmentation)
             kwargs: dict[str, Any] = {}
             if selection == "ddranking":
@@ -507,7 +505,7 @@ class Evaluator:
         students: list[StudentRecord] = []
         per_role: dict[str, list[float]] = {"syn_hard": [], "syn_any": [], "rdm_any": []}
         ars_roles: dict[str, list[float]] = {"syn_noaug": [], "rdm_noaug": []}
-        for i in self._progress(range(num_eval), total=num_eval, desc="students"):
+        for i in self.progress(range(num_eval), total=num_eval, desc="students"):
             syn_hard = self._student(role="syn_hard", index=i, split=syn, soft_labels=None, strategy_ref="hard",
                                      loss=None, augmentation=hard_aug, lr=learned_lr, search=True)
             students.append(syn_hard)

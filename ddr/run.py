@@ -69,7 +69,7 @@ def build_context(evaluator: "Evaluator", *, ipc: int, seed: int, params: dict[s
         recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs,
                         batch_size=batch_size, schedule=schedule)
         recipe.check()
-        strategy = evaluator._strategy("hard", None, hard_labels=labels, soft_labels=None, teachers=[])
+        strategy = evaluator.make_label_strategy("hard", None, hard_labels=labels, soft_labels=None, teachers=[])
         pipeline = augmentation
         if isinstance(augmentation, (str, list, tuple)):
             pipeline = build_augmentations([augmentation] if isinstance(augmentation, str) else augmentation,
@@ -89,7 +89,7 @@ def build_context(evaluator: "Evaluator", *, ipc: int, seed: int, params: dict[s
         dataset=evaluator.dataset, train=evaluator.pool, ipc=ipc, num_classes=evaluator.dataset.num_classes,
         generator=generator, seed=method_seed, device=evaluator.device, params=params, arch=arch,
         make_model=make_model, train_model=train_model, augmentation=augmentation,
-        teacher=teacher_factory if teacher else None, progress=evaluator._progress,
+        teacher=teacher_factory if teacher else None, progress=evaluator.progress,
     )
 
 
