@@ -64,6 +64,22 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def resolve_device(device: str | None) -> "torch.device":
+    """``device`` (default: the GPU when one is present) as a usable ``torch.device``."""
+    import torch
+
+    try:
+        resolved = torch.device(device or default_device())
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"invalid device {device!r}: use cpu, cuda or cuda:N") from exc
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (resolved.index or 0) >= count:
+            raise ConfigError(f"device {device!r} is not available here ({count} CUDA device(s)); "
+                              "use --device cpu or leave --device out")
+    return resolved
+
+
 @dataclass
 class StudentRecord:
     """One trained student (accuracy is a fraction)."""
@@ -186,7 +202,7 @@ class Evaluator:
         if num_eval is not None:
             overrides["num_eval"] = num_eval
         self.protocol = resolve_protocol(protocol or default_protocol(dataset, method_protocol), overrides, self.system)
-        self.device = torch.device(device or default_device())
+        self.device = resolve_device(device)
         self.log = log or (lambda message: None)
         self.progress_enabled = progress
         self.lr_override = lr

@@ -409,3 +409,17 @@ def test_evaluate_function_infers_ipc_and_writes_records(tmp_path: Path) -> None
     assert [s["role"] for s in metrics["students"]] == ["syn_hard", "rdm_any"]
     assert json.loads((record / "run_spec.json").read_text())["protocol"] == "digits"
     assert (record / "env.json").is_file()
+
+
+def test_an_unusable_device_is_a_clear_error() -> None:
+    import torch
+
+    from ddr.errors import ConfigError
+    from ddr.evaluate import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ConfigError, match="invalid device 'tpu'"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="not available here"):
+            resolve_device("cuda:0")
