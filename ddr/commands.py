@@ -97,6 +97,11 @@ def print_table(result: Any, title: str) -> None:
         print(f"run record: {result.record_dir}")
 
 
+def _ipc(args: argparse.Namespace) -> int:
+    """``--ipc`` of ``ddr run`` (1 when not given; 0 or less is refused by the evaluator)."""
+    return 1 if args.ipc is None else args.ipc
+
+
 def _report(args: argparse.Namespace, options: dict[str, Any], result: Any, title: str) -> int:
     """Print one result (JSON or table) and tell observer plugins the session ended."""
     if args.json:
@@ -115,10 +120,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     options = _evaluator_options(args, protocol_overrides)
     out = args.out if args.out is not None else "ddr-runs"
-    result, outcome = run(args.method, dataset=args.dataset, ipc=args.ipc or 1, seed=args.seed,
+    result, outcome = run(args.method, dataset=args.dataset, ipc=_ipc(args), seed=args.seed,
                           method_overrides=method_overrides, iterations=args.iterations, out=out,
                           save_distilled_to=args.save_distilled, use_cache=not args.no_cache, log=_log, **options)
-    return _report(args, options, result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {args.ipc or 1})")
+    return _report(args, options, result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {_ipc(args)})")
 
 
 # -- ddr eval ------------------------------------------------------------------------------------

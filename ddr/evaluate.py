@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.config import Protocol, dotted_to_nested, load_protocol
-from ddr.errors import ConfigError, DdrError
+from ddr.errors import ConfigError, DdrError, DistilledSetError
 from ddr.plugins import PluginSystem, get_plugin_system
 from ddr.training import Recipe, TrainData, test_accuracy, train, with_lr
 
@@ -512,6 +512,7 @@ class Evaluator:
         syn = Split(labels=distilled.labels.to(self.device), images=distilled.images.to(self.device))
         soft = distilled.soft_labels.to(self.device) if distilled.soft_labels is not None else None
         strategy_ref, loss = self.resolve_label_strategy(distilled, method_strategy)
+        self._check_strategy(strategy_ref, distilled)
         hard_aug = self.protocol.get("hard_augmentation") or []
         any_aug = self.protocol.get("augmentation") or []
         num_eval = int(self.protocol.get("num_eval", 5))
@@ -564,6 +565,18 @@ class Evaluator:
             test_set_selection=self.protocol.get("selection") == "ddranking", students=students,
             run_spec=spec, eval_seconds=time.perf_counter() - start, real_cached=real_cached,
         )
+
+    def _check_strategy(self, strategy_ref: str, distilled: "DistilledSet") -> None:
+        """Refuse before any training what would fail at the first syn_any batch."""
+        from ddr.components import label_strategy_spec
+
+        spec = label_strategy_spec(strategy_ref, system=self.system)
+        if spec.needs_soft_labels and distilled.soft_labels is None:
+            raise DistilledSetError(
+                f"label strategy '{strategy_ref}' needs soft labels stored with the distilled set, but this set "
+                "has none; evaluate it with --label-strategy hard, or --label-strategy teacher to have a teacher "
+                "label every batch"
+            )
 
     def _teacher_logits(self, split: "Split") -> "torch.Tensor":
         """Soft labels for the random baseline of a stored-soft-label set: the teacher's logits."""

@@ -374,6 +374,18 @@ def test_a_wrong_ipc_is_refused_before_training(no_training: None) -> None:
         evaluator.evaluate(real_subset(evaluator, 2))
 
 
+def test_stored_soft_without_soft_labels_is_refused_before_training(no_training: None) -> None:
+    evaluator = Evaluator(dataset="digits", ipc=2, label_strategy="stored_soft", progress=False, device="cpu")
+    with pytest.raises(DistilledSetError, match="needs soft labels"):
+        evaluator.evaluate(real_subset(evaluator, 2))
+
+
+def test_ipc_zero_on_the_command_line_is_refused_not_defaulted() -> None:
+    from ddr.cli import main
+
+    assert main(["run", "--method", "random", "--ipc", "0", "--no-progress"]) == 2
+
+
 def test_resize_makes_a_smaller_set_usable() -> None:
     evaluator = make_evaluator(num_eval=1, epochs=2)
     small = _broken("size", evaluator)
