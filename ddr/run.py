@@ -204,13 +204,12 @@ def run(method: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0, me
              "distill_cached": outcome.cached,
              "distill_peak_memory_bytes": outcome.distilled.meta.get("peak_memory_bytes")}
     result.run_spec.update({k: v for k, v in extra.items() if k in ("method", "method_params")})
+    result.extra.update(extra)
     if out is not None:
         from ddr.records import record_folder, write_records
 
         folder = record_folder(Path(out), f"{outcome.method}-{evaluator.dataset.name}-ipc{ipc}-seed{seed}",
                                result.run_spec)
-        result.extra.update(extra)
         result.record_dir = str(write_records(folder, result, system).resolve())
-    result.extra.update(extra)
     system.pm.hook.ddr_run_finish(run=result.run_spec, result=result.to_json())
     return result, outcome
