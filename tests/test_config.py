@@ -298,3 +298,9 @@ def test_unknown_protocol_name_is_a_ddr_error() -> None:
 
     with pytest.raises(DdrError, match="unknown protocol 'hrad'; did you mean 'hard'"):
         resolve_protocol("hrad")
+
+
+def test_soft_paper_preset_uses_temperature_20() -> None:
+    assert resolve_protocol("soft").get("loss") == {"name": "kl", "temperature": 4.0}
+    paper = resolve_protocol("soft.paper")
+    assert paper.name == "soft" and paper.get("loss") == {"name": "kl", "temperature": 20.0}

@@ -16,7 +16,8 @@ def ddr_protocols() -> list[ProtocolSpec]:
         ProtocolSpec(name="hard-dc", path=f"{_PACKAGE}:hard-dc.yaml", version="1",
                      summary="the DC paper's variant of 'hard': 300 epochs, no augmentation"),
         ProtocolSpec(name="soft", path=f"{_PACKAGE}:soft.yaml", version="1",
-                     summary="teacher-based methods: AdamW 1e-3 cosine, 300 epochs, KL T=4, teacher relabels, RRC+flip+CutMix"),
+                     summary="teacher-based methods: AdamW 1e-3 cosine, 300 epochs, KL T=4, teacher relabels, RRC+flip+CutMix",
+                     presets={"paper": {"loss": {"name": "kl", "temperature": 20.0}}}),
         ProtocolSpec(name="digits", path=f"{_PACKAGE}:digits.yaml", version="1",
                      summary="embedded quick protocol: digits 16 px, ConvNet-3 w64, 300 epochs, DSA"),
     ]
