@@ -299,23 +299,25 @@ def fix_batch_norm_on_real(net: nn.Module, sampler: RealSampler, num_classes: in
             module.eval()
 
 
-def train_network(net: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-                  *, epochs: int, batch_size: int, generator: torch.Generator,
+def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, lr: float, epochs: int,
+                  batch_size: int, num_classes: int, generator: torch.Generator,
                   augmentation: Augment | None = None) -> None:
-    """DC's inner loop: ``epochs`` shuffled epochs of cross-entropy SGD on the (detached)
-    synthetic set, with a non-Siamese augmentation when given."""
-    net.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(images), generator=generator, device=generator.device).to(images.device)
-        for start in range(0, len(images), batch_size):
-            batch = order[start:start + batch_size]
-            x = images[batch]
-            if augmentation is not None:
-                x, _ = augmentation(x, generator)
-            loss = F.cross_entropy(net(x), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    """DC's inner loop: ``epochs`` shuffled epochs of cross-entropy SGD (lr ``lr``, no momentum, no
+    weight decay, as VICO's ``optimizer_net``) on the (detached) synthetic set, with a non-Siamese
+    augmentation when given. Runs the core training loop, so no second copy of it exists; plain
+    SGD keeps no state, so a fresh optimizer per call equals VICO's one per iteration."""
+    from ddr.augment import Pipeline
+    from ddr.builtins.labels.strategies import HardLabels
+    from ddr.data import Split
+    from ddr.training import Recipe, TrainData, train
+
+    strategy = HardLabels()
+    strategy.prepare(hard_labels=labels, soft_labels=None, teachers=[], num_classes=num_classes)
+    recipe = Recipe(optimizer="sgd", lr=lr, momentum=0.0, weight_decay=0.0, epochs=epochs,
+                    batch_size=batch_size, schedule="constant")
+    pipeline = Pipeline([augmentation] if augmentation is not None else [])
+    train(net, TrainData(Split(labels=labels, images=images)), recipe, generator=generator, strategy=strategy,
+          augmentation=pipeline, device=images.device)
 
 
 # -- bookkeeping ---------------------------------------------------------------------------------
@@ -427,7 +429,6 @@ class GradientMatching:
             net = ctx.make_model()
             net.train()
             params = [p for p in net.parameters() if p.requires_grad]
-            net_optimizer = torch.optim.SGD(params, lr=cfg.lr_net)
             batch_stats = uses_batch_statistics(net)
             total = torch.zeros((), device=ctx.device)
             for step in range(outer_loop):
@@ -439,8 +440,9 @@ class GradientMatching:
                 image_optimizer.step()
                 total = total + loss.detach()
                 if step < outer_loop - 1:
-                    train_network(net, net_optimizer, syn.detach(), labels, epochs=inner_loop,
-                                  batch_size=cfg.batch_train, generator=ctx.generator, augmentation=augment)
+                    train_network(net, syn.detach(), labels, lr=cfg.lr_net, epochs=inner_loop,
+                                  batch_size=cfg.batch_train, num_classes=ctx.num_classes,
+                                  generator=ctx.generator, augmentation=augment)
             curve.add(total / (ctx.num_classes * outer_loop))
 
         meta = {**curve.meta(), "outer_loop": outer_loop, "inner_loop": inner_loop, "init": cfg.init,
