@@ -54,3 +54,31 @@ def test_every_protocol_loads() -> None:
     for spec in SYSTEM.protocols().list():
         protocol = resolve_protocol(spec.name, system=SYSTEM)
         assert protocol.name == spec.name and protocol.version == spec.version
+
+
+FAST_METHOD_PARAMS = {"dc": {"iterations": 2, "batch_real": 8}, "dsa": {"iterations": 2, "batch_real": 8},
+                      "dm": {"iterations": 2, "batch_real": 8}, "herding": {"feature_epochs": 1},
+                      "kcenter": {"feature_epochs": 1}}
+
+
+@pytest.mark.parametrize("name", [s.name for s in SYSTEM.methods().list()])
+def test_every_method_meets_the_contract(name: str) -> None:
+    from ddr.testing import check_method
+
+    distilled = check_method(SYSTEM.methods().get(name), params=FAST_METHOD_PARAMS.get(name))
+    assert distilled.images.shape == (10, 1, 16, 16)
+
+
+def test_check_method_catches_a_method_that_is_not_class_major() -> None:
+    import torch
+
+    from ddr.artifacts import DistilledSet
+    from ddr.testing import check_method
+
+    class Reversed:
+        def distill(self, ctx):
+            picks = torch.cat([index[:ctx.ipc] for index in ctx.class_indices()]).flip(0)
+            return DistilledSet(images=ctx.train.images[picks], labels=ctx.train.labels[picks])
+
+    with pytest.raises(AssertionError, match="class-major"):
+        check_method(Reversed)
