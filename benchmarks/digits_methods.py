@@ -29,7 +29,7 @@ def main() -> None:
 
     import torch
 
-    from ddr.run import run
+    from ddr.runs.run import run
 
     rows = []
     for ipc in [int(x) for x in args.ipcs.split(",")]:

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 
 from ddr.errors import DdrError
-from ddr.specs import (
+from ddr.plugin.specs import (
     ArchitectureSpec,
     AugmentationSpec,
     DatasetSpec,
@@ -42,7 +42,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "evaluate":
-        from ddr.evaluate import evaluate
+        from ddr.runs.evaluate import evaluate
 
         return evaluate
     raise AttributeError(f"module 'ddr' has no attribute {name!r}")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ddr.plugins import reset_plugin_system
+from ddr.plugin.manager import reset_plugin_system
 
 PLUGIN_ENV_VARS = ("DDR_DISABLE_PLUGINS", "DDR_PLUGINS", "DDR_DISABLE_PLUGIN_AUTOLOAD", "DDR_STRICT_PLUGINS")
 

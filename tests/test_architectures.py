@@ -17,7 +17,7 @@ from ddr.builtins.architectures.classic import build_alexnet, build_lenet, build
 from ddr.builtins.architectures.convnet import build_convnet
 from ddr.builtins.architectures.resnet import build_resnet18
 from ddr.errors import ConfigError, UnknownComponentError
-from ddr.specs import ArchitectureSpec
+from ddr.plugin.specs import ArchitectureSpec
 from ddr.testing.architectures import check_architecture
 
 torch.set_num_threads(1)

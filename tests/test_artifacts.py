@@ -12,13 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ddr.artifacts import (
-    DistilledSet,
-    distilled_sha256,
-    load_distilled,
-    save_distilled,
-    validate_distilled,
-)
+from ddr.method.distilled import DistilledSet, distilled_sha256, validate_distilled
+from ddr.store.formats import load_distilled, save_distilled
 from ddr.errors import ArtifactError, ConfigError, DistilledSetError
 
 K, IPC, C, H, W = 3, 2, 3, 8, 8

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.augmentations import ddr_augmentations
 from ddr.builtins.augmentations.crops import CropFlip, Flip, RandomResizedCrop, sample_crop_boxes
 from ddr.builtins.augmentations.dsa import DSA

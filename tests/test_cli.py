@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ddr import __version__
-from ddr.config import load_yaml_with_includes
+from ddr.protocol.config import load_yaml_with_includes
 
 PROTOCOLS = Path(__file__).resolve().parents[1] / "ddr" / "builtins" / "protocols"
 
@@ -67,7 +67,7 @@ def test_plugins_json_shows_builtins_and_methods_from_ddr_bench(ddr_cli) -> None
 
 
 def test_listing_commands_never_import_torch() -> None:
-    code = ("import sys; from ddr.cli import main; "
+    code = ("import sys; from ddr.cli.main import main; "
             "codes = [main(['list', 'methods']), main(['list', 'datasets', '--json']), main(['plugins']), "
             "main(['doctor'])]; "
             "assert 'torch' not in sys.modules, 'torch was imported'; print('codes', codes)")
@@ -173,8 +173,8 @@ def test_a_plugin_adds_a_command(ddr_cli, fake_dist) -> None:
 
 
 def test_each_main_call_configures_the_plugin_system_from_its_own_p(capsys: pytest.CaptureFixture[str]) -> None:
-    from ddr.cli import main
-    from ddr.plugins import get_plugin_system
+    from ddr.cli.main import main
+    from ddr.plugin.manager import get_plugin_system
 
     assert main(["-p", "no:random", "list", "methods", "--json"]) == 0
     assert "random" not in {row["name"] for row in json.loads(capsys.readouterr().out)}
@@ -199,7 +199,7 @@ def test_each_main_call_configures_the_plugin_system_from_its_own_p(capsys: pyte
 )
 def test_unreadable_configs_are_reported_without_traceback(make, message: str, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from ddr.cli import main
+    from ddr.cli.main import main
 
     path = make(tmp_path)
     assert main(["validate", str(path)]) == 2
@@ -215,7 +215,7 @@ def _write_bytes(path: Path, data: bytes) -> Path:
 CLASH = {
     "fake_cli_clash_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_methods():
@@ -225,7 +225,7 @@ CLASH = {
 
 
 def test_list_and_doctor_flag_a_collision(fake_dist, capsys: pytest.CaptureFixture[str]) -> None:
-    from ddr.cli import main
+    from ddr.cli.main import main
 
     fake_dist("ddr-fake-cli-clash", {"cliclash": "fake_cli_clash_plugin"}, CLASH, version="1.1")
     assert main(["list", "methods", "random"]) == 0
@@ -240,13 +240,13 @@ def test_list_and_doctor_flag_a_collision(fake_dist, capsys: pytest.CaptureFixtu
 
 
 def test_doctor_materialize_imports_every_target(local_module, capsys: pytest.CaptureFixture[str]) -> None:
-    from ddr.cli import main
+    from ddr.cli.main import main
 
     assert main(["doctor", "--materialize"]) == 0, capsys.readouterr().out
     assert capsys.readouterr().out.endswith("no problems found\n")
     local_module("bad_target_plugin_mod", """
         from ddr import hookimpl
-        from ddr.specs import AugmentationSpec
+        from ddr.plugin.specs import AugmentationSpec
 
         @hookimpl
         def ddr_augmentations():

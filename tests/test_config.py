@@ -1,4 +1,4 @@
-"""Protocol YAML (ddr.config) and protocol resolution (ddr.evaluate.resolve_protocol)."""
+"""Protocol YAML (ddr.protocol.config) and protocol resolution (ddr.runs.evaluate.resolve_protocol)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ddr.config import (PROTOCOL_SCHEMA, build_protocol, check_schema, dotted_to_nested, load_protocol,
+from ddr.protocol.config import (PROTOCOL_SCHEMA, build_protocol, check_schema, dotted_to_nested, load_protocol,
                         load_yaml_with_includes, parse_override)
 from ddr.errors import ConfigError
-from ddr.evaluate import resolve_protocol
+from ddr.runs.evaluate import resolve_protocol
 
 
 def _write(path: Path, data: dict) -> Path:

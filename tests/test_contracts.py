@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ddr.plugins import PluginSystem
+from ddr.plugin.manager import PluginSystem
 from ddr.testing import check_architecture, check_augmentation, check_dataset, check_label_strategy, check_loss
 
 SYSTEM = PluginSystem()
@@ -49,7 +49,7 @@ def test_the_embedded_dataset_meets_the_contract() -> None:
 
 
 def test_every_protocol_loads() -> None:
-    from ddr.evaluate import resolve_protocol
+    from ddr.runs.evaluate import resolve_protocol
 
     for spec in SYSTEM.protocols().list():
         protocol = resolve_protocol(spec.name, system=SYSTEM)
@@ -72,7 +72,7 @@ def test_every_method_meets_the_contract(name: str) -> None:
 def test_check_method_catches_a_method_that_is_not_class_major() -> None:
     import torch
 
-    from ddr.artifacts import DistilledSet
+    from ddr.method.distilled import DistilledSet
     from ddr.testing import check_method
 
     class Reversed:

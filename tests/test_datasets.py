@@ -17,7 +17,7 @@ from PIL import Image
 
 from ddr.builtins.datasets import catalog, ddr_datasets
 from ddr.builtins.datasets import zca as zca_module
-from ddr.data import ImageDataset, Split
+from ddr.engine.data import ImageDataset, Split
 from ddr.errors import ConfigError, DataError
 from ddr.testing.datasets import check_dataset, load_spec, resolve_target
 

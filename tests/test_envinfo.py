@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ddr
-from ddr.envinfo import environment_info, git_revision
+from ddr.store.envinfo import environment_info, git_revision
 
 HEX40 = re.compile(r"[0-9a-f]{40}")
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddr.artifacts import DistilledSet, save_distilled
+from ddr.method.distilled import DistilledSet
+from ddr.store.formats import save_distilled
 
 FAST = ["--num-eval", "1", "--epochs", "3", "--set", "real.epochs=1", "--no-progress", "--json"]
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
@@ -42,7 +43,7 @@ def digits_set(cache: Path) -> dict[str, Any]:
     """One real pool image per digits class (normalised), plus the dataset's mean and std."""
     import os
 
-    from ddr.evaluate import Evaluator
+    from ddr.runs.evaluate import Evaluator
 
     previous = os.environ.get("DDR_CACHE_DIR")
     os.environ["DDR_CACHE_DIR"] = str(cache)
@@ -183,7 +184,7 @@ def test_teacher_train_writes_a_checkpoint_that_loads_as_a_teacher(ddr: Any, tmp
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from safetensors.torch import load_file
 
-    from ddr.evaluate import Evaluator
+    from ddr.runs.evaluate import Evaluator
 
     protocol = tmp_path / "tiny.yaml"
     protocol.write_text("name: tiny\nversion: 1\nstudent: {arch: convnet, arch_params: {width: 16}}\n"

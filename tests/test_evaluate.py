@@ -1,4 +1,4 @@
-"""The evaluation protocol through the Python API (ddr.evaluate.Evaluator / evaluate()).
+"""The evaluation protocol through the Python API (ddr.runs.evaluate.Evaluator / evaluate()).
 
 Everything runs on the embedded digits dataset (16x16 grey, 10 classes) with tiny settings:
 1-2 students, a few epochs, the real-data reference trained for 1 epoch (and cached in a
@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-import ddr.evaluate as evaluate_module
-from ddr.artifacts import DistilledSet, distilled_sha256
+import ddr.runs.evaluate as evaluate_module
+from ddr.method.distilled import DistilledSet, distilled_sha256
 from ddr.errors import ArtifactError, DdrError, DistilledSetError
-from ddr.evaluate import Evaluator, evaluate
+from ddr.runs.evaluate import Evaluator, evaluate
 
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
 TIMING_KEYS = ("eval_seconds", "real_cached", "record_dir")
@@ -215,7 +215,7 @@ SOFT_FAST = {"train.epochs": 2, "real.epochs": 1, "student.arch_params": {"width
 def test_teacher_labels_under_the_soft_protocol_use_the_cached_real_model() -> None:
     from safetensors.torch import load_file
 
-    from ddr.cache import entry_dir
+    from ddr.store.cache import entry_dir
 
     evaluator = Evaluator(dataset="digits", ipc=1, protocol="soft", num_eval=1, overrides=SOFT_FAST,
                           progress=False, device="cpu")
@@ -381,7 +381,7 @@ def test_stored_soft_without_soft_labels_is_refused_before_training(no_training:
 
 
 def test_ipc_zero_on_the_command_line_is_refused_not_defaulted() -> None:
-    from ddr.cli import main
+    from ddr.cli.main import main
 
     assert main(["run", "--method", "random", "--ipc", "0", "--no-progress"]) == 2
 
@@ -427,7 +427,7 @@ def test_an_unusable_device_is_a_clear_error() -> None:
     import torch
 
     from ddr.errors import ConfigError
-    from ddr.evaluate import resolve_device
+    from ddr.runs.evaluate import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="invalid device 'tpu'"):

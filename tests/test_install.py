@@ -57,7 +57,7 @@ def test_installed_plugin_components_are_listed_with_provider(sample_venv) -> No
 
 @pytest.fixture
 def sample_system(monkeypatch: pytest.MonkeyPatch):
-    from ddr.plugins import PluginSystem
+    from ddr.plugin.manager import PluginSystem
 
     monkeypatch.syspath_prepend(str(SAMPLE_PLUGIN))
     yield PluginSystem(autoload=False, load=["ddr_sample_plugin.plugin"])
@@ -81,7 +81,7 @@ def test_sample_kl_loss(sample_system) -> None:
     import torch
 
     from ddr.errors import ConfigError
-    from ddr.labels import Targets
+    from ddr.engine.labels import Targets
 
     resolved = sample_system.label_strategies().resolve("sample_kl", {"temperature": 2.0})
     loss = sample_system.label_strategies().materialize(resolved.spec)(**resolved.params)
@@ -105,8 +105,8 @@ def test_sample_kl_loss(sample_system) -> None:
 def test_sample_mean_method(sample_system) -> None:
     import torch
 
-    from ddr.data import ImageDataset, Split
-    from ddr.distill import DistillContext
+    from ddr.engine.data import ImageDataset, Split
+    from ddr.method.context import DistillContext
 
     # 3 classes x 4 images of 1x2x2 pixels; image j of class c is filled with 10*c + j
     labels = torch.arange(3).repeat_interleave(4)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.labels import ddr_label_strategies
 from ddr.builtins.labels.losses import (
     BUILTIN_LOSSES,
@@ -23,7 +23,7 @@ from ddr.builtins.labels.losses import (
 )
 from ddr.builtins.labels.strategies import HardLabels, StoredSoftLabels, TeacherLabels, mix_soft_targets
 from ddr.errors import ConfigError, DistilledSetError, UnknownComponentError
-from ddr.labels import Targets
+from ddr.engine.labels import Targets
 from ddr.testing.labels import check_label_strategy, check_loss
 
 # A 2 x 3 example used by several tests: student logits S, target logits T, labels Y.

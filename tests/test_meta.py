@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ddr import hookspecs
+from ddr.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = {"torch", "torchvision", "timm"}

@@ -1,4 +1,4 @@
-"""ddr.metrics: hand-computed HLR/IOR/DDRS/ARS, validation, DD-Ranking compat, aggregation."""
+"""ddr.protocol.metrics: hand-computed HLR/IOR/DDRS/ARS, validation, DD-Ranking compat, aggregation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddr import metrics
+from ddr.protocol import metrics
 from ddr.errors import DdrError
 
 # ---------------------------------------------------------------------------------------------

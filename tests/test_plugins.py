@@ -10,12 +10,12 @@ import pytest
 
 from ddr import hookimpl
 from ddr.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
-from ddr.plugins import PluginSystem, get_plugin_system, reset_plugin_system
+from ddr.plugin.manager import PluginSystem, get_plugin_system, reset_plugin_system
 
 GOOD = {
     "fake_good_plugin/__init__.py": """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_methods():
@@ -38,7 +38,7 @@ BROKEN_IMPORT = {
 MISSPELLED_HOOK = {
     "fake_typo_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_method():
@@ -49,7 +49,7 @@ MISSPELLED_HOOK = {
 EXTRA_ARGUMENT = {
     "fake_args_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_methods(config):
@@ -60,7 +60,7 @@ EXTRA_ARGUMENT = {
 CLASHING = {
     "fake_clash_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import DatasetSpec, MethodSpec
+        from ddr.plugin.specs import DatasetSpec, MethodSpec
 
         @hookimpl
         def ddr_datasets():
@@ -75,7 +75,7 @@ CLASHING = {
 WRONG_RECORD = {
     "fake_wrong_record_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import DatasetSpec
+        from ddr.plugin.specs import DatasetSpec
 
         @hookimpl
         def ddr_methods():
@@ -87,7 +87,7 @@ WRONG_RECORD = {
 EVERY_KIND = {
     "fake_every_kind_plugin.py": """
         from ddr import hookimpl
-        from ddr.specs import (ArchitectureSpec, AugmentationSpec, DatasetSpec, LabelStrategySpec,
+        from ddr.plugin.specs import (ArchitectureSpec, AugmentationSpec, DatasetSpec, LabelStrategySpec,
                                MethodSpec, ProtocolSpec)
 
         @hookimpl
@@ -236,7 +236,7 @@ def test_hook_returning_the_wrong_record_type_fails_that_plugin(fake_dist) -> No
 def test_a_name_returned_twice_by_one_plugin_fails_that_plugin(local_module) -> None:
     local_module("twice_plugin_mod", """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_methods():
@@ -303,7 +303,7 @@ def test_autoload_off_loads_only_requested_plugins(fake_dist, monkeypatch: pytes
 def test_p_accepts_an_importable_module_for_local_development(local_module) -> None:
     local_module("dev_plugin_mod", """
         from ddr import hookimpl
-        from ddr.specs import AugmentationSpec
+        from ddr.plugin.specs import AugmentationSpec
 
         @hookimpl
         def ddr_augmentations():

@@ -1,4 +1,4 @@
-"""Name resolution, listing, spec validation and lazy targets of :class:`ddr.registry.Registry`."""
+"""Name resolution, listing, spec validation and lazy targets of :class:`ddr.plugin.registry.Registry`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from ddr.errors import AmbiguousComponentError, InvalidSpecError, UnknownComponentError
-from ddr.plugins import PluginSystem
-from ddr.registry import Registry, import_target, parse_reference
-from ddr.specs import (
+from ddr.plugin.manager import PluginSystem
+from ddr.plugin.registry import Registry, import_target, parse_reference
+from ddr.plugin.specs import (
     ArchitectureSpec,
     DatasetSpec,
     LabelStrategySpec,
@@ -184,7 +184,7 @@ def test_specs_are_frozen_and_their_mappings_read_only() -> None:
 def test_a_plugin_may_not_set_provider(local_module) -> None:
     local_module("sets_provider_plugin", """
         from ddr import hookimpl
-        from ddr.specs import MethodSpec
+        from ddr.plugin.specs import MethodSpec
 
         @hookimpl
         def ddr_methods():

@@ -1,4 +1,4 @@
-"""ddr.seeding and ddr.hashing: golden values, stability across processes, validation."""
+"""ddr.engine.seeds and ddr.store.hashing: golden values, stability across processes, validation."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from ddr import hashing, seeding
+from ddr.engine import seeds as seeding
+from ddr.store import hashing
 from ddr.errors import ArtifactError, DdrError
-from ddr.specs import DatasetSpec
+from ddr.plugin.specs import DatasetSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ def test_derive_seed_separates_roles_indices_and_seeds():
 
 def test_derive_seed_same_in_fresh_processes_with_different_hash_seeds():
     script = (
-        "from ddr.seeding import derive_seed, stable_hash;"
+        "from ddr.engine.seeds import derive_seed, stable_hash;"
         "print(derive_seed(0, 'student', 1), derive_seed(42, 'student', 0),"
         " stable_hash('student', 0))"
     )

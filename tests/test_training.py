@@ -1,4 +1,4 @@
-"""THE training loop (ddr.training): LR schedules by hand, recipe checks, train() and test_accuracy()."""
+"""THE training loop (ddr.engine.training): LR schedules by hand, recipe checks, train() and test_accuracy()."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from ddr.components import build_label_strategy
-from ddr.data import Split
+from ddr.engine.build import build_label_strategy
+from ddr.engine.data import Split
 from ddr.errors import ConfigError, DdrError
-from ddr.training import Recipe, TrainData, test_accuracy, train, with_lr
+from ddr.engine.training import Recipe, TrainData, test_accuracy, train, with_lr
 
 
 # -- LR schedules ----------------------------------------------------------------------------------

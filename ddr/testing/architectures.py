@@ -5,7 +5,7 @@
         check_architecture(my_spec, channels=1, num_classes=10, image_size=(16, 16))
 
 :func:`check_architecture` builds the network as ddr does and asserts, with a message saying what
-was wrong, that it honours the contract of :class:`ddr.specs.ArchitectureSpec`.
+was wrong, that it honours the contract of :class:`ddr.plugin.specs.ArchitectureSpec`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ddr.registry import import_target
-from ddr.specs import ArchitectureSpec
+from ddr.plugin.registry import import_target
+from ddr.plugin.specs import ArchitectureSpec
 
 INIT_SEED = 1234
 OTHER_SEED = 4321

@@ -7,7 +7,7 @@ For plugin authors' tests::
     def test_my_aug():
         check_augmentation(MyAug(strength=0.3))
 
-Raises ``AssertionError`` naming the broken rule of the contract in :mod:`ddr.augment`.
+Raises ``AssertionError`` naming the broken rule of the contract in :mod:`ddr.engine.augment`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from ddr.augment import Mix
-from ddr.registry import import_target
-from ddr.specs import AugmentationSpec
+from ddr.engine.augment import Mix
+from ddr.plugin.registry import import_target
+from ddr.plugin.specs import AugmentationSpec
 
 _SEEDS_FOR_RANDOMNESS = (1, 2, 3, 4)
 
@@ -40,7 +40,7 @@ def _run(aug: Any, images: torch.Tensor, seed: int) -> tuple[torch.Tensor, Mix |
 
 def _check_mix(aug: Any, mix: Mix, images: torch.Tensor) -> None:
     batch = images.shape[0]
-    assert isinstance(mix, Mix), f"{aug!r} returned {type(mix).__name__} as its mix, expected ddr.augment.Mix or None"
+    assert isinstance(mix, Mix), f"{aug!r} returned {type(mix).__name__} as its mix, expected ddr.engine.augment.Mix or None"
     perm, lam = mix.perm, mix.lam
     assert perm.dtype == torch.int64 and tuple(perm.shape) == (batch,), (
         f"Mix.perm must be int64 [{batch}], got {perm.dtype} {tuple(perm.shape)}")
@@ -65,7 +65,7 @@ def check_augmentation(
     params: Mapping[str, Any] | None = None,
     stochastic: bool = True,
 ) -> None:
-    """Check an augmentation (or an :class:`~ddr.specs.AugmentationSpec`, built with its defaults
+    """Check an augmentation (or an :class:`~ddr.plugin.specs.AugmentationSpec`, built with its defaults
     and ``params``) against the contract.
 
     Checked: the output is a tensor of the input's shape, dtype and device, finite; the input

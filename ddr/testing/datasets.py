@@ -23,9 +23,9 @@ from typing import Any
 
 import torch
 
-from ddr.data import ImageDataset, Split
-from ddr.registry import import_target
-from ddr.specs import DatasetSpec
+from ddr.engine.data import ImageDataset, Split
+from ddr.plugin.registry import import_target
+from ddr.plugin.specs import DatasetSpec
 
 PIXEL_SPACES = ("normalized", "zca")
 
@@ -37,10 +37,10 @@ def resolve_target(spec: DatasetSpec) -> Callable[..., Any]:
 
 def load_spec(spec: DatasetSpec, *, root: Path | None = None, argument: str | None = None,
               download: bool = False, **params: Any) -> ImageDataset:
-    """Call a spec's target as the core does: ``root`` defaults to :func:`ddr.paths.data_dir`,
+    """Call a spec's target as the core does: ``root`` defaults to :func:`ddr.store.paths.data_dir`,
     parameters are the spec's ``defaults`` updated with ``params``."""
     if root is None:
-        from ddr.paths import data_dir
+        from ddr.store.paths import data_dir
 
         root = data_dir()
     return resolve_target(spec)(root=Path(root), argument=argument, download=download,
@@ -208,14 +208,14 @@ def check_dataset(dataset: ImageDataset | DatasetSpec, *, check_normalization: b
             raise TypeError(f"load arguments {sorted(load_kwargs)} only apply when checking a DatasetSpec")
         loaded = dataset
     if not isinstance(loaded, ImageDataset):
-        raise AssertionError(f"expected a ddr.data.ImageDataset, got {type(loaded).__name__}")
+        raise AssertionError(f"expected a ddr.engine.data.ImageDataset, got {type(loaded).__name__}")
     if _check_metadata(loaded, problems):
         if spec is not None:
             _check_against_spec(loaded, spec, params, problems)
         for which in ("train", "test"):
             split = getattr(loaded, which)
             if not isinstance(split, Split):
-                problems.append(f"{loaded.name}: {which} must be a ddr.data.Split, got {type(split).__name__}")
+                problems.append(f"{loaded.name}: {which} must be a ddr.engine.data.Split, got {type(split).__name__}")
                 continue
             _check_split(loaded, which, split, max_samples, problems)
         if not problems:

@@ -5,7 +5,7 @@
     def test_my_loss():
         check_loss(MyLoss(temperature=2.0))
 
-Both accept a built object or its :class:`ddr.specs.LabelStrategySpec` (built from the spec's
+Both accept a built object or its :class:`ddr.plugin.specs.LabelStrategySpec` (built from the spec's
 target and defaults). They run on CPU on a few tiny tensors and raise ``AssertionError`` with a
 message saying which part of the contract failed.
 """
@@ -18,11 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.errors import DdrError
-from ddr.labels import Targets
-from ddr.registry import import_target
-from ddr.specs import LabelStrategySpec
+from ddr.engine.labels import Targets
+from ddr.plugin.registry import import_target
+from ddr.plugin.specs import LabelStrategySpec
 
 __all__ = ["check_label_strategy", "check_loss", "tiny_teacher"]
 

@@ -8,21 +8,21 @@ from typing import Any
 
 def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: Mapping[str, Any] | None = None,
                  seed: int = 0, device: str = "cpu") -> Any:
-    """Run a method (a :class:`~ddr.specs.MethodSpec` or its class) on ``dataset`` and check it.
+    """Run a method (a :class:`~ddr.plugin.specs.MethodSpec` or its class) on ``dataset`` and check it.
 
-    Checks: ``distill`` returns a :class:`~ddr.artifacts.DistilledSet` with ``ipc * K`` float32
+    Checks: ``distill`` returns a :class:`~ddr.store.formats.DistilledSet` with ``ipc * K`` float32
     images of the dataset's shape in class-major order, int64 labels, finite values, a valid pixel
     space, soft labels of shape ``[N, K]`` when present, and the same output for the same seed.
     Returns the distilled set. Raises ``AssertionError`` with a message naming what failed.
     """
     import torch
 
-    from ddr.artifacts import PIXEL_SPACES, DistilledSet, validate_distilled
+    from ddr.method.distilled import PIXEL_SPACES, DistilledSet, validate_distilled
     from ddr.errors import DdrError
-    from ddr.evaluate import Evaluator
-    from ddr.registry import import_target
-    from ddr.run import build_context
-    from ddr.specs import MethodSpec
+    from ddr.runs.evaluate import Evaluator
+    from ddr.plugin.registry import import_target
+    from ddr.runs.run import build_context
+    from ddr.plugin.specs import MethodSpec
 
     cls = import_target(method) if isinstance(method, MethodSpec) else method
     merged = dict(method.defaults) if isinstance(method, MethodSpec) else {}

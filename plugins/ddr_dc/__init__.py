@@ -1,7 +1,7 @@
 """The ``dc`` method: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021).
 
 Registered through the ``ddr`` entry point ``dc = "ddr_dc"``. Importing this module does not
-import torch; the algorithm is :class:`ddr.matching.GradientMatching` (via :mod:`ddr_dc.method`).
+import torch; the algorithm is :class:`ddr_matching.GradientMatching` (via :mod:`ddr_dc.method`).
 
 Defaults are the authors' (VICO-UoE/DatasetCondensation ``main.py``) except ``iterations`` and
 ``batch_real``, cut so that ``ddr run --method dc`` on digits IPC 1 distils in ~10-20 s on 2 CPU
@@ -12,7 +12,7 @@ restores the paper's 1000 iterations with real batches of 256.
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import MethodSpec
+from ddr.plugin.specs import MethodSpec
 
 
 @hookimpl

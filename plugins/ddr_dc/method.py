@@ -1,15 +1,15 @@
 """DC: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021).
 
-The loop lives in :class:`ddr.matching.GradientMatching`; DC is that loop without augmentation.
+The loop lives in :class:`ddr_matching.GradientMatching`; DC is that loop without augmentation.
 """
 
 from __future__ import annotations
 
-from ddr.matching import GradientMatching
+from ddr_matching import GradientMatching
 
 
 class DC(GradientMatching):
-    """Gradient matching; parameters as documented on :class:`ddr.matching.GradientMatching`."""
+    """Gradient matching; parameters as documented on :class:`ddr_matching.GradientMatching`."""
 
     name = "dc"
     augmentation = None

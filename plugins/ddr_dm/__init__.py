@@ -12,7 +12,7 @@ iterations with real batches of 256.
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import MethodSpec
+from ddr.plugin.specs import MethodSpec
 
 
 @hookimpl

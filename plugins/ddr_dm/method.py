@@ -13,21 +13,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ddr.artifacts import DistilledSet
-from ddr.matching import (
-    INITS,
-    LossCurve,
-    ParamReader,
-    RealSampler,
-    SiameseAugmentation,
-    build_augmentation,
-    distilled_set,
-    init_synthetic,
-    uses_batch_statistics,
-)
+from ddr.method.distilled import DistilledSet
+from ddr.method.helpers import INITS, LossCurve, RealSampler, distilled_set, init_synthetic
+from ddr_matching import ParamReader, SiameseAugmentation, build_augmentation, uses_batch_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.distill import DistillContext
+    from ddr.method.context import DistillContext
 
 
 class DM:

@@ -2,7 +2,7 @@
 ICML 2021).
 
 Registered through the ``ddr`` entry point ``dsa = "ddr_dsa"``. Importing this module does not
-import torch; the algorithm is DC's loop (:class:`ddr.matching.GradientMatching`) with the ``dsa``
+import torch; the algorithm is DC's loop (:class:`ddr_matching.GradientMatching`) with the ``dsa``
 augmentation (:mod:`ddr_dsa.method`).
 
 Defaults are the authors' (VICO ``main.py --method DSA --init real``) except ``iterations`` and
@@ -15,7 +15,7 @@ flips for digit datasets: ``--set augmentation_params='{strategy: color_crop_cut
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import MethodSpec
+from ddr.plugin.specs import MethodSpec
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Herding selection (Welling, ICML'09), as used for the DC/IDC coreset baselines.
 
 Per class, in the feature space of a network trained briefly on the real training pool
-(:func:`ddr.selection.feature_network`; raw penultimate embeddings, not normalised, as in IDC's
+(:func:`ddr_selection.feature_network`; raw penultimate embeddings, not normalised, as in IDC's
 ``coreset.py``), with class mean ``mu`` and ``S_k`` the sum of the ``k`` features picked so far,
 the next pick is the not-yet-picked ``x`` minimising ``||(k+1)·mu − S_k − x||``: the sample that
 brings the running mean of the picks closest to the class mean. This is the *argmin* of IDC;
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ddr.selection import check_features, select_in_feature_space
+from ddr_selection import check_features, select_in_feature_space
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.artifacts import DistilledSet
-    from ddr.distill import DistillContext
+    from ddr.method.distilled import DistilledSet
+    from ddr.method.context import DistillContext
 
 
 def herding_order(features: torch.Tensor, k: int) -> torch.Tensor:
@@ -44,7 +44,7 @@ def herding_order(features: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class Herding:
-    """The ``herding`` method; parameters: :data:`ddr.selection.FEATURE_NET_DEFAULTS`."""
+    """The ``herding`` method; parameters: :data:`ddr_selection.FEATURE_NET_DEFAULTS`."""
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
         return select_in_feature_space(ctx, herding_order, method="herding")

@@ -7,8 +7,8 @@ does not import torch; the algorithm lives in :mod:`ddr_kcenter.method`.
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.selection import FEATURE_NET_DEFAULTS
-from ddr.specs import MethodSpec
+from ddr_selection import FEATURE_NET_DEFAULTS
+from ddr.plugin.specs import MethodSpec
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Greedy K-center selection (Sener & Savarese, ICLR'18), as used for the DC coreset baseline.
 
 Per class, in the feature space of a network trained briefly on the real training pool
-(:func:`ddr.selection.feature_network`): the distance is Euclidean between raw (not normalised)
+(:func:`ddr_selection.feature_network`): the distance is Euclidean between raw (not normalised)
 penultimate embeddings. The first centre is the sample nearest the class mean (Bo Zhao's
 pseudo-code for the DC paper, VICO-UoE/DatasetCondensation#21) rather than DeepCore's random
 start: it needs no randomness, so the picks depend only on the features, and it is the variant
@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ddr.selection import check_features, select_in_feature_space
+from ddr_selection import check_features, select_in_feature_space
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.artifacts import DistilledSet
-    from ddr.distill import DistillContext
+    from ddr.method.distilled import DistilledSet
+    from ddr.method.context import DistillContext
 
 
 def kcenter_order(features: torch.Tensor, k: int) -> torch.Tensor:
@@ -45,7 +45,7 @@ def kcenter_order(features: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class KCenter:
-    """The ``kcenter`` method; parameters: :data:`ddr.selection.FEATURE_NET_DEFAULTS`."""
+    """The ``kcenter`` method; parameters: :data:`ddr_selection.FEATURE_NET_DEFAULTS`."""
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
         return select_in_feature_space(ctx, kcenter_order, method="kcenter")

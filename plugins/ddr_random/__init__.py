@@ -7,7 +7,7 @@ not import torch; the algorithm lives in :mod:`ddr_random.method`.
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import MethodSpec
+from ddr.plugin.specs import MethodSpec
 
 
 @hookimpl

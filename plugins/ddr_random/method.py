@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ddr.selection import class_pools, random_picks, selected_subset
+from ddr_selection import class_pools, random_picks, selected_subset
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.artifacts import DistilledSet
-    from ddr.distill import DistillContext
+    from ddr.method.distilled import DistilledSet
+    from ddr.method.context import DistillContext
 
 
 class RandomSelection:

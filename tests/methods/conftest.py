@@ -1,7 +1,7 @@
-"""Fixtures for method tests: a real :class:`ddr.distill.DistillContext` on the digits dataset.
+"""Fixtures for method tests: a real :class:`ddr.method.context.DistillContext` on the digits dataset.
 
 ``distill_context(params=..., ipc=..., seed=...)`` builds the context ``ddr run`` gives a method
-(:func:`ddr.run.build_context`): the digits training pool (16x16 grey, 10 classes, the protocol's
+(:func:`ddr.runs.run.build_context`): the digits training pool (16x16 grey, 10 classes, the protocol's
 validation images held out), on the CPU, with the core's ``make_model`` and ``train_model``. The
 student is a small ConvNet (depth 2, width 16) so that feature networks train in about a second.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import torch
 
-from ddr.distill import DistillContext
+from ddr.method.context import DistillContext
 
 TEST_CONVNET = {"depth": 2, "width": 16}
 
@@ -22,8 +22,8 @@ TEST_CONVNET = {"depth": 2, "width": 16}
 @pytest.fixture
 def distill_context() -> Callable[..., DistillContext]:
     """Factory: ``distill_context(params=None, *, ipc=1, seed=0) -> DistillContext`` on digits (CPU)."""
-    from ddr.evaluate import Evaluator
-    from ddr.run import build_context
+    from ddr.runs.evaluate import Evaluator
+    from ddr.runs.run import build_context
 
     torch.set_num_threads(1)
     evaluators: dict[int, Evaluator] = {}

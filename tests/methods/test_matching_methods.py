@@ -1,4 +1,4 @@
-"""Tests of the matching methods (dc, dsa, dm) and their shared core, :mod:`ddr.matching`.
+"""Tests of the matching methods (dc, dsa, dm) and their shared core, :mod:`ddr_matching`.
 
 The context here is built by hand from the real components (digits, ConvNet, DSA) rather than
 by the core, so that these tests depend only on the method contract. Networks are ConvNet-3 of
@@ -20,10 +20,10 @@ import ddr_dsa
 from ddr.builtins.architectures.convnet import build_convnet
 from ddr.builtins.augmentations.dsa import DSA as DSAAugmentation
 from ddr.builtins.datasets.digits import load as load_digits
-from ddr.data import ImageDataset, Split
-from ddr.distill import DistillContext
+from ddr.engine.data import ImageDataset, Split
+from ddr.method.context import DistillContext
 from ddr.errors import ConfigError, DataError, DdrError
-from ddr.matching import (
+from ddr_matching import (
     LOOPS,
     LossCurve,
     ParamReader,

@@ -1,4 +1,4 @@
-"""The selection baselines: random, herding, K-center (plugins) and ddr.selection."""
+"""The selection baselines: random, herding, K-center (plugins) and ddr_selection."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 import ddr_herding
 import ddr_kcenter
 import ddr_random
-from ddr.data import Split
+from ddr.engine.data import Split
 from ddr.errors import ConfigError, DataError, DdrError
-from ddr.selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
-from ddr.specs import MethodSpec
+from ddr_selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
+from ddr.plugin.specs import MethodSpec
 from ddr_herding.method import herding_order
 from ddr_kcenter.method import kcenter_order
 
@@ -186,7 +186,7 @@ def test_herding_picks_follow_the_order_of_the_trained_features(distill_context)
     assert out.meta["selected_indices"][7] != pool[:4].tolist()
 
 
-# -- ddr.selection helpers --------------------------------------------------------------------------
+# -- ddr_selection helpers --------------------------------------------------------------------------
 
 def test_embed_all_batches_and_restores_mode(distill_context):
     ctx = distill_context()

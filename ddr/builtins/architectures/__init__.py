@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ddr import hookimpl
-from ddr.specs import ArchitectureSpec
+from ddr.plugin.specs import ArchitectureSpec
 
 _PACKAGE = "ddr.builtins.architectures"
 

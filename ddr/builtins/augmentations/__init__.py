@@ -2,14 +2,14 @@
 
 Cheap to import: the specs point at the torch code in the submodules through lazy targets.
 Every augmentation is ``aug(images[B,C,H,W], generator) -> (images, Mix | None)``, batched on
-the images' device and driven only by the given generator (see :mod:`ddr.augment`). The spec
+the images' device and driven only by the given generator (see :mod:`ddr.engine.augment`). The spec
 defaults repeat the targets' signature defaults (a test keeps them equal).
 """
 
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import AugmentationSpec
+from ddr.plugin.specs import AugmentationSpec
 
 _PACKAGE = "ddr.builtins.augmentations"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import check_batch, integer, number, number_pair, reject_unknown
 from ddr.builtins.augmentations.geometry import crop_theta, mirror, translate, warp_affine
 

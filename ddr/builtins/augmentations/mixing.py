@@ -1,7 +1,7 @@
 """Label-mixing augmentations, mixup and cutmix, and the generator-driven Beta sampler they use.
 
 Both pair each sample with ``images[perm]`` for one random permutation of the batch and return a
-:class:`ddr.augment.Mix`; the label strategy mixes the targets with it
+:class:`ddr.engine.augment.Mix`; the label strategy mixes the targets with it
 (``t_i = lam_i * t_i + (1 - lam_i) * t_perm[i]``). One mixing coefficient per batch, as in the
 SRe2L/RDED code and DD-Ranking (there the labels were not mixed; here they are, see Mix).
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import (
     check_batch,
     number,

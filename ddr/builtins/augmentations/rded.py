@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import check_batch, integer, number, number_pair, reject_unknown
 from ddr.builtins.augmentations.crops import resized_crop
 from ddr.errors import ConfigError

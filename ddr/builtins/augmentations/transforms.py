@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ddr.augment import Mix
+from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import check_batch, reject_unknown
 from ddr.errors import ConfigError
 

@@ -3,14 +3,14 @@
 Importing this package is cheap (no torch, numpy or torchvision): the specs point at loaders in
 submodules through ``"module:attr"`` targets. Every loader is called as
 ``target(*, root=<data dir>, argument=None | str, download=False, **params)`` and returns a
-:class:`ddr.data.ImageDataset` of CPU tensors normalised with the dataset's own mean/std.
+:class:`ddr.engine.data.ImageDataset` of CPU tensors normalised with the dataset's own mean/std.
 """
 
 from __future__ import annotations
 
 from ddr import hookimpl
 from ddr.builtins.datasets import catalog
-from ddr.specs import DatasetSpec
+from ddr.plugin.specs import DatasetSpec
 
 _PKG = "ddr.builtins.datasets"
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ddr.builtins.datasets.catalog import DIGIT_NAMES, DIGITS_MEAN, DIGITS_STD
 from ddr.builtins.datasets.loading import reject_argument, reject_unknown_params
 from ddr.builtins.datasets.tensors import label_tensor, normalize
-from ddr.data import ImageDataset, Split
+from ddr.engine.data import ImageDataset, Split
 
 NAME = "digits"
 IMAGE_SIZE = (16, 16)

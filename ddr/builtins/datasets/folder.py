@@ -26,8 +26,8 @@ from ddr.builtins.datasets.labelled_files import (
     tree_classes,
 )
 from ddr.builtins.datasets.loading import missing_data, reject_unknown_params
-from ddr.data import ImageDataset
-from ddr.paths import cache_dir
+from ddr.engine.data import ImageDataset
+from ddr.store.paths import cache_dir
 from ddr.errors import ConfigError, DataError
 
 LAYOUT = "<path>/<class>/<images> or <path>/{train,test}/<class>/<images> (test may be named val)"

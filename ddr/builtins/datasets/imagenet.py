@@ -22,7 +22,7 @@ from ddr.builtins.datasets import catalog
 from ddr.builtins.datasets.images import Geometry
 from ddr.builtins.datasets.labelled_files import as_size, assemble, scan_class_tree, tree_classes
 from ddr.builtins.datasets.loading import missing_data, reject_argument, reject_unknown_params
-from ddr.data import ImageDataset
+from ddr.engine.data import ImageDataset
 from ddr.errors import ConfigError
 
 FOLDER = "imagenet"

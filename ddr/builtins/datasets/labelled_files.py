@@ -2,7 +2,7 @@
 
 Labels come from folder names or annotation files, never from decoding, so a split's labels and
 per-class index exist before (or without) any image being read. :func:`assemble` turns two
-labelled file lists into an :class:`~ddr.data.ImageDataset`, decoding into memory or streaming.
+labelled file lists into an :class:`~ddr.engine.data.ImageDataset`, decoding into memory or streaming.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from ddr.builtins.datasets.images import Geometry, ImageFileSource, cache_key, class_folders, decode_all, image_files
 from ddr.builtins.datasets.tensors import channel_stats, label_tensor, normalize
-from ddr.data import ImageDataset, Split
+from ddr.engine.data import ImageDataset, Split
 from ddr.errors import ConfigError, DataError
 
 IN_MEMORY_BUDGET = 4 * 1024**3

@@ -26,8 +26,8 @@ from ddr.builtins.datasets.catalog import IMAGENET_MEAN, IMAGENET_STD
 from ddr.builtins.datasets.images import Geometry, is_image_file
 from ddr.builtins.datasets.labelled_files import LabelledFiles, assemble, scan_class_tree
 from ddr.builtins.datasets.loading import download_failed, missing_data, reject_argument, reject_unknown_params
-from ddr.data import ImageDataset
-from ddr.paths import cache_dir
+from ddr.engine.data import ImageDataset
+from ddr.store.paths import cache_dir
 from ddr.errors import DataError
 
 NAME = "tinyimagenet"

@@ -38,7 +38,7 @@ from ddr.builtins.datasets.loading import (
     reject_unknown_params,
 )
 from ddr.builtins.datasets.tensors import label_tensor, normalize
-from ddr.data import ImageDataset, Split
+from ddr.engine.data import ImageDataset, Split
 from ddr.errors import DataError
 
 

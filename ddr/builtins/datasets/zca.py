@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddr.data import ImageDataset, Split
+from ddr.engine.data import ImageDataset, Split
 from ddr.errors import DataError
 
 FIT_VERSION = "zca-v1"

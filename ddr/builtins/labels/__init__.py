@@ -7,7 +7,7 @@ loss, so their defaults name only the loss; the loss's own defaults apply otherw
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import LabelStrategySpec
+from ddr.plugin.specs import LabelStrategySpec
 
 _STRATEGIES = "ddr.builtins.labels.strategies"
 _LOSSES = "ddr.builtins.labels.losses"

@@ -1,6 +1,6 @@
 """The built-in losses: ``ce``, ``sce``, ``kl`` and ``mse_gt``.
 
-A loss is called as ``loss(logits[B, K], targets) -> scalar`` with a :class:`ddr.labels.Targets`.
+A loss is called as ``loss(logits[B, K], targets) -> scalar`` with a :class:`ddr.engine.labels.Targets`.
 Soft targets are logits; softmax is applied here, at the loss's temperature. The target side
 never receives a gradient. Every loss computes in float32 whatever dtype the logits arrive in
 (bf16 autocast), because the batch-level reductions are cheap and sensitive to rounding.
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ddr.errors import ConfigError, UnknownComponentError
-from ddr.labels import Loss, Targets
+from ddr.engine.labels import Loss, Targets
 
 __all__ = [
     "BUILTIN_LOSSES",

@@ -3,7 +3,7 @@
 Each is built as ``Strategy(loss=..., **loss_params)``: ``loss`` is a built-in loss name or an
 already-built loss callable, and every other parameter goes to that loss (``temperature``,
 ``label_smoothing``, ...). The strategy is prepared once per student, then asked for the
-:class:`ddr.labels.Targets` of every augmented batch.
+:class:`ddr.engine.labels.Targets` of every augmented batch.
 
 Every strategy passes the batch's mix on in ``Targets.mix``, so losses that use hard labels mix
 them (mixup/cutmix). Soft targets are logits.
@@ -17,12 +17,12 @@ import torch
 
 from ddr.builtins.labels.losses import build_loss, loss_name
 from ddr.errors import ConfigError, DistilledSetError
-from ddr.labels import Loss, Targets
+from ddr.engine.labels import Loss, Targets
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-    from ddr.augment import Mix
+    from ddr.engine.augment import Mix
 
 __all__ = ["HardLabels", "StoredSoftLabels", "TeacherLabels", "mix_soft_targets"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import ProtocolSpec
+from ddr.plugin.specs import ProtocolSpec
 
 _PACKAGE = "ddr.builtins.protocols"
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ddr.errors import ConfigError
-from ddr.labels import Targets
+from ddr.engine.labels import Targets
 
 
 class SampleKL:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ddr.artifacts import DistilledSet
-from ddr.distill import DistillContext
+from ddr.method.distilled import DistilledSet
+from ddr.method.context import DistillContext
 from ddr.errors import DataError
 
 

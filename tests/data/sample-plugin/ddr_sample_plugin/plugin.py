@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.specs import LabelStrategySpec, MethodSpec
+from ddr.plugin.specs import LabelStrategySpec, MethodSpec
 
 
 @hookimpl

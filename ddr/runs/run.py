@@ -2,7 +2,7 @@
 
 The distilled set is cached by a content key (method, its version and provider, resolved
 parameters, dataset, ipc, seed, the training pool and student architecture), so running the same
-spec again skips distillation and says so. Evaluation always reuses :class:`ddr.evaluate.Evaluator`.
+spec again skips distillation and says so. Evaluation always reuses :class:`ddr.runs.evaluate.Evaluator`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from ddr.errors import DdrError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.artifacts import DistilledSet
-    from ddr.evaluate import EvaluationResult, Evaluator
+    from ddr.method.distilled import DistilledSet
+    from ddr.runs.evaluate import EvaluationResult, Evaluator
 
 DISTILL_FORMAT_VERSION = 1
 
@@ -38,7 +38,7 @@ def _model_seeds(seed: int) -> Any:
     """An endless, deterministic stream of integer seeds for the networks a method builds."""
     import numpy as np
 
-    from ddr.seeding import derive_seed
+    from ddr.engine.seeds import derive_seed
 
     rng = np.random.default_rng(derive_seed(seed, "method_models"))
     while True:
@@ -47,11 +47,11 @@ def _model_seeds(seed: int) -> Any:
 
 def build_context(evaluator: "Evaluator", *, ipc: int, seed: int, params: dict[str, Any],
                   teacher: bool = False) -> Any:
-    """The :class:`~ddr.distill.DistillContext` a method receives."""
-    from ddr.components import build_augmentations
-    from ddr.distill import DistillContext
-    from ddr.seeding import derive_seed, torch_generator
-    from ddr.training import Recipe, TrainData, train
+    """The :class:`~ddr.method.context.DistillContext` a method receives."""
+    from ddr.engine.build import build_augmentations
+    from ddr.method.context import DistillContext
+    from ddr.engine.seeds import derive_seed, torch_generator
+    from ddr.engine.training import Recipe, TrainData, train
 
     seeds = _model_seeds(seed)
     method_seed = derive_seed(seed, "method")
@@ -64,7 +64,7 @@ def build_context(evaluator: "Evaluator", *, ipc: int, seed: int, params: dict[s
     def train_model(model: "torch.nn.Module", images: "torch.Tensor", labels: "torch.Tensor", *, epochs: int,
                     lr: float = 0.01, batch_size: int = 256, optimizer: str = "sgd", momentum: float = 0.9,
                     weight_decay: float = 5e-4, schedule: str = "step", augmentation: Any = None) -> "torch.nn.Module":
-        from ddr.data import Split
+        from ddr.engine.data import Split
 
         recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs,
                         batch_size=batch_size, schedule=schedule)
@@ -96,9 +96,10 @@ def build_context(evaluator: "Evaluator", *, ipc: int, seed: int, params: dict[s
 def distill(method: str, evaluator: "Evaluator", *, ipc: int, seed: int, overrides: Mapping[str, Any] | None = None,
             use_cache: bool = True, log: Any = None) -> DistillOutcome:
     """Run (or fetch from the cache) the distillation of ``method``."""
-    from ddr.artifacts import DistilledSet, load_distilled, save_distilled
-    from ddr.cache import entry_dir
-    from ddr.hashing import sha256_json
+    from ddr.method.distilled import DistilledSet
+    from ddr.store.formats import load_distilled, save_distilled
+    from ddr.store.cache import entry_dir
+    from ddr.store.hashing import sha256_json
 
     log = log or (lambda message: None)
     system = evaluator.system
@@ -177,9 +178,9 @@ def run(method: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0, me
         iterations: int | None = None, out: str | Path | None = None, save_distilled_to: str | Path | None = None,
         use_cache: bool = True, log: Any = None, **evaluator_options: Any) -> tuple["EvaluationResult", DistillOutcome]:
     """Distill with ``method`` then evaluate; returns (evaluation result, distillation outcome)."""
-    from ddr.artifacts import save_distilled
-    from ddr.evaluate import Evaluator
-    from ddr.plugins import get_plugin_system
+    from ddr.store.formats import save_distilled
+    from ddr.runs.evaluate import Evaluator
+    from ddr.plugin.manager import get_plugin_system
 
     system = evaluator_options.pop("system", None) or get_plugin_system()
     system.require_healthy()
@@ -206,7 +207,7 @@ def run(method: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0, me
     result.run_spec.update({k: v for k, v in extra.items() if k in ("method", "method_params")})
     result.extra.update(extra)
     if out is not None:
-        from ddr.records import record_folder, write_records
+        from ddr.store.records import record_folder, write_records
 
         folder = record_folder(Path(out), f"{outcome.method}-{evaluator.dataset.name}-ipc{ipc}-seed{seed}",
                                result.run_spec)

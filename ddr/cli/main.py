@@ -15,13 +15,13 @@ from typing import Any
 
 from ddr import __version__
 from ddr.errors import DdrError
-from ddr.specs import SPEC_TYPES
+from ddr.plugin.specs import SPEC_TYPES
 
 
 def _configure_plugins(plugins: Sequence[str]) -> Any:
     """Build the process-wide plugin system from the ``-p`` values (``NAME`` loads, ``no:NAME``
-    blocks), so commands that call :func:`ddr.plugins.get_plugin_system` see the same one."""
-    from ddr.plugins import get_plugin_system
+    blocks), so commands that call :func:`ddr.plugin.manager.get_plugin_system` see the same one."""
+    from ddr.plugin.manager import get_plugin_system
 
     block = [p[3:] for p in plugins if p.startswith("no:")]
     load = [p for p in plugins if not p.startswith("no:")]
@@ -91,7 +91,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 # -- doctor --------------------------------------------------------------------------------------
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from ddr.registry import import_target
+    from ddr.plugin.registry import import_target
 
     system = _plugin_system(args)
     problems: list[str] = []
@@ -108,7 +108,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 except DdrError as exc:
                     problems.append(f"bad target: {exc}")
             if kind == "protocols":
-                from ddr.config import load_protocol
+                from ddr.protocol.config import load_protocol
 
                 for spec in registry.list():
                     try:
@@ -133,8 +133,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # -- validate ------------------------------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ddr.config import build_protocol, load_yaml_with_includes
-    from ddr.runspec import validate_run_config
+    from ddr.protocol.config import build_protocol, load_yaml_with_includes
+    from ddr.runs.runconfig import validate_run_config
 
     for path in args.config:
         data = load_yaml_with_includes(path)
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="+")
     p.set_defaults(func=cmd_validate)
 
-    from ddr.commands import add_commands
+    from ddr.cli.evaluation import add_commands
 
     add_commands(sub)
     return parser

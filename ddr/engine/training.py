@@ -21,8 +21,8 @@ from ddr.errors import ConfigError, DdrError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.augment import Pipeline
-    from ddr.data import Split
+    from ddr.engine.augment import Pipeline
+    from ddr.engine.data import Split
 
 
 @dataclass(frozen=True)

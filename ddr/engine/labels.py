@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.augment import Mix
+    from ddr.engine.augment import Mix
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Targets:
         hard: int64 ``[B]`` class labels of the samples (before mixing).
         soft: float ``[B, K]`` target logits (already for the mixed images when a mix happened),
             or ``None`` for hard-label training.
-        mix: the batch's :class:`~ddr.augment.Mix` when hard labels must be mixed, else ``None``.
+        mix: the batch's :class:`~ddr.engine.augment.Mix` when hard labels must be mixed, else ``None``.
     """
 
     hard: "torch.Tensor"

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from ddr.errors import InvalidSpecError
+from ddr.errors import ConfigError, InvalidSpecError
+from ddr.plugin.params import ParamSpec, check_params, infer_schema
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -134,7 +135,7 @@ class DatasetSpec(ComponentSpec):
     """An image classification dataset.
 
     The target is called as ``target(root=Path, argument=str|None, **params)`` and returns a
-    :class:`ddr.data.ImageDataset`. ``num_classes``/``image_size``/``channels`` may be ``None`` for
+    :class:`ddr.engine.data.ImageDataset`. ``num_classes``/``image_size``/``channels`` may be ``None`` for
     families whose shape is known only after scanning (``folder:<path>``).
 
     Attributes:
@@ -144,6 +145,9 @@ class DatasetSpec(ComponentSpec):
         mean, std: per-channel normalisation constants (fractions of the 0..1 pixel range).
         class_names: human-readable class names, index-aligned.
         real_epochs: epochs of the real-data recipe (full-data accuracy and teachers).
+        budget: the name of a reduced distillation budget this dataset asks for (``"reduced"`` on
+            digits): a method's preset of that name, when it has one, is applied under the user's
+            preset and overrides, and the run names it in its printout and record.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -156,9 +160,11 @@ class DatasetSpec(ComponentSpec):
     std: tuple[float, ...] | None = None
     class_names: tuple[str, ...] = ()
     real_epochs: int = 200
+    budget: str | None = None
 
     def _extra(self) -> dict[str, Any]:
         return {
+            "budget": self.budget,
             "num_classes": self.num_classes,
             "image_size": list(self.image_size) if self.image_size else None,
             "channels": self.channels,
@@ -186,42 +192,58 @@ class ArchitectureSpec(ComponentSpec):
         return {"family": self.family}
 
 
-LABEL_ROLES = ("strategy", "loss")
-
-
 @dataclass(frozen=True, kw_only=True)
 class LabelStrategySpec(ComponentSpec):
-    """A label strategy (how a student's targets are made) or a loss (how they are compared).
+    """A label strategy: how a student's targets are made for every (augmented) batch.
 
-    ``role="strategy"``: target(**params) returns a :class:`ddr.labels.LabelStrategy`.
-    ``role="loss"``: target(**params) returns a callable ``loss(logits[B,K], targets) -> scalar``
-    where ``targets`` is a :class:`ddr.labels.Targets`. A loss name given as ``--label-strategy``
-    means "the protocol's soft strategy with this loss".
+    ``target(loss=LOSS, **params)`` returns a :class:`ddr.engine.labels.LabelStrategy`; ``loss``
+    is a built loss (a :class:`LossSpec` target) or ``None`` for the strategy's default loss.
+
+    Attributes:
+        soft: the targets are soft (logits), so soft losses (``kl``, ``sce``) apply.
+        needs_teacher: the strategy is given the protocol's teacher(s) (``teacher``).
+        needs_soft_labels: the distilled set must store soft labels (``stored_soft``).
+        default_loss: the loss used when neither the protocol nor the user names one.
     """
 
     kind: ClassVar[str] = "label strategy"
     plural: ClassVar[str] = "label-strategies"
 
-    role: str = "strategy"
     soft: bool = False
     needs_teacher: bool = False
     needs_soft_labels: bool = False
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.role not in LABEL_ROLES:
-            raise InvalidSpecError(f"label strategy '{self.name}': role must be one of {LABEL_ROLES}, got {self.role!r}")
+    default_loss: str = "ce"
 
     def _extra(self) -> dict[str, Any]:
-        return {"role": self.role, "soft": self.soft, "needs_teacher": self.needs_teacher,
-                "needs_soft_labels": self.needs_soft_labels}
+        return {"soft": self.soft, "needs_teacher": self.needs_teacher,
+                "needs_soft_labels": self.needs_soft_labels, "default_loss": self.default_loss}
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossSpec(ComponentSpec):
+    """A loss comparing student logits with a batch's targets.
+
+    ``target(**params)`` returns a :class:`ddr.engine.labels.Loss`:
+    ``loss(logits[B,K], targets: Targets) -> scalar tensor``.
+
+    Attributes:
+        soft: the loss compares with soft targets (logits) and needs a soft label strategy.
+    """
+
+    kind: ClassVar[str] = "loss"
+    plural: ClassVar[str] = "losses"
+
+    soft: bool = False
+
+    def _extra(self) -> dict[str, Any]:
+        return {"soft": self.soft}
 
 
 @dataclass(frozen=True, kw_only=True)
 class AugmentationSpec(ComponentSpec):
     """A batched, generator-driven augmentation.
 
-    target(**params) returns an :class:`ddr.augment.Augmentation`: ``aug(images[B,C,H,W],
+    target(**params) returns an :class:`ddr.engine.augment.Augmentation`: ``aug(images[B,C,H,W],
     generator) -> (images, Mix | None)``. ``mixes=True`` for mixup/cutmix, whose labels must be
     mixed by the label strategy.
     """
@@ -239,14 +261,19 @@ class AugmentationSpec(ComponentSpec):
 class MethodSpec(ComponentSpec):
     """A dataset-distillation method.
 
-    The target is a class; ``target().distill(ctx: ddr.distill.DistillContext)`` returns a
-    :class:`ddr.artifacts.DistilledSet`.
+    The target is a class; ``target().distill(ctx: ddr.method.context.DistillContext)`` returns a
+    :class:`ddr.store.formats.DistilledSet`.
 
     Attributes:
         label_strategy: the label strategy its distilled sets are evaluated with (acc_syn_any).
         protocol: the shared protocol it is evaluated under by default.
-        needs_teacher: the context provides ``ctx.teacher()``.
+        needs_teacher: the method uses the protocol's teacher (``ctx.teacher()``), trained on
+            the full training pool under the real-data recipe and cached.
         reported: published accuracies (fractions) keyed like ``"cifar10/ipc10"``.
+        params: the parameter schema (:class:`ParamSpec` records); the spec's ``defaults`` are
+            derived from it. A spec may instead give only ``defaults``, whose schema is inferred.
+            Presets (``paper``, ``smoke``, a dataset's budget such as ``reduced``) may set only
+            declared parameters; ``smoke`` is what ``ddr.testing.check_method`` runs.
     """
 
     kind: ClassVar[str] = "method"
@@ -256,14 +283,38 @@ class MethodSpec(ComponentSpec):
     protocol: str = "hard"
     needs_teacher: bool = False
     reported: Mapping[str, float] = field(default_factory=dict)
+    params: tuple[ParamSpec, ...] = ()
 
     def __post_init__(self) -> None:
+        owner = f"method '{self.name}'"
+        if self.params:
+            if isinstance(self.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in self.params):
+                raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
+            if self.defaults:
+                raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
+            names = [p.name for p in self.params]
+            if len(set(names)) != len(names):
+                raise InvalidSpecError(f"{owner}: parameter names repeat: {names}")
+            object.__setattr__(self, "defaults", {p.name: p.default for p in self.params})
         super().__post_init__()
-        object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", f"method '{self.name}'"))
+        object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", owner))
+        if not self.params:
+            object.__setattr__(self, "params", infer_schema(self.defaults))
+        object.__setattr__(self, "params", tuple(self.params))
+        for preset, values in self.presets.items():
+            try:
+                check_params(self.params, values, f"{owner}, preset '{preset}',")
+            except ConfigError as exc:
+                raise InvalidSpecError(str(exc)) from None
+
+    def check_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` validated against the schema (unknown keys, types, ranges): ConfigError."""
+        return check_params(self.params, values, f"method '{self.name}'")
 
     def _extra(self) -> dict[str, Any]:
         return {"label_strategy": self.label_strategy, "protocol": self.protocol,
-                "needs_teacher": self.needs_teacher, "reported": dict(self.reported)}
+                "needs_teacher": self.needs_teacher, "reported": dict(self.reported),
+                "params": [p.describe() for p in self.params]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,14 +323,14 @@ class ProtocolSpec(ComponentSpec):
 
     ``target`` is ``"package.module:relative/file.yaml"``-free: use ``path`` for the YAML location
     (``"package:relative/path.yaml"`` for package data, or a filesystem path). ``target`` may be
-    left as ``"ddr.config:load_protocol"``.
+    left as ``"ddr.protocol.config:load_protocol"``.
     """
 
     kind: ClassVar[str] = "protocol"
     plural: ClassVar[str] = "protocols"
 
     path: str = ""
-    target: str | Callable[..., Any] = "ddr.config:load_protocol"
+    target: str | Callable[..., Any] = "ddr.protocol.config:load_protocol"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -290,13 +341,33 @@ class ProtocolSpec(ComponentSpec):
         return {"path": self.path}
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExecutorSpec(ComponentSpec):
+    """A way to run student jobs: ``target(**params)`` returns a :class:`ddr.execute.Executor`
+    whose ``run(jobs, workspace)`` yields one :class:`ddr.protocol.plan.JobResult` per job.
+
+    Attributes:
+        devices: the device types it can drive (``("cpu", "cuda")``).
+    """
+
+    kind: ClassVar[str] = "executor"
+    plural: ClassVar[str] = "executors"
+
+    devices: tuple[str, ...] = ("cpu", "cuda")
+
+    def _extra(self) -> dict[str, Any]:
+        return {"devices": list(self.devices)}
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "datasets": DatasetSpec,
     "architectures": ArchitectureSpec,
     "label-strategies": LabelStrategySpec,
+    "losses": LossSpec,
     "augmentations": AugmentationSpec,
     "methods": MethodSpec,
     "protocols": ProtocolSpec,
+    "executors": ExecutorSpec,
 }
 """CLI name of each registry -> its spec type."""
 
@@ -304,7 +375,9 @@ HOOK_OF_KIND: dict[str, str] = {
     "datasets": "ddr_datasets",
     "architectures": "ddr_architectures",
     "label-strategies": "ddr_label_strategies",
+    "losses": "ddr_losses",
     "augmentations": "ddr_augmentations",
     "methods": "ddr_methods",
     "protocols": "ddr_protocols",
+    "executors": "ddr_executors",
 }

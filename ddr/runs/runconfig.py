@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ddr.config import check_schema, dotted_to_nested
+from ddr.protocol.config import check_schema, dotted_to_nested
 from ddr.errors import ConfigError
 
 RUN_SCHEMA: dict[str, Any] = {
@@ -21,7 +21,7 @@ RUN_SCHEMA: dict[str, Any] = {
 
 def validate_run_config(data: Mapping[str, Any], system: Any, where: str = "run config") -> str:
     """Check keys, types and that every named component exists; return a one-line summary."""
-    from ddr.evaluate import default_protocol, resolve_protocol
+    from ddr.runs.evaluate import default_protocol, resolve_protocol
 
     check_schema(data, RUN_SCHEMA, where)
     if "ipc" in data and data["ipc"] < 1:

@@ -9,7 +9,7 @@ module holds what those methods share, so each method module keeps only its own 
 * :func:`feature_network` and :func:`embed_all`: the briefly trained network and the batched
   penultimate embeddings that herding and K-center select in;
 * :func:`select_in_feature_space`: embed each class, order it, keep the first ``ipc``;
-* :func:`selected_subset`: the picks as a class-major :class:`~ddr.artifacts.DistilledSet` whose
+* :func:`selected_subset`: the picks as a class-major :class:`~ddr.store.formats.DistilledSet` whose
   meta records the chosen indices.
 
 Importing this module does not import torch (method plugins read :data:`FEATURE_NET_DEFAULTS`
@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-    from ddr.artifacts import DistilledSet
-    from ddr.distill import DistillContext
+    from ddr.method.distilled import DistilledSet
+    from ddr.method.context import DistillContext
 
 FEATURE_NET_DEFAULTS: Mapping[str, Any] = {
     "arch": None,
@@ -244,14 +244,14 @@ def selected_subset(
         meta: extra entries for the set's meta.
 
     Returns:
-        a :class:`~ddr.artifacts.DistilledSet` on the CPU: images float32 ``[K*ipc, C, H, W]``
+        a :class:`~ddr.store.formats.DistilledSet` on the CPU: images float32 ``[K*ipc, C, H, W]``
         copied from ``ctx.train`` (class 0's ``ipc`` images first), their int64 labels, the
         dataset's pixel space, and meta ``method``, ``params``, ``ipc``, ``seed`` and
         ``selected_indices`` (per class, the indices into the training pool ``ctx.train``).
     """
     import torch
 
-    from ddr.artifacts import DistilledSet
+    from ddr.method.distilled import DistilledSet
 
     index = torch.cat([p.reshape(-1) for p in picks]).to(torch.int64)
     labels = ctx.train.labels[index.to(ctx.train.labels.device)].to(torch.int64).cpu()

@@ -1,23 +1,29 @@
 """The method contract: what a method's ``distill(ctx)`` receives.
 
 A method plugin's target is a class; the core instantiates it with no arguments and calls
-``distill(ctx)`` with a :class:`DistillContext`. It returns a :class:`ddr.artifacts.DistilledSet`
+``distill(ctx)`` with a :class:`DistillContext`. It returns a :class:`ddr.method.DistilledSet`
 with ``ipc * num_classes`` images in the dataset's pixel space, class-major order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.artifacts import DistilledSet
-    from ddr.data import ImageDataset, Split
+    from ddr.engine.data import ImageDataset, Split
+    from ddr.method.distilled import DistilledSet
 
-T = TypeVar("T")
+
+def _no_progress(iterable: Any, total: int | None = None, desc: str = "") -> Any:
+    return iterable
+
+
+def _no_log(message: str) -> None:
+    return None
 
 
 @dataclass
@@ -26,25 +32,34 @@ class DistillContext:
 
     Attributes:
         dataset: the loaded dataset (metadata; its ``test`` split must not be used).
-        train: the training pool (the train split minus the protocol's validation split), with
-            ``train.images`` float32 ``[N,C,H,W]`` on ``device`` for in-memory datasets.
+        train: the training pool (the train split minus the protocol's validation split). For
+            in-memory datasets ``train.images`` is float32 ``[N,C,H,W]`` on ``device``; for
+            streamed ones (ImageNet) ``train.images`` is ``None`` and ``train.take(index)``
+            decodes the images at ``index`` (labels are always in memory).
         ipc: images per class to produce.
         num_classes: K.
         generator: a ``torch.Generator`` on ``device`` seeded from the run's derived seed; draw all
             randomness from it (or from ``seed``).
         seed: the method's derived integer seed.
         device: a ``torch.device``.
-        params: the method's resolved parameters (spec defaults < preset < user overrides).
+        params: the method's resolved, validated parameters (schema defaults < the dataset's
+            budget preset < the named preset < ``--set method.KEY=VALUE``).
         arch: name of the protocol's student architecture (methods that match through a network
             build it with :meth:`make_model`).
         make_model: ``make_model(arch=None, **params) -> nn.Module`` builds a fresh, seeded network
             for this dataset on ``device`` (``arch=None`` means the protocol's architecture).
-        teacher: ``teacher() -> nn.Module`` (eval mode, on ``device``) when the method's spec sets
-            ``needs_teacher``; ``None`` otherwise.
         train_model: ``train_model(model, images, labels, epochs=..., lr=..., ...)`` runs the core
             training loop (the same one the protocol uses) and returns the trained model.
         augmentation: ``augmentation(name, **params)`` builds a registered augmentation.
+        teacher: ``teacher() -> nn.Module``: the protocol's teacher (eval mode, frozen, on
+            ``device``): the dataset's teacher architecture trained on the full training pool
+            under the protocol's real-data recipe, trained once and cached for every method and
+            the random baseline, or the user's ``--teacher FILE``. Calling it may train it.
         progress: ``progress(iterable, total=None, desc="")`` wraps a loop in a progress bar.
+        log: ``log(message)`` tells the user something (one line, on stderr).
+        auto_assets: when False (``--no-auto-assets``) a method must not build an expensive asset
+            (expert trajectories, a teacher) on demand; it raises a :class:`ddr.DdrError` giving
+            the command that builds it instead.
     """
 
     dataset: "ImageDataset"
@@ -59,8 +74,10 @@ class DistillContext:
     make_model: Callable[..., Any]
     train_model: Callable[..., Any]
     augmentation: Callable[..., Any]
-    teacher: Callable[[], Any] | None = None
-    progress: Callable[..., Any] = field(default=lambda it, total=None, desc="": it)
+    teacher: Callable[[], Any]
+    progress: Callable[..., Any] = field(default=_no_progress)
+    log: Callable[[str], None] = field(default=_no_log)
+    auto_assets: bool = True
 
     def class_indices(self) -> list["torch.Tensor"]:
         """Per-class indices into ``train``."""
@@ -69,5 +86,7 @@ class DistillContext:
 
 @runtime_checkable
 class Method(Protocol):
+    """What a :class:`ddr.plugin.specs.MethodSpec` target instantiates to."""
+
     def distill(self, ctx: DistillContext) -> "DistilledSet":
         ...

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ddr.paths import cache_dir
+from ddr.store.paths import cache_dir
 
 _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is a cache made by ddr; see https://bford.info/cachedir/\n"
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import pluggy
 
-from ddr import hookspecs
+from ddr.plugin import hookspecs
 from ddr.errors import InvalidSpecError, PluginLoadError
-from ddr.registry import Registry
-from ddr.specs import HOOK_OF_KIND, SPEC_TYPES, ComponentSpec
+from ddr.plugin.registry import Registry
+from ddr.plugin.specs import HOOK_OF_KIND, SPEC_TYPES, ComponentSpec
 
 ENTRY_POINT_GROUP = "ddr"
 BUILTIN_PROVIDER = "builtins"

@@ -22,20 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddr.artifacts import DistilledSet
+from ddr.method.distilled import DistilledSet
+from ddr.method.helpers import INITS, LossCurve, RealSampler, class_major_labels, distilled_set, init_synthetic
 from ddr.errors import ConfigError, DataError, DdrError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.distill import DistillContext
+    from ddr.method.context import DistillContext
 
 GRADIENT_METRICS = ("ours", "mse", "cos")
 """``ours``: per output channel ``1 - cos`` summed over layers (DC's layer-wise distance);
 ``mse``: squared L2 between the concatenated gradients; ``cos``: ``1 - cos`` of the concatenated
 gradients."""
-
-INITS = ("noise", "real")
-"""``noise``: standard normal pixels (in the dataset's pixel space); ``real``: random real images
-of each class."""
 
 LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 """DC/DSA ``ipc -> (outer_loop, inner_loop)``, VICO ``utils.get_loops``."""
@@ -43,9 +40,6 @@ LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: 
 BN_IMAGES_PER_CLASS = 16
 """Real images per class used to set BatchNorm running statistics before matching (VICO
 ``BNSizePC``)."""
-
-CURVE_POINTS = 20
-"""How many points a method's recorded loss curve has (each the mean over its window)."""
 
 _COS_EPS = 1e-6  # VICO adds it to the product of norms, so zero gradients give distance 1, not NaN
 
@@ -181,73 +175,6 @@ class ParamReader:
                               f"its parameters are {sorted(self._read)}")
 
 
-# -- real data and the synthetic set -------------------------------------------------------------
-
-class RealSampler:
-    """Random real images of one class, drawn with the context's generator.
-
-    Like VICO's ``get_images(c, n)``: a fresh random permutation of the class per call, its
-    first ``min(n, class size)`` images.
-    """
-
-    def __init__(self, ctx: "DistillContext"):
-        self.train = ctx.train
-        self.device = ctx.device
-        self.generator = ctx.generator
-        self.indices = ctx.class_indices()
-        empty = [c for c, idx in enumerate(self.indices) if len(idx) == 0]
-        if empty:
-            raise DataError(f"classes {empty} have no training images; matching methods need real images "
-                            "of every class (check the dataset and its validation split)")
-
-    def class_size(self, c: int) -> int:
-        return len(self.indices[c])
-
-    def sample(self, c: int, n: int) -> torch.Tensor:
-        """``[min(n, class size), C, H, W]`` float images of class ``c`` on the context's device."""
-        idx = self.indices[c]
-        perm = torch.randperm(len(idx), generator=self.generator, device=self.generator.device)[:n]
-        return self.train.take(idx[perm.to(idx.device)]).to(self.device, torch.float32)
-
-
-def class_major_labels(num_classes: int, ipc: int, device: torch.device | str) -> torch.Tensor:
-    """int64 ``[num_classes * ipc]``: ``[0]*ipc + [1]*ipc + ...``."""
-    return torch.arange(num_classes, device=device).repeat_interleave(ipc)
-
-
-def init_synthetic(ctx: "DistillContext", sampler: RealSampler, init: str) -> torch.Tensor:
-    """A leaf tensor ``[K*ipc, C, H, W]`` (requires grad) on ``ctx.device``, class-major.
-
-    ``noise`` draws standard normal pixels; ``real`` copies ``ipc`` distinct random real images of
-    each class (a class with fewer than ``ipc`` images is an error: use ``init=noise``).
-    """
-    if init not in INITS:
-        raise ConfigError(f"unknown init {init!r}; expected one of {INITS}")
-    ipc, num_classes = ctx.ipc, ctx.num_classes
-    if init == "real":
-        small = {c: sampler.class_size(c) for c in range(num_classes) if sampler.class_size(c) < ipc}
-        if small:
-            raise DataError(f"init=real needs {ipc} real images per class but classes {small} have fewer; "
-                            "use init=noise or a smaller ipc")
-        images = torch.cat([sampler.sample(c, ipc) for c in range(num_classes)])
-    else:
-        channels, (height, width) = ctx.dataset.channels, ctx.dataset.image_size
-        gen = ctx.generator
-        images = torch.randn(num_classes * ipc, channels, height, width, generator=gen, device=gen.device)
-    return images.to(ctx.device, torch.float32).detach().clone().requires_grad_(True)
-
-
-def distilled_set(ctx: "DistillContext", images: torch.Tensor, meta: dict[str, Any]) -> DistilledSet:
-    """Package the learnt class-major images (moved to the CPU) as a hard-label distilled set."""
-    return DistilledSet(
-        images=images.detach().to("cpu", torch.float32).contiguous(),
-        labels=class_major_labels(ctx.num_classes, ctx.ipc, "cpu"),
-        pixel_space=ctx.dataset.pixel_space,
-        label_strategy="hard",
-        meta=meta,
-    )
-
-
 # -- augmentation --------------------------------------------------------------------------------
 
 Augment = Callable[..., Any]
@@ -306,10 +233,10 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     weight decay, as VICO's ``optimizer_net``) on the (detached) synthetic set, with a non-Siamese
     augmentation when given. Runs the core training loop, so no second copy of it exists; plain
     SGD keeps no state, so a fresh optimizer per call equals VICO's one per iteration."""
-    from ddr.augment import Pipeline
+    from ddr.engine.augment import Pipeline
     from ddr.builtins.labels.strategies import HardLabels
-    from ddr.data import Split
-    from ddr.training import Recipe, TrainData, train
+    from ddr.engine.data import Split
+    from ddr.engine.training import Recipe, TrainData, train
 
     strategy = HardLabels()
     strategy.prepare(hard_labels=labels, soft_labels=None, teachers=[], num_classes=num_classes)
@@ -318,41 +245,6 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     pipeline = Pipeline([augmentation] if augmentation is not None else [])
     train(net, TrainData(Split(labels=labels, images=images)), recipe, generator=generator, strategy=strategy,
           augmentation=pipeline, device=images.device)
-
-
-# -- bookkeeping ---------------------------------------------------------------------------------
-
-class LossCurve:
-    """Records a method's loss without a host sync per iteration.
-
-    ``add`` takes a scalar tensor per iteration; every ``ceil(iterations / CURVE_POINTS)``
-    iterations the window's mean becomes one ``[iteration, mean loss]`` point.
-    """
-
-    def __init__(self, iterations: int, points: int = CURVE_POINTS):
-        self.iterations = iterations
-        self.every = max(1, math.ceil(iterations / points))
-        self.points: list[list[float]] = []
-        self._done = 0
-        self._window_sum: torch.Tensor | float = 0.0
-        self._window_len = 0
-
-    def add(self, loss: torch.Tensor) -> None:
-        self._done += 1
-        self._window_sum = self._window_sum + loss.detach()
-        self._window_len += 1
-        if self._done % self.every == 0 or self._done == self.iterations:
-            self.points.append([self._done, float(self._window_sum) / self._window_len])
-            self._window_sum, self._window_len = 0.0, 0
-
-    def meta(self) -> dict[str, Any]:
-        """``iterations`` run, ``final_loss`` (mean over the last window, None if none ran) and
-        ``loss_curve``."""
-        return {
-            "iterations": self._done,
-            "final_loss": self.points[-1][1] if self.points else None,
-            "loss_curve": self.points,
-        }
 
 
 # -- the gradient-matching method ----------------------------------------------------------------

@@ -9,16 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddr.cache import atomic_write_json
+from ddr.store.cache import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.evaluate import EvaluationResult
-    from ddr.plugins import PluginSystem
+    from ddr.runs.evaluate import EvaluationResult
+    from ddr.plugin.manager import PluginSystem
 
 
 def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
     """``out/<label>-<hash of the run spec>``: one directory per distinct run, never reused."""
-    from ddr.hashing import sha256_json
+    from ddr.store.hashing import sha256_json
 
     return Path(out) / f"{label.replace('/', '_').replace(':', '_')}-{sha256_json(run_spec)[:10]}"
 
@@ -26,7 +26,7 @@ def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
 def write_records(folder: Path, result: "EvaluationResult", system: "PluginSystem",
                   extra_metrics: dict[str, Any] | None = None) -> Path:
     """Write the three record files of ``result`` into ``folder`` (created) and return it."""
-    from ddr.envinfo import environment_info
+    from ddr.store.envinfo import environment_info
 
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "run_spec.json", result.run_spec)

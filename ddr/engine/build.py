@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DataError, DdrError
-from ddr.plugins import PluginSystem, get_plugin_system
+from ddr.plugin.manager import PluginSystem, get_plugin_system
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.augment import Pipeline
-    from ddr.data import ImageDataset
+    from ddr.engine.augment import Pipeline
+    from ddr.engine.data import ImageDataset
 
 _DATASET_CACHE: dict[tuple[str, str], "ImageDataset"] = {}
 
@@ -43,8 +43,8 @@ def _call_target(target: Any, what: str, **kwargs: Any) -> Any:
 def load_dataset(ref: str, *, params: Mapping[str, Any] | None = None, download: bool = False,
                  zca: bool = False, system: PluginSystem | None = None) -> "ImageDataset":
     """Load a dataset by reference (``digits``, ``cifar10``, ``folder:/data/x``), cached per process."""
-    from ddr.hashing import canonical_json
-    from ddr.paths import cache_dir, data_dir
+    from ddr.store.hashing import canonical_json
+    from ddr.store.paths import cache_dir, data_dir
 
     registry = _system(system).datasets()
     resolved = registry.resolve(ref, dict(params or {}))
@@ -97,8 +97,8 @@ def _reference(item: Any, what: str) -> tuple[str, dict[str, Any]]:
 
 
 def build_augmentations(items: Sequence[Any] | None, *, system: PluginSystem | None = None) -> "Pipeline":
-    """A :class:`~ddr.augment.Pipeline` from a list of names or ``{name: ..., **params}`` entries."""
-    from ddr.augment import Pipeline
+    """A :class:`~ddr.engine.augment.Pipeline` from a list of names or ``{name: ..., **params}`` entries."""
+    from ddr.engine.augment import Pipeline
 
     registry = _system(system).augmentations()
     augs, names = [], []

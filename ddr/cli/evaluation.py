@@ -45,7 +45,7 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
 
 def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``--set`` pairs -> (protocol overrides, method overrides from ``method.KEY``)."""
-    from ddr.config import parse_override
+    from ddr.protocol.config import parse_override
 
     protocol, method = {}, {}
     for item in items:
@@ -58,8 +58,8 @@ def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _evaluator_options(args: argparse.Namespace, protocol_overrides: dict[str, Any]) -> dict[str, Any]:
-    from ddr.plugins import get_plugin_system
-    from ddr.seeding import set_deterministic
+    from ddr.plugin.manager import get_plugin_system
+    from ddr.engine.seeds import set_deterministic
 
     if args.deterministic:
         set_deterministic(True)
@@ -115,7 +115,7 @@ def _report(args: argparse.Namespace, options: dict[str, Any], result: Any, titl
 # -- ddr run -------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ddr.run import run
+    from ddr.runs.run import run
 
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     options = _evaluator_options(args, protocol_overrides)
@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 # -- ddr eval ------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ddr.evaluate import evaluate
+    from ddr.runs.evaluate import evaluate
 
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     if method_overrides:
@@ -147,9 +147,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_teacher_train(args: argparse.Namespace) -> int:
     import shutil
 
-    from ddr.cache import entry_dir
-    from ddr.evaluate import Evaluator
-    from ddr.plugins import get_plugin_system
+    from ddr.store.cache import entry_dir
+    from ddr.runs.evaluate import Evaluator
+    from ddr.plugin.manager import get_plugin_system
 
     evaluator = Evaluator(dataset=args.dataset, ipc=1, protocol=args.protocol, arch=args.arch, seed=args.seed,
                           device=args.device, download=args.download, system=get_plugin_system(), log=_log)

@@ -24,16 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddr.config import Protocol, dotted_to_nested, load_protocol
+from ddr.protocol.config import Protocol, dotted_to_nested, load_protocol
 from ddr.errors import ConfigError, DdrError, DistilledSetError
-from ddr.plugins import PluginSystem, get_plugin_system
-from ddr.training import Recipe, TrainData, test_accuracy, train, with_lr
+from ddr.plugin.manager import PluginSystem, get_plugin_system
+from ddr.engine.training import Recipe, TrainData, test_accuracy, train, with_lr
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.artifacts import DistilledSet
-    from ddr.data import ImageDataset, Split
+    from ddr.method.distilled import DistilledSet
+    from ddr.engine.data import ImageDataset, Split
 
 
 def resolve_protocol(ref: str, overrides: Mapping[str, Any] | None = None,
@@ -47,7 +47,7 @@ def resolve_protocol(ref: str, overrides: Mapping[str, Any] | None = None,
         return load_protocol(ref, nested)
     system = system or get_plugin_system()
     resolved = system.protocols().resolve(ref)
-    from ddr.config import deep_merge
+    from ddr.protocol.config import deep_merge
 
     preset = dotted_to_nested(dict(resolved.params))
     return load_protocol(resolved.spec.path, deep_merge(preset, nested))
@@ -188,7 +188,7 @@ class Evaluator:
     ) -> None:
         import torch
 
-        from ddr.seeding import check_seed
+        from ddr.engine.seeds import check_seed
 
         self.system = system or get_plugin_system()
         self.seed = check_seed(seed)
@@ -222,7 +222,7 @@ class Evaluator:
     @property
     def dataset(self) -> "ImageDataset":
         if self._dataset is None:
-            from ddr.components import load_dataset
+            from ddr.engine.build import load_dataset
 
             self._dataset = load_dataset(self.dataset_ref, download=self.download, zca=self.zca, system=self.system)
             self._split_validation()
@@ -231,7 +231,7 @@ class Evaluator:
     def _split_validation(self) -> None:
         import torch
 
-        from ddr.seeding import derive_seed, torch_generator
+        from ddr.engine.seeds import derive_seed, torch_generator
 
         dataset = self._dataset
         assert dataset is not None
@@ -255,7 +255,7 @@ class Evaluator:
             self._pool = train.subset(pool_index).to(self.device)
             self._validation = train.subset(val_index).to(self.device)
         else:
-            from ddr.data import Split
+            from ddr.engine.data import Split
             from torch.utils.data import Subset
 
             self._pool = Split(labels=train.labels[pool_index], source=Subset(train.source, pool_index.tolist()))
@@ -294,7 +294,7 @@ class Evaluator:
         return arch, params
 
     def make_model(self, seed: int, arch: str | None = None, params: Mapping[str, Any] | None = None) -> "torch.nn.Module":
-        from ddr.components import build_model
+        from ddr.engine.build import build_model
 
         default_arch, default_params = self.student_arch()
         if arch is None:
@@ -314,7 +314,7 @@ class Evaluator:
 
     # -- real data and teachers ------------------------------------------------------------------
     def _real_key(self) -> str:
-        from ddr.hashing import sha256_json
+        from ddr.store.hashing import sha256_json
 
         arch, params = self.teacher_arch()
         return sha256_json({
@@ -338,7 +338,7 @@ class Evaluator:
         return self._real
 
     def _train_real(self) -> tuple[list[float], bool]:
-        from ddr.cache import atomic_write_json, entry_dir, read_json
+        from ddr.store.cache import atomic_write_json, entry_dir, read_json
 
         key = self._real_key()
         folder = entry_dir("real", key)
@@ -347,7 +347,7 @@ class Evaluator:
             return [float(record["accuracy"])], True
         from safetensors.torch import save_file
 
-        from ddr.seeding import derive_seed, torch_generator
+        from ddr.engine.seeds import derive_seed, torch_generator
 
         recipe = self.recipe("real")
         self.log(f"training the real-data reference once ({self.dataset.name}, {recipe.epochs} epochs, "
@@ -371,14 +371,14 @@ class Evaluator:
     def teachers(self) -> list["torch.nn.Module"]:
         """The teacher(s): a user checkpoint (``teacher=``) or the cached real-data model."""
         if self._teachers is None:
-            from ddr.teachers import load_teacher
+            from ddr.engine.teachers import load_teacher
 
             arch, params = self.teacher_arch()
             if self.teacher_path is not None:
                 path = self.teacher_path
             else:
                 self.real_accuracy()
-                from ddr.cache import entry_dir
+                from ddr.store.cache import entry_dir
 
                 path = entry_dir("real", self._real_key()) / "model.safetensors"
             model = self.make_model(0, arch, params)
@@ -394,13 +394,13 @@ class Evaluator:
         return tqdm(iterable, total=total, desc=desc, leave=leave, disable=None, dynamic_ncols=True)
 
     def _augmentations(self, items: Any) -> Any:
-        from ddr.components import build_augmentations
+        from ddr.engine.build import build_augmentations
 
         return build_augmentations(items or [], system=self.system)
 
     def make_label_strategy(self, ref: str, loss: Any, *, hard_labels: "torch.Tensor", soft_labels: "torch.Tensor | None",
                   teachers: list[Any]) -> Any:
-        from ddr.components import build_label_strategy
+        from ddr.engine.build import build_label_strategy
 
         strategy = build_label_strategy(ref, loss=loss, system=self.system)
         strategy.prepare(hard_labels=hard_labels, soft_labels=soft_labels, teachers=teachers,
@@ -413,7 +413,7 @@ class Evaluator:
         A set that stores soft labels but names no strategy (DATM's labels.pt) is evaluated with
         them (``stored_soft``), never silently with hard labels.
         """
-        from ddr.components import label_strategy_spec
+        from ddr.engine.build import label_strategy_spec
 
         own = distilled.label_strategy or ("stored_soft" if distilled.soft_labels is not None else None)
         ref = self.label_strategy or own or method_strategy or self.protocol.get("label_strategy", "hard")
@@ -428,9 +428,9 @@ class Evaluator:
     def _random_subset(self, index: int) -> "Split":
         import torch
 
-        from ddr.seeding import derive_seed, torch_generator
+        from ddr.engine.seeds import derive_seed, torch_generator
 
-        from ddr.selection import random_picks
+        from ddr_selection import random_picks
 
         generator = torch_generator(derive_seed(self.seed, "random_subset", index))
         picks = random_picks(self.pool.class_indices(self.dataset.num_classes), self.ipc, generator)
@@ -439,7 +439,7 @@ class Evaluator:
     # -- one student -----------------------------------------------------------------------------
     def _student(self, *, role: str, index: int, split: "Split", soft_labels: "torch.Tensor | None",
                  strategy_ref: str, loss: Any, augmentation: Any, lr: float | None, search: bool) -> StudentRecord:
-        from ddr.seeding import derive_seed, torch_generator
+        from ddr.engine.seeds import derive_seed, torch_generator
 
         seed = derive_seed(self.seed, role, index)
         selection = self.protocol.get("selection", "last")
@@ -487,7 +487,7 @@ class Evaluator:
                              epochs_trained=result.epochs_trained, seconds=result.seconds, selection=info)
 
     def _needs_teacher(self, strategy_ref: str) -> bool:
-        from ddr.components import label_strategy_spec
+        from ddr.engine.build import label_strategy_spec
 
         return bool(label_strategy_spec(strategy_ref, system=self.system).needs_teacher)
 
@@ -495,9 +495,9 @@ class Evaluator:
     def evaluate(self, distilled: "DistilledSet", *, method_strategy: str | None = None,
                  resize: bool = False, run_spec: Mapping[str, Any] | None = None) -> EvaluationResult:
         """Evaluate one distilled set (validated first) and return the scores."""
-        from ddr.artifacts import distilled_sha256, validate_distilled
-        from ddr.data import Split
-        from ddr.metrics import ars_table, score_table
+        from ddr.method.distilled import distilled_sha256, validate_distilled
+        from ddr.engine.data import Split
+        from ddr.protocol.metrics import ars_table, score_table
 
         start = time.perf_counter()
         ds = self.dataset
@@ -568,7 +568,7 @@ class Evaluator:
 
     def _check_strategy(self, strategy_ref: str, distilled: "DistilledSet") -> None:
         """Refuse before any training what would fail at the first syn_any batch."""
-        from ddr.components import label_strategy_spec
+        from ddr.engine.build import label_strategy_spec
 
         spec = label_strategy_spec(strategy_ref, system=self.system)
         if spec.needs_soft_labels and distilled.soft_labels is None:
@@ -614,14 +614,15 @@ def evaluate(
     ``num_eval``, ``epochs``, ``lr``, ``overrides``, ``device``, ``teacher``, ``ars``, ...). With
     ``out``, ``run_spec.json``, ``metrics.json`` and ``env.json`` are written there.
     """
-    from ddr.artifacts import DistilledSet, load_distilled
+    from ddr.method.distilled import DistilledSet
+    from ddr.store.formats import load_distilled
 
     if not isinstance(distilled, DistilledSet):
         path = Path(distilled)
         system = options.get("system") or get_plugin_system()
         loaded = system.pm.hook.ddr_load_distilled(path=path)  # plugins' formats first
         if loaded is None:
-            from ddr.components import load_dataset
+            from ddr.engine.build import load_dataset
 
             num_classes = load_dataset(dataset, download=options.get("download", False), system=system).num_classes
             space = options.get("pixel_space") or ("zca" if options.get("zca") else None)
@@ -634,7 +635,7 @@ def evaluate(
     evaluator = Evaluator(dataset=dataset, ipc=ipc, protocol=protocol, **options)
     result = evaluator.evaluate(distilled, resize=resize)
     if out is not None:
-        from ddr.records import record_folder, write_records
+        from ddr.store.records import record_folder, write_records
 
         folder = record_folder(Path(out), f"eval-{dataset}-ipc{ipc}-seed{evaluator.seed}",
                                {**result.run_spec, "distilled_sha256": result.distilled_sha256})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ddr.errors import DdrError
-from ddr.hashing import canonical_json
+from ddr.store.hashing import canonical_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ddr.errors import AmbiguousComponentError, InvalidSpecError, UnknownComponentError
-from ddr.specs import ComponentSpec
+from ddr.plugin.specs import ComponentSpec
 
 S = TypeVar("S", bound=ComponentSpec)
 
