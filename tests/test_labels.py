@@ -13,7 +13,8 @@ from torch import nn
 
 from ddr.engine.augment import Mix
 from ddr.builtins.labels import ddr_label_strategies
-from ddr.builtins.labels.losses import (
+from ddr.builtins.losses import ddr_losses
+from ddr.builtins.losses.functions import (
     BUILTIN_LOSSES,
     CrossEntropy,
     KLDivergence,
@@ -172,7 +173,7 @@ def test_build_loss_names_params_and_callables():
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_LOSSES))
 def test_builtin_losses_pass_check_loss(name):
-    spec = next(s for s in ddr_label_strategies() if s.name == name)
+    spec = next(s for s in ddr_losses() if s.name == name)
     check_loss(spec, zero_at_target=name == "kl")
     check_loss(build_loss(name, **({"label_smoothing": 0.1} if name == "ce" else {})))
 
@@ -353,15 +354,17 @@ def test_check_label_strategy_catches_a_train_mode_teacher():
 # -- registration ---------------------------------------------------------------------------------
 
 def test_specs_roles_flags_and_defaults_match_the_classes():
-    specs = {s.name: s for s in ddr_label_strategies()}
-    assert {n for n, s in specs.items() if s.role == "strategy"} == {"hard", "stored_soft", "teacher"}
-    assert {n for n, s in specs.items() if s.role == "loss"} == set(BUILTIN_LOSSES)
+    strategies = {s.name: s for s in ddr_label_strategies()}
+    losses = {s.name: s for s in ddr_losses()}
+    assert set(strategies) == {"hard", "stored_soft", "teacher"}
+    assert set(losses) == set(BUILTIN_LOSSES)
+    specs = {**strategies, **losses}
     assert specs["stored_soft"].needs_soft_labels and specs["teacher"].needs_teacher
     assert not specs["hard"].soft and specs["teacher"].soft and specs["stored_soft"].soft
     strategy_classes = {"hard": HardLabels, "stored_soft": StoredSoftLabels, "teacher": TeacherLabels}
     for name, cls in strategy_classes.items():
         assert specs[name].target == f"{cls.__module__}:{cls.__name__}"
-        assert specs[name].defaults["loss"] == cls.default_loss
+        assert specs[name].default_loss == cls.default_loss
         assert cls.soft == specs[name].soft and cls.needs_teacher == specs[name].needs_teacher
     for name, cls in BUILTIN_LOSSES.items():
         assert specs[name].target == f"{cls.__module__}:{cls.__name__}"
@@ -374,6 +377,7 @@ def test_specs_roles_flags_and_defaults_match_the_classes():
 
 
 def test_registration_module_does_not_import_torch():
-    code = "import sys, ddr.builtins.labels as m; m.ddr_label_strategies(); print('torch' in sys.modules)"
+    code = ("import sys, ddr.builtins.labels as m, ddr.builtins.losses as l; m.ddr_label_strategies(); "
+            "l.ddr_losses(); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

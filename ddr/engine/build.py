@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DataError, DdrError
 from ddr.plugin.manager import PluginSystem, get_plugin_system
+from ddr.plugin.specs import LabelStrategySpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from ddr.engine.augment import Pipeline
     from ddr.engine.data import ImageDataset
+    from ddr.engine.labels import LabelStrategy, Loss
 
 _DATASET_CACHE: dict[tuple[str, str], "ImageDataset"] = {}
 
@@ -110,38 +112,29 @@ def build_augmentations(items: Sequence[Any] | None, *, system: PluginSystem | N
     return Pipeline(augs, names)
 
 
-def build_loss(item: Any, *, system: PluginSystem | None = None) -> Any:
-    """A loss callable from a name, ``{name: ..., **params}`` or ``None`` (-> ``None``)."""
+def build_loss(item: Any, *, system: PluginSystem | None = None) -> "Loss | None":
+    """A loss from a name, ``{name: ..., **params}`` or ``None`` (-> ``None``)."""
     if item is None:
         return None
-    registry = _system(system).label_strategies()
+    registry = _system(system).losses()
     resolved = registry.resolve(*_reference(item, "a loss"))
-    if resolved.spec.role != "loss":
-        raise ConfigError(f"'{resolved.name}' is a label strategy, not a loss; see `ddr list label-strategies`")
     target = registry.materialize(resolved.spec)
-    return _call_target(target, f"loss '{resolved.name}'", **resolved.params)
+    return _call_target(target, f"loss '{resolved.name}'", **resolved.params)  # type: ignore[no-any-return]
 
 
-def label_strategy_spec(ref: str, *, system: PluginSystem | None = None) -> Any:
-    """The spec of a label strategy (or loss) reference."""
+def label_strategy_spec(ref: str, *, system: PluginSystem | None = None) -> LabelStrategySpec:
+    """The spec of a label strategy reference."""
     return _system(system).label_strategies().get(ref)
 
 
-def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | None = None) -> Any:
-    """A label-strategy object; ``loss`` (name/mapping/None) overrides the strategy's default."""
+def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | None = None) -> "LabelStrategy":
+    """A label-strategy object with ``loss`` (name/mapping; ``None``: the strategy's default loss)."""
     registry = _system(system).label_strategies()
     resolved = registry.resolve(ref)
-    if resolved.spec.role != "strategy":
-        raise ConfigError(f"'{resolved.name}' is a loss; use it as --loss or pair it with a strategy")
     target = registry.materialize(resolved.spec)
-    params = dict(resolved.params)
-    built_loss = build_loss(loss, system=system)
-    if built_loss is not None:
-        params["loss"] = built_loss
-    elif isinstance(params.get("loss"), (str, Mapping)):
-        params["loss"] = build_loss(params["loss"], system=system)
-    strategy = _call_target(target, f"label strategy '{resolved.name}'", **params)
+    built_loss = build_loss(loss if loss is not None else resolved.spec.default_loss, system=system)
+    strategy = _call_target(target, f"label strategy '{resolved.name}'", loss=built_loss, **resolved.params)
     for attr in ("prepare", "targets", "loss"):
         if not callable(getattr(strategy, attr, None)):
             raise DdrError(f"label strategy '{resolved.name}' ({resolved.spec.target_path}) has no {attr}() method")
-    return strategy
+    return strategy  # type: ignore[no-any-return]

@@ -50,7 +50,12 @@ def ddr_architectures() -> "Iterable[ArchitectureSpec]":
 
 @hookspec
 def ddr_label_strategies() -> "Iterable[LabelStrategySpec]":
-    """Return label strategies and losses (:class:`ddr.plugin.specs.LabelStrategySpec`, ``role`` tells which)."""
+    """Return label strategies (:class:`ddr.plugin.specs.LabelStrategySpec`): how targets are made."""
+
+
+@hookspec
+def ddr_losses() -> "Iterable[LossSpec]":
+    """Return losses (:class:`ddr.plugin.specs.LossSpec`): how logits are compared with targets."""
 
 
 @hookspec
@@ -66,6 +71,12 @@ def ddr_methods() -> "Iterable[MethodSpec]":
 @hookspec
 def ddr_protocols() -> "Iterable[ProtocolSpec]":
     """Return evaluation protocols (:class:`ddr.plugin.specs.ProtocolSpec`, each pointing at a YAML file)."""
+
+
+@hookspec
+def ddr_executors() -> "Iterable[ExecutorSpec]":
+    """Return executors (:class:`ddr.plugin.specs.ExecutorSpec`): ways to run student jobs
+    (``--executor NAME``); ``local`` (in-process, sequential) is built in."""
 
 
 # -- CLI extension -----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ BUILTIN_MODULES = (
     "ddr.builtins.datasets",
     "ddr.builtins.architectures",
     "ddr.builtins.labels",
+    "ddr.builtins.losses",
     "ddr.builtins.augmentations",
     "ddr.builtins.protocols",
 )
@@ -281,6 +282,12 @@ class PluginSystem:
 
     def label_strategies(self) -> Registry[Any]:
         return self.registry("label-strategies")
+
+    def losses(self) -> Registry[Any]:
+        return self.registry("losses")
+
+    def executors(self) -> Registry[Any]:
+        return self.registry("executors")
 
     def augmentations(self) -> Registry[Any]:
         return self.registry("augmentations")

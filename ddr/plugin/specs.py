@@ -290,12 +290,13 @@ class MethodSpec(ComponentSpec):
         if self.params:
             if isinstance(self.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in self.params):
                 raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
-            if self.defaults:
+            derived = {p.name: p.default for p in self.params}
+            if self.defaults and dict(self.defaults) != derived:  # equal when dataclasses.replace re-runs this
                 raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
             names = [p.name for p in self.params]
             if len(set(names)) != len(names):
                 raise InvalidSpecError(f"{owner}: parameter names repeat: {names}")
-            object.__setattr__(self, "defaults", {p.name: p.default for p in self.params})
+            object.__setattr__(self, "defaults", derived)
         super().__post_init__()
         object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", owner))
         if not self.params:

@@ -416,11 +416,13 @@ class Evaluator:
         from ddr.engine.build import label_strategy_spec
 
         own = distilled.label_strategy or ("stored_soft" if distilled.soft_labels is not None else None)
+        if self.label_strategy is not None and self.label_strategy not in self.system.label_strategies() \
+                and self.label_strategy in self.system.losses():
+            # a loss named as strategy: the natural soft strategy with it
+            return ("stored_soft" if distilled.soft_labels is not None else "teacher"), self.label_strategy
         ref = self.label_strategy or own or method_strategy or self.protocol.get("label_strategy", "hard")
         spec = label_strategy_spec(ref, system=self.system)
-        loss = self.loss if self.label_strategy is None or spec.role == "strategy" else None
-        if spec.role == "loss":  # a loss named as strategy: the natural soft strategy with it
-            return ("stored_soft" if distilled.soft_labels is not None else "teacher"), ref
+        loss = self.loss
         if not spec.soft and loss is not None and self.label_strategy is None:
             loss = None  # the protocol's soft loss does not apply to hard labels
         return ref, loss

@@ -22,7 +22,7 @@ from ddr.engine.augment import Mix
 from ddr.errors import DdrError
 from ddr.engine.labels import Targets
 from ddr.plugin.registry import import_target
-from ddr.plugin.specs import LabelStrategySpec
+from ddr.plugin.specs import LabelStrategySpec, LossSpec
 
 __all__ = ["check_label_strategy", "check_loss", "tiny_teacher"]
 
@@ -31,11 +31,18 @@ _IMAGE_SHAPE = (3, 4, 4)  # C, H, W of the check's images
 
 
 def _build(obj: Any, role: str) -> Any:
-    """``obj`` itself, or the object its spec's target builds with the spec's defaults."""
-    if not isinstance(obj, LabelStrategySpec):
+    """``obj`` itself, or the object its spec's target builds with the spec's defaults (a
+    strategy with its default loss)."""
+    expected = LossSpec if role == "loss" else LabelStrategySpec
+    other = LabelStrategySpec if role == "loss" else LossSpec
+    if isinstance(obj, other):
+        raise AssertionError(f"spec '{obj.name}' is a {other.kind} spec, expected a {expected.kind} spec")
+    if not isinstance(obj, expected):
         return obj
-    if obj.role != role:
-        raise AssertionError(f"spec '{obj.name}' has role {obj.role!r}, expected {role!r}")
+    if isinstance(obj, LabelStrategySpec):
+        from ddr.builtins.losses.functions import build_loss
+
+        return import_target(obj)(loss=build_loss(obj.default_loss), **dict(obj.defaults))
     return import_target(obj)(**dict(obj.defaults))
 
 

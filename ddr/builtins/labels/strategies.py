@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ddr.builtins.labels.losses import build_loss, loss_name
+from ddr.builtins.losses.functions import build_loss, loss_name
 from ddr.errors import ConfigError, DistilledSetError
 from ddr.engine.labels import Loss, Targets
 
