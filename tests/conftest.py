@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite.
 
-* Every test starts with a fresh process-wide plugin system and without the ``DDR_*`` variables
-  that change plugin loading, so a developer's shell cannot change what a test sees.
+* Every test starts without the ``DDR_*`` variables that change plugin loading, so a developer's
+  shell cannot change what a test sees (there is no process-wide plugin system to reset).
 * ``DDR_CACHE_DIR`` points at one temporary directory per test session (inherited by the
   subprocesses tests start): nothing ever touches ``~/.cache/ddr``.
 * ``fake_dist`` writes a real installed distribution (``*.dist-info`` with ``METADATA`` and
@@ -20,8 +20,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-
-from ddr.plugin.manager import reset_plugin_system
 
 PLUGIN_ENV_VARS = ("DDR_DISABLE_PLUGINS", "DDR_PLUGINS", "DDR_DISABLE_PLUGIN_AUTOLOAD", "DDR_STRICT_PLUGINS")
 
@@ -43,9 +41,7 @@ def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 def _fresh_plugin_system(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in PLUGIN_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    reset_plugin_system()
     yield
-    reset_plugin_system()
 
 
 FakeDist = Callable[..., Path]
@@ -98,12 +94,12 @@ DdrCli = Callable[..., "subprocess.CompletedProcess[str]"]
 
 @pytest.fixture
 def ddr_cli(tmp_path: Path) -> DdrCli:
-    """``ddr_cli(*args, pythonpath=None, env=None, timeout=120)``: run ``python -m ddr ARGS`` in a
+    """``ddr_cli(*args, pythonpath=None, env=None, timeout=900)``: run ``python -m ddr ARGS`` in a
     subprocess (the current interpreter and environment, ``pythonpath`` prepended to
     ``PYTHONPATH``, ``env`` added, working directory ``tmp_path``) and return the completed process with text stdout/stderr."""
 
     def run(*args: str, pythonpath: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+            timeout: float = 900) -> "subprocess.CompletedProcess[str]":
         full_env = {k: v for k, v in os.environ.items() if k not in PLUGIN_ENV_VARS}
         if pythonpath is not None:
             full_env["PYTHONPATH"] = os.pathsep.join(

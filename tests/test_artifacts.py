@@ -12,9 +12,9 @@ import pytest
 import torch
 from PIL import Image
 
+from ddr.errors import ArtifactError, ConfigError, DistilledSetError
 from ddr.method.distilled import DistilledSet, distilled_sha256, validate_distilled
 from ddr.store.formats import load_distilled, save_distilled
-from ddr.errors import ArtifactError, ConfigError, DistilledSetError
 
 K, IPC, C, H, W = 3, 2, 3, 8, 8
 MEAN, STD = (0.5, 0.4, 0.3), (0.25, 0.2, 0.1)

@@ -1,4 +1,4 @@
-"""Protocol YAML (ddr.protocol.config) and protocol resolution (ddr.runs.evaluate.resolve_protocol)."""
+"""Protocol YAML (ddr.protocol.config) and protocol resolution (ddr.protocol.config.resolve_protocol)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ddr.protocol.config import (PROTOCOL_SCHEMA, build_protocol, check_schema, dotted_to_nested, load_protocol,
-                        load_yaml_with_includes, parse_override)
 from ddr.errors import ConfigError
-from ddr.runs.evaluate import resolve_protocol
+from ddr.protocol.config import PROTOCOL_SCHEMA, build_protocol, load_protocol, resolve_protocol
+from ddr.protocol.yaml import check_schema, dotted_to_nested, load_yaml_with_includes, parse_override
 
 
 def _write(path: Path, data: dict) -> Path:
@@ -29,52 +28,62 @@ def _hard_data() -> dict:
 def test_hard_protocol_is_the_vico_standard() -> None:
     p = resolve_protocol("hard")
     assert (p.name, p.version) == ("hard", "1")
-    assert p.get("student.arch") == "convnet"
-    assert p["train"] == {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "epochs": 1000,
+    assert p.student.arch == "convnet"
+    assert p.data["train"] == {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "epochs": 1000,
                           "batch_size": 256, "schedule": "step", "milestones": [0.5], "gamma": 0.1}
-    assert p["hard_augmentation"] == ["dsa"] and p["augmentation"] == ["dsa"]
-    assert p["label_strategy"] == "hard" and p["loss"] is None
-    assert p["selection"] == "last" and p["num_eval"] == 5
-    assert p["lr_grid"] == [0.001, 0.005, 0.01, 0.05, 0.1]
-    assert p.get("real.epochs") is None  # the dataset's real_epochs
-    assert p.get("metrics.w") == 0.5
+    assert list(p.hard_augmentation) == ["dsa"] and list(p.augmentation) == ["dsa"]
+    assert p.label_strategy == "hard" and p.loss is None
+    assert p.selection == "last" and p.num_eval == 5
+    assert p.lr_grid == (0.001, 0.005, 0.01, 0.05, 0.1)
+    assert p.real.epochs is None  # the dataset's real_epochs
+    assert p.metrics.w == 0.5
     assert "include" not in p.data
 
 
 def test_hard_dc_inherits_hard_with_300_epochs_and_no_augmentation() -> None:
     p = resolve_protocol("hard-dc")
     assert (p.name, p.version) == ("hard-dc", "1")
-    assert p.get("train.epochs") == 300
-    assert p.get("train.lr") == 0.01 and p.get("train.schedule") == "step"  # merged from _base.yaml
-    assert p["hard_augmentation"] == [] and p["augmentation"] == []
+    assert p.train.epochs == 300
+    assert p.train.lr == 0.01 and p.train.schedule == "step"  # merged from _base.yaml
+    assert list(p.hard_augmentation) == [] and list(p.augmentation) == []
 
 
 def test_soft_protocol_is_the_teacher_recipe() -> None:
     p = resolve_protocol("soft")
     assert (p.name, p.version) == ("soft", "1")
-    assert p["train"]["optimizer"] == "adamw" and p.get("train.lr") == 0.001
-    assert p.get("train.weight_decay") == 0.01 and p.get("train.schedule") == "cosine"
-    assert p.get("train.epochs") == 300
-    assert p["label_strategy"] == "teacher"
-    assert p["loss"] == {"name": "kl", "temperature": 4.0}
-    assert p["augmentation"] == ["random_resized_crop", "flip", "cutmix"]
+    assert p.train.optimizer == "adamw" and p.train.lr == 0.001
+    assert p.train.weight_decay == 0.01 and p.train.schedule == "cosine"
+    assert p.train.epochs == 300
+    assert p.label_strategy == "teacher"
+    assert p.loss == {"name": "kl", "temperature": 4.0}
+    assert list(p.augmentation) == ["random_resized_crop", "flip", "cutmix"]
 
 
 def test_digits_protocol_is_the_quick_embedded_one() -> None:
     p = resolve_protocol("digits")
     assert (p.name, p.version) == ("digits", "1")
-    assert p.get("student.arch_params") == {"width": 64}
-    assert p.get("student.arch") == "convnet"
-    assert p.get("train.epochs") == 300 and p.get("real.epochs") == 50
-    assert p.get("real.schedule") == "cosine"  # from _base.yaml
-    assert p.get("real.augmentation") == []  # digits are not mirror-symmetric: no crop_flip
-    assert p.get("hard_augmentation") == ["dsa.noflip"] and p.get("augmentation") == ["dsa.noflip"]
+    assert dict(p.student.arch_params) == {"width": 64}
+    assert p.student.arch == "convnet"
+    assert p.train.epochs == 300 and p.real.epochs == 50
+    assert p.real.schedule == "cosine"  # from _base.yaml
+    assert list(p.real_augmentation) == []  # digits are not mirror-symmetric: no crop_flip
+    assert list(p.hard_augmentation) == ["dsa.noflip"] and list(p.augmentation) == ["dsa.noflip"]
 
 
-def test_protocol_get_with_a_default() -> None:
+def test_protocol_is_typed_and_frozen() -> None:
     p = resolve_protocol("hard")
-    assert p.get("train.nope", 7) == 7
-    assert p.get("train.epochs.deeper", "x") == "x"
+    assert p.train.recipe().to_dict()["milestones"] == [0.5]
+    assert p.student.arch_for(32) == "convnet" and p.student.arch_for(64) == "convnet_d4"
+    assert p.teacher.arch is None and p.teacher.checkpoint is None and p.metrics.ars is False
+    with pytest.raises(AttributeError):
+        p.num_eval = 3  # type: ignore[misc]
+
+
+def test_a_protocol_missing_a_key_names_it_and_the_include_to_use(tmp_path: Path) -> None:
+    data = _hard_data()
+    del data["train"]["gamma"], data["test_interval"]
+    with pytest.raises(ConfigError, match=r"does not set train.gamma, test_interval.*include: ddr.builtins.protocols:_base.yaml"):
+        resolve_protocol(str(_write(tmp_path / "p.yaml", data)))
 
 
 # -- strict schema -----------------------------------------------------------------------------
@@ -118,7 +127,7 @@ def test_wrong_types_are_config_errors(override: dict, fragment: str) -> None:
 
 
 def test_an_int_is_accepted_where_a_float_is_expected() -> None:
-    assert resolve_protocol("hard", {"train.lr": 1}).get("train.lr") == 1
+    assert resolve_protocol("hard", {"train.lr": 1}).train.lr == 1
 
 
 def test_yaml_exponent_without_a_dot_gets_a_hint(tmp_path: Path) -> None:
@@ -147,10 +156,14 @@ def test_invalid_values_are_config_errors(override: dict, fragment: str) -> None
 
 
 def test_name_and_version_are_required() -> None:
-    with pytest.raises(ConfigError, match="'version' is required"):
-        build_protocol({"name": "x"}, "x.yaml")
-    with pytest.raises(ConfigError, match="'name' is required"):
-        build_protocol({"version": 1}, "x.yaml")
+    data = _hard_data()
+    del data["version"]
+    with pytest.raises(ConfigError, match="does not set version;"):
+        build_protocol(data, "x.yaml")
+    data = _hard_data()
+    del data["name"]
+    with pytest.raises(ConfigError, match="does not set name;"):
+        build_protocol(data, "x.yaml")
 
 
 # -- include ------------------------------------------------------------------------------------
@@ -160,11 +173,11 @@ def test_include_merges_deeply_and_the_including_file_wins(tmp_path: Path) -> No
     _write(tmp_path / "extra.yaml", {"train": {"epochs": 200}, "augmentation": ["flip"]})
     _write(tmp_path / "top.yaml", {"name": "t", "version": 2, "include": ["base.yaml", "extra.yaml"],
                                    "train": {"batch_size": 32}, "num_eval": 3})
-    p = resolve_protocol(str(tmp_path / "top.yaml"))
-    assert (p.name, p.version) == ("t", "2")
+    data = load_yaml_with_includes(str(tmp_path / "top.yaml"))
+    assert (data["name"], data["version"]) == ("t", 2)
     # later includes win over earlier ones, the file itself over both; lists are replaced, not concatenated
-    assert p["train"] == {"lr": 0.01, "epochs": 200, "batch_size": 32}
-    assert p["augmentation"] == ["flip"] and p["num_eval"] == 3
+    assert data["train"] == {"lr": 0.01, "epochs": 200, "batch_size": 32}
+    assert data["augmentation"] == ["flip"] and data["num_eval"] == 3
 
 
 def test_include_cycle_is_a_config_error(tmp_path: Path) -> None:
@@ -197,7 +210,7 @@ def test_a_user_file_can_include_a_shipped_protocol(tmp_path: Path) -> None:
                                            "train": {"epochs": 20}})
     p = resolve_protocol(str(path))
     assert (p.name, p.version) == ("mine", "3")
-    assert p.get("train.epochs") == 20 and p.get("train.lr") == 0.01 and p["augmentation"] == ["dsa"]
+    assert p.train.epochs == 20 and p.train.lr == 0.01 and list(p.augmentation) == ["dsa"]
 
 
 # -- overrides ------------------------------------------------------------------------------------
@@ -206,8 +219,8 @@ def test_dotted_and_nested_overrides_are_equivalent() -> None:
     dotted = resolve_protocol("hard", {"train.epochs": 5, "metrics.w": 0.25})
     nested = resolve_protocol("hard", {"train": {"epochs": 5}, "metrics": {"w": 0.25}})
     assert dotted.to_dict() == nested.to_dict()
-    assert dotted.get("train.epochs") == 5 and dotted.get("train.lr") == 0.01  # siblings kept
-    assert dotted.get("metrics.w") == 0.25 and dotted.get("metrics.lambda") == 0.5
+    assert dotted.train.epochs == 5 and dotted.train.lr == 0.01  # siblings kept
+    assert dotted.metrics.w == 0.25 and dotted.metrics.lam == 0.5
 
 
 def test_mixed_dotted_and_nested_overrides_keep_both_and_leave_the_input_alone() -> None:
@@ -217,7 +230,7 @@ def test_mixed_dotted_and_nested_overrides_keep_both_and_leave_the_input_alone()
     assert dotted_to_nested({"train.epochs": 7, "train": {"lr": 0.05}}) == {"train": {"lr": 0.05, "epochs": 7}}
     assert user == {"train": {"lr": 0.05}}  # not mutated
     p = resolve_protocol("digits", both)
-    assert (p.get("train.lr"), p.get("train.epochs")) == (0.05, 7)
+    assert (p.train.lr, p.train.epochs) == (0.05, 7)
 
 
 def test_conflicting_overrides_are_an_error() -> None:
@@ -227,7 +240,7 @@ def test_conflicting_overrides_are_an_error() -> None:
 
 def test_overrides_do_not_change_the_shipped_protocol() -> None:
     resolve_protocol("hard", {"train.epochs": 3})
-    assert resolve_protocol("hard").get("train.epochs") == 1000
+    assert resolve_protocol("hard").train.epochs == 1000
 
 
 @pytest.mark.parametrize("item, expected", [
@@ -259,8 +272,8 @@ def test_override_strings_feed_resolve_protocol() -> None:
     pairs = dict(parse_override(s) for s in ("train.epochs=5", "train.lr=1e-3", "lr_grid=[0.01, 0.05]",
                                              "selection=ddranking"))
     p = resolve_protocol("digits", pairs)
-    assert p.get("train.epochs") == 5 and p.get("train.lr") == 0.001
-    assert p["lr_grid"] == [0.01, 0.05] and p["selection"] == "ddranking"
+    assert p.train.epochs == 5 and p.train.lr == 0.001
+    assert p.lr_grid == (0.01, 0.05) and p.selection == "ddranking"
 
 
 # -- user protocol files --------------------------------------------------------------------------
@@ -270,6 +283,7 @@ def test_a_user_yaml_protocol_file_works_with_resolve_protocol(tmp_path: Path) -
     path.write_text(
         "name: tiny\n"
         "version: 7\n"
+        "include: ddr.builtins.protocols:_base.yaml\n"
         "student: {arch: convnet, arch_params: {width: 16}}\n"
         "train: {epochs: 3, lr: 0.02}\n"
         "real: {epochs: 1, augmentation: []}\n"
@@ -277,9 +291,9 @@ def test_a_user_yaml_protocol_file_works_with_resolve_protocol(tmp_path: Path) -
     )
     p = resolve_protocol(str(path), {"train.epochs": 4})
     assert (p.name, p.version) == ("tiny", "7")
-    assert p.get("train.epochs") == 4 and p.get("train.lr") == 0.02
-    assert p.get("student.arch_params") == {"width": 16}
-    assert load_protocol(str(path)).get("train.epochs") == 3
+    assert p.train.epochs == 4 and p.train.lr == 0.02
+    assert dict(p.student.arch_params) == {"width": 16}
+    assert load_protocol(str(path)).train.epochs == 3
 
 
 def test_bad_protocol_files_are_config_errors(tmp_path: Path) -> None:
@@ -301,6 +315,6 @@ def test_unknown_protocol_name_is_a_ddr_error() -> None:
 
 
 def test_soft_paper_preset_uses_temperature_20() -> None:
-    assert resolve_protocol("soft").get("loss") == {"name": "kl", "temperature": 4.0}
+    assert resolve_protocol("soft").loss == {"name": "kl", "temperature": 4.0}
     paper = resolve_protocol("soft.paper")
-    assert paper.name == "soft" and paper.get("loss") == {"name": "kl", "temperature": 20.0}
+    assert paper.name == "soft" and paper.loss == {"name": "kl", "temperature": 20.0}

@@ -35,13 +35,14 @@ def test_every_augmentation_meets_the_contract(name: str) -> None:
     check_augmentation(spec, channels=3, size=16, batch=6, params=params)
 
 
-@pytest.mark.parametrize("name", [s.name for s in SYSTEM.label_strategies().list()])
-def test_every_label_strategy_and_loss_meets_the_contract(name: str) -> None:
-    spec = SYSTEM.label_strategies().get(name)
-    if spec.role == "loss":
-        check_loss(spec)
-    else:
-        check_label_strategy(spec)
+@pytest.mark.parametrize("name", _names("label-strategies"))
+def test_every_label_strategy_meets_the_contract(name: str) -> None:
+    check_label_strategy(SYSTEM.label_strategies().get(name))
+
+
+@pytest.mark.parametrize("name", _names("losses"))
+def test_every_loss_meets_the_contract(name: str) -> None:
+    check_loss(SYSTEM.losses().get(name))
 
 
 def test_the_embedded_dataset_meets_the_contract() -> None:
@@ -49,23 +50,21 @@ def test_the_embedded_dataset_meets_the_contract() -> None:
 
 
 def test_every_protocol_loads() -> None:
-    from ddr.runs.evaluate import resolve_protocol
+    from ddr.protocol.config import resolve_protocol
 
     for spec in SYSTEM.protocols().list():
         protocol = resolve_protocol(spec.name, system=SYSTEM)
         assert protocol.name == spec.name and protocol.version == spec.version
 
 
-FAST_METHOD_PARAMS = {"dc": {"iterations": 2, "batch_real": 8}, "dsa": {"iterations": 2, "batch_real": 8},
-                      "dm": {"iterations": 2, "batch_real": 8}, "herding": {"feature_epochs": 1},
-                      "kcenter": {"feature_epochs": 1}}
-
-
-@pytest.mark.parametrize("name", [s.name for s in SYSTEM.methods().list()])
-def test_every_method_meets_the_contract(name: str) -> None:
+@pytest.mark.parametrize("name", _names("methods"))
+def test_every_method_declares_a_smoke_preset_and_meets_the_contract(name: str) -> None:
+    """The check runs each method's own ``smoke`` preset: this file knows nothing of any method."""
     from ddr.testing import check_method
 
-    distilled = check_method(SYSTEM.methods().get(name), params=FAST_METHOD_PARAMS.get(name))
+    spec = SYSTEM.methods().get(name)
+    assert "smoke" in spec.presets, f"method '{name}' declares no smoke preset for ddr.testing.check_method"
+    distilled = check_method(spec)
     assert distilled.images.shape == (10, 1, 16, 16)
 
 

@@ -17,7 +17,7 @@ FILE_BLOCK = re.compile(r"^`ddr-fancy/(?P<path>[^`]+)`[^\n]*:\n\n```[a-z]*\n(?P<
 def example_files() -> dict[str, str]:
     files = {m["path"]: m["body"] for m in FILE_BLOCK.finditer(CONTRIBUTING.read_text())}
     assert {"pyproject.toml", "ddr_fancy/__init__.py", "ddr_fancy/plugin.py", "ddr_fancy/method.py",
-            "ddr_fancy/loss.py"} <= set(files), f"CONTRIBUTING.md example is incomplete: {sorted(files)}"
+            "ddr_fancy/loss.py", "tests/test_fancy.py"} <= set(files), f"CONTRIBUTING.md example is incomplete: {sorted(files)}"
     return files
 
 
@@ -41,11 +41,14 @@ def test_example_plugin_is_discovered(fancy_venv) -> None:
     assert proc.returncode == 0, proc.stderr
     fancy = {row["name"]: row for row in json.loads(proc.stdout)}["fancy"]
     assert (fancy["distribution"], fancy["version"], fancy["status"]) == ("ddr-fancy", "0.1.0", "active")
-    assert fancy["hooks"] == ["ddr_label_strategies", "ddr_methods"]
+    assert fancy["hooks"] == ["ddr_losses", "ddr_methods"]
     methods = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "methods", "--json").stdout)}
     assert methods["class-mean"]["provider"] == "fancy"
-    losses = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "label-strategies", "--json").stdout)}
-    assert losses["fancy_kl"]["role"] == "loss" and losses["fancy_kl"]["provider"] == "fancy"
+    assert [p["name"] for p in methods["class-mean"]["params"]] == ["group_size"]
+    losses = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "losses", "--json").stdout)}
+    assert losses["fancy_kl"]["soft"] is True and losses["fancy_kl"]["provider"] == "fancy"
+    typo = _ddr(fancy_venv, "run", "--method", "class-mean", "--set", "method.group_sise=4", "--no-progress")
+    assert typo.returncode == 2 and "has no parameter 'group_sise'; did you mean 'group_size'?" in typo.stderr
 
 
 def test_example_method_and_loss_run_under_the_protocol(fancy_venv) -> None:
@@ -55,10 +58,21 @@ def test_example_method_and_loss_run_under_the_protocol(fancy_venv) -> None:
     result = json.loads(proc.stdout)
     assert result["method"] == "class-mean" and result["method_params"] == {"group_size": 8}
     assert 0.0 <= result["acc_syn_hard"]["mean"] <= 1.0
-    # the third-party loss, used as label strategy: the teacher relabels, fancy_kl compares
-    proc = _ddr(fancy_venv, "run", "--method", "class-mean", "--label-strategy", "fancy_kl", "--protocol", "soft",
-                "--set", "student.arch_params={width: 16}", *common)
+    # the third-party loss with the teacher strategy: the teacher relabels, fancy_kl compares
+    proc = _ddr(fancy_venv, "run", "--method", "class-mean", "--label-strategy", "teacher", "--loss", "fancy_kl",
+                "--protocol", "soft", "--set", "student.arch_params={width: 16}", *common)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["run_spec"]["label_strategy"] == "teacher" and result["run_spec"]["loss"] == "fancy_kl"
     assert 0.0 <= result["acc_syn_any"]["mean"] <= 1.0
+
+
+def test_example_tests_pass_with_ddrs_pytest_plugin(fancy_venv, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The example's own tests (check_loss, check_method with its smoke preset) pass, and ddr's
+    pytest plugin gives them a temporary cache."""
+    python, env = fancy_venv
+    tests = python.parents[2] / "ddr-fancy" / "tests"
+    proc = run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)], env, tests.parent,
+               timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout

@@ -20,7 +20,7 @@ from ddr.store.formats import save_distilled
 
 FAST = ["--num-eval", "1", "--epochs", "3", "--set", "real.epochs=1", "--no-progress", "--json"]
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
-VARYING = ("eval_seconds", "real_cached", "record_dir", "distill_seconds", "distill_cached",
+VARYING = ("eval_seconds", "real_cached", "reused_jobs", "record_dir", "distill_seconds", "distill_cached",
            "distill_peak_memory_bytes")
 
 
@@ -48,7 +48,7 @@ def digits_set(cache: Path) -> dict[str, Any]:
     previous = os.environ.get("DDR_CACHE_DIR")
     os.environ["DDR_CACHE_DIR"] = str(cache)
     try:
-        evaluator = Evaluator(dataset="digits", ipc=1, progress=False, device="cpu")
+        evaluator = Evaluator(dataset="digits", ipc=1, device="cpu")
         pool = evaluator.pool
         index = torch.cat([idx[:1] for idx in pool.class_indices(10)])
         return {"images": pool.images[index].clone(), "labels": pool.labels[index].clone(),
@@ -83,7 +83,10 @@ def check_result(data: dict[str, Any]) -> None:
 
 
 def without_varying(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in VARYING}
+    """``data`` without timings, cache hits and the evaluated path (which names the input)."""
+    out = {k: v for k, v in data.items() if k not in VARYING}
+    out["run_spec"] = {k: v for k, v in data["run_spec"].items() if k != "source"}
+    return out
 
 
 # -- formats ---------------------------------------------------------------------------------------
@@ -126,9 +129,10 @@ def test_ddr_and_ddranking_layouts_give_the_same_json_and_records(ddr: Any, digi
     # ddr show prints the stored metrics
     shown = ddr("show", record)
     assert shown.returncode == 0, shown.stderr
-    assert f"acc_syn_hard   {first['acc_syn_hard']['mean']:.4f}" in shown.stdout
-    assert f"ddrs           {first['ddrs']['mean']:.4f}" in shown.stdout
-    assert "protocol digits v1, seed 0" in shown.stdout
+    assert f"acc syn (hard)                        {first['acc_syn_hard']['mean']:.4f} (n=1)" in shown.stdout
+    assert f"DDRS                                  {first['ddrs']['mean']:.4f} (n=1)" in shown.stdout
+    assert "· digits · IPC 1 · digits v1 + num_eval=1, real.epochs=1, train.epochs=3" in shown.stdout
+    assert "seed 0, 1 student per accuracy" in shown.stdout
     assert json.loads(ddr("show", record, "--json").stdout)["metrics"]["seed"] == 0
 
 
@@ -187,7 +191,8 @@ def test_teacher_train_writes_a_checkpoint_that_loads_as_a_teacher(ddr: Any, tmp
     from ddr.runs.evaluate import Evaluator
 
     protocol = tmp_path / "tiny.yaml"
-    protocol.write_text("name: tiny\nversion: 1\nstudent: {arch: convnet, arch_params: {width: 16}}\n"
+    protocol.write_text("name: tiny\nversion: 1\ninclude: ddr.builtins.protocols:_base.yaml\n"
+                        "student: {arch: convnet, arch_params: {width: 16}}\n"
                         "real: {epochs: 1, augmentation: []}\n")
     output = tmp_path / "teachers" / "tiny.safetensors"
     proc = ddr("teacher", "train", "--dataset", "digits", "--protocol", protocol, "--output", output, "--json")
@@ -199,7 +204,7 @@ def test_teacher_train_writes_a_checkpoint_that_loads_as_a_teacher(ddr: Any, tmp
     assert load_file(str(output))["classifier.weight"].shape == (10, 16 * 2 * 2)
 
     monkeypatch.setenv("DDR_CACHE_DIR", str(cache))
-    (teacher,) = Evaluator(dataset="digits", ipc=1, protocol=str(protocol), teacher=output, progress=False,
+    (teacher,) = Evaluator(dataset="digits", ipc=1, protocol=str(protocol), teacher=output,
                            device="cpu").teachers()
     assert torch.equal(teacher.classifier.weight, load_file(str(output))["classifier.weight"])
 

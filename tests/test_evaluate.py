@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import torch
 
-import ddr.runs.evaluate as evaluate_module
-from ddr.method.distilled import DistilledSet, distilled_sha256
+import ddr.engine.training as training_module
 from ddr.errors import ArtifactError, DdrError, DistilledSetError
+from ddr.method.distilled import DistilledSet, distilled_sha256
 from ddr.runs.evaluate import Evaluator, evaluate
 
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
-TIMING_KEYS = ("eval_seconds", "real_cached", "record_dir")
+TIMING_KEYS = ("eval_seconds", "real_cached", "reused_jobs", "record_dir")
 FAST = {"real.epochs": 1}
 
 
@@ -40,7 +40,7 @@ def _cache(module_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def make_evaluator(ipc: int = 2, *, num_eval: int = 2, epochs: int = 5, overrides: dict | None = None,
                    **options: Any) -> Evaluator:
     return Evaluator(dataset="digits", ipc=ipc, num_eval=num_eval, epochs=epochs,
-                     overrides={**FAST, **(overrides or {})}, progress=False, device="cpu", **options)
+                     overrides={**FAST, **(overrides or {})}, device="cpu", **options)
 
 
 def real_subset(evaluator: Evaluator, ipc: int) -> DistilledSet:
@@ -55,8 +55,9 @@ def stable(result: Any) -> dict[str, Any]:
     record = result.metrics_record()
     for key in TIMING_KEYS:
         record.pop(key, None)
-    for student in record["students"]:
-        student.pop("seconds")
+    for student in [*record["students"], record["reference"]]:
+        for key in ("seconds", "peak_memory_bytes", "cached"):
+            student.pop(key)
     return record
 
 
@@ -69,6 +70,7 @@ def by_role(result: Any, role: str) -> list[Any]:
 def test_result_has_every_documented_key_and_consistent_scores() -> None:
     evaluator = make_evaluator()
     distilled = real_subset(evaluator, 2)
+    cached_before = evaluator._cached(evaluator.reference())
     result = evaluator.evaluate(distilled)
     data = result.to_json()
 
@@ -77,7 +79,8 @@ def test_result_has_every_documented_key_and_consistent_scores() -> None:
     assert data["protocol"] == "digits" and data["protocol_version"] == "1" and data["seed"] == 0
     assert data["test_set_selection"] is False
     assert data["distilled_sha256"] == distilled_sha256(distilled)
-    assert data["real_cached"] in (True, False) and data["eval_seconds"] > 0
+    assert data["real_cached"] is cached_before and data["eval_seconds"] > 0
+    assert data["reused_jobs"].get("real", 0) == int(cached_before)
     assert data["run_spec"]["dataset"] == "digits" and data["run_spec"]["ipc"] == 2
     assert data["run_spec"]["label_strategy"] == "hard"
     assert data["run_spec"]["protocol_config"]["train"]["epochs"] == 5  # the override is recorded
@@ -128,7 +131,7 @@ def test_same_seed_reproduces_the_result_and_the_real_accuracy_is_cached(tmp_pat
     c = make_evaluator(num_eval=1, epochs=3).evaluate(distilled)
     assert c.real_cached is False
     assert stable(c) == stable(a)
-    assert (tmp_path / "fresh-cache" / "real").is_dir()
+    assert (tmp_path / "fresh-cache" / "jobs").is_dir()
 
 
 def test_a_different_seed_gives_different_students_and_random_subsets() -> None:
@@ -137,14 +140,14 @@ def test_a_different_seed_gives_different_students_and_random_subsets() -> None:
     a, b = zero.evaluate(distilled), one.evaluate(distilled)
     assert b.seed == 1 and b.to_json()["seed"] == 1
     assert {s.seed for s in a.students}.isdisjoint({s.seed for s in b.students})
-    assert not torch.equal(zero._random_subset(0).images, one._random_subset(0).images)
-    assert torch.equal(zero._random_subset(0).images, zero._random_subset(0).images)
+    assert not torch.equal(zero.workspace.random_subset(0).images, one.workspace.random_subset(0).images)
+    assert torch.equal(zero.workspace.random_subset(0).images, zero.workspace.random_subset(0).images)
     assert (a.acc_syn_hard.values, a.acc_rdm_any.values) != (b.acc_syn_hard.values, b.acc_rdm_any.values)
 
 
 def test_the_random_baseline_is_class_balanced_from_the_pool_and_not_the_validation_split() -> None:
     evaluator = make_evaluator(ipc=3)
-    subset = evaluator._random_subset(0)
+    subset = evaluator.workspace.random_subset(0)
     assert torch.bincount(subset.labels, minlength=10).tolist() == [3] * 10
     assert len(evaluator.validation) == 10 * 10  # digits protocol: 10 per class held out
     assert len(evaluator.pool) + len(evaluator.validation) == len(evaluator.dataset.train)
@@ -215,10 +218,9 @@ SOFT_FAST = {"train.epochs": 2, "real.epochs": 1, "student.arch_params": {"width
 def test_teacher_labels_under_the_soft_protocol_use_the_cached_real_model() -> None:
     from safetensors.torch import load_file
 
-    from ddr.store.cache import entry_dir
+    from ddr.store.jobs import model_path
 
-    evaluator = Evaluator(dataset="digits", ipc=1, protocol="soft", num_eval=1, overrides=SOFT_FAST,
-                          progress=False, device="cpu")
+    evaluator = Evaluator(dataset="digits", ipc=1, protocol="soft", num_eval=1, overrides=SOFT_FAST, device="cpu")
     result = evaluator.evaluate(real_subset(evaluator, 1))
     assert result.protocol == "soft"
     assert result.run_spec["label_strategy"] == "teacher"
@@ -226,7 +228,7 @@ def test_teacher_labels_under_the_soft_protocol_use_the_cached_real_model() -> N
     assert [s.role for s in result.students] == ["syn_hard", "syn_any", "rdm_any"]
     assert all(s.epochs_trained == 2 and s.lr == 0.001 for s in result.students)
     (teacher,) = evaluator.teachers()
-    cached = load_file(str(entry_dir("real", evaluator._real_key()) / "model.safetensors"))
+    cached = load_file(str(model_path(evaluator.reference().key)))
     state = teacher.state_dict()
     assert set(state) == set(cached)
     assert all(torch.equal(state[k].cpu(), cached[k]) for k in cached)
@@ -257,7 +259,7 @@ def test_a_user_teacher_checkpoint_is_loaded_from_pt_and_safetensors(tmp_path: P
         (teacher,) = evaluator.teachers()
         _assert_same_weights(teacher, reference)
         assert not teacher.training
-        assert evaluator._real is None  # a user teacher never trains the real-data model
+        assert evaluator._workspace is None  # a user teacher never trains the real-data model
         assert evaluator.describe()["teacher"] == str(tmp_path / name)
 
 
@@ -282,14 +284,16 @@ def test_stored_soft_labels_and_a_teacher_labelled_random_baseline(monkeypatch: 
     distilled.soft_labels = 4.0 * torch.nn.functional.one_hot(distilled.labels, 10).float()
     assert distilled.label_strategy is None  # stored soft labels alone select 'stored_soft'
     baseline_labels: list[torch.Tensor] = []
-    original = Evaluator._teacher_logits
+    from ddr.execute.workspace import Workspace
 
-    def spy(self: Evaluator, split: Any) -> torch.Tensor:
-        logits = original(self, split)
+    original = Workspace._random_teacher_logits
+
+    def spy(self: Workspace, index: int) -> torch.Tensor:
+        logits = original(self, index)
         baseline_labels.append(logits)
         return logits
 
-    monkeypatch.setattr(Evaluator, "_teacher_logits", spy)
+    monkeypatch.setattr(Workspace, "_random_teacher_logits", spy)
     result = evaluator.evaluate(distilled)
     assert result.run_spec["label_strategy"] == "stored_soft"
     assert [s.role for s in result.students] == ["syn_hard", "syn_any", "rdm_any"]
@@ -297,7 +301,7 @@ def test_stored_soft_labels_and_a_teacher_labelled_random_baseline(monkeypatch: 
     assert logits.shape == (10, 10) and bool(torch.isfinite(logits).all())
     (teacher,) = evaluator.teachers()  # the cached real-data model labelled the random subset
     with torch.no_grad():
-        assert torch.allclose(logits, teacher(evaluator._random_subset(0).images))
+        assert torch.allclose(logits, teacher(evaluator.workspace.random_subset(0).images))
     assert result.distilled_sha256 == distilled_sha256(distilled)  # soft labels are part of the hash
     assert result.distilled_sha256 != distilled_sha256(real_subset(evaluator, 1))
 
@@ -331,7 +335,7 @@ def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a student was trained before the input was checked")
 
-    monkeypatch.setattr(evaluate_module, "train", refuse)
+    monkeypatch.setattr(training_module, "train", refuse)
 
 
 def _broken(kind: str, evaluator: Evaluator) -> DistilledSet:
@@ -375,7 +379,7 @@ def test_a_wrong_ipc_is_refused_before_training(no_training: None) -> None:
 
 
 def test_stored_soft_without_soft_labels_is_refused_before_training(no_training: None) -> None:
-    evaluator = Evaluator(dataset="digits", ipc=2, label_strategy="stored_soft", progress=False, device="cpu")
+    evaluator = Evaluator(dataset="digits", ipc=2, label_strategy="stored_soft", device="cpu")
     with pytest.raises(DistilledSetError, match="needs soft labels"):
         evaluator.evaluate(real_subset(evaluator, 2))
 
@@ -396,11 +400,11 @@ def test_resize_makes_a_smaller_set_usable() -> None:
 
 def test_bad_evaluator_arguments_are_ddr_errors() -> None:
     with pytest.raises(DdrError, match="ipc"):
-        Evaluator(dataset="digits", ipc=0, progress=False, device="cpu")
+        Evaluator(dataset="digits", ipc=0, device="cpu")
     with pytest.raises(DdrError, match="seed"):
-        Evaluator(dataset="digits", ipc=1, seed=-1, progress=False, device="cpu")
+        Evaluator(dataset="digits", ipc=1, seed=-1, device="cpu")
     with pytest.raises(DdrError, match="num_eval"):
-        Evaluator(dataset="digits", ipc=1, num_eval=0, progress=False, device="cpu")
+        Evaluator(dataset="digits", ipc=1, num_eval=0, device="cpu")
     with pytest.raises(DdrError, match="validation"):  # 10 held out per class + 200 ipc > ~110 per class
         make_evaluator(ipc=200).pool
 
@@ -411,7 +415,7 @@ def test_evaluate_function_infers_ipc_and_writes_records(tmp_path: Path) -> None
     import json
 
     distilled = real_subset(make_evaluator(), 2)
-    result = evaluate(distilled, dataset="digits", num_eval=1, epochs=2, overrides=FAST, progress=False,
+    result = evaluate(distilled, dataset="digits", num_eval=1, epochs=2, overrides=FAST,
                       device="cpu", out=tmp_path / "record")
     assert result.run_spec["ipc"] == 2
     record = Path(result.record_dir)  # a hashed directory per run under `out`

@@ -42,13 +42,16 @@ def test_installed_plugin_is_listed_with_its_distribution(sample_venv) -> None:
 
 
 def test_installed_plugin_components_are_listed_with_provider(sample_venv) -> None:
-    losses = {row["name"]: row for row in _ddr_json(sample_venv, "list", "label-strategies")}
+    losses = {row["name"]: row for row in _ddr_json(sample_venv, "list", "losses")}
     kl = losses["sample_kl"]
-    assert (kl["provider"], kl["role"], kl["soft"]) == ("sample", "loss", True)
+    assert (kl["provider"], kl["soft"]) == ("sample", True)
     assert kl["target"] == "ddr_sample_plugin.loss:SampleKL" and kl["defaults"] == {"temperature": 4.0}
     methods = {row["name"]: row for row in _ddr_json(sample_venv, "list", "methods")}
     assert methods["sample-mean"]["provider"] == "sample"
     assert methods["sample-mean"]["target"] == "ddr_sample_plugin.method:ClassMean"
+    assert methods["sample-mean"]["params"] == [{"name": "groups_per_image", "type": "int", "default": 1,
+                                                 "doc": "random groups averaged into each image", "choices": None,
+                                                 "minimum": 1, "nullable": False}]
     assert methods["random"]["provider"] == "random"
 
 
@@ -67,7 +70,7 @@ def sample_system(monkeypatch: pytest.MonkeyPatch):
 
 def test_plugin_module_does_not_import_torch() -> None:
     code = (f"import sys; sys.path.insert(0, {str(SAMPLE_PLUGIN)!r}); import ddr_sample_plugin.plugin as p; "
-            "p.ddr_methods(); p.ddr_label_strategies(); assert 'torch' not in sys.modules")
+            "p.ddr_methods(); p.ddr_losses(); assert 'torch' not in sys.modules")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -80,11 +83,11 @@ def _softmax(row: list[float], t: float) -> list[float]:
 def test_sample_kl_loss(sample_system) -> None:
     import torch
 
-    from ddr.errors import ConfigError
     from ddr.engine.labels import Targets
+    from ddr.errors import ConfigError
 
-    resolved = sample_system.label_strategies().resolve("sample_kl", {"temperature": 2.0})
-    loss = sample_system.label_strategies().materialize(resolved.spec)(**resolved.params)
+    resolved = sample_system.losses().resolve("sample_kl", {"temperature": 2.0})
+    loss = sample_system.losses().materialize(resolved.spec)(**resolved.params)
     logits = torch.tensor([[0.0, 0.0, 1.0], [2.0, -1.0, 0.5]])
     soft = torch.tensor([[math.log(3.0), 0.0, 0.0], [2.0, -1.0, 0.5]])
     targets = Targets(hard=torch.tensor([0, 0]), soft=soft)
@@ -123,7 +126,8 @@ def test_sample_mean_method(sample_system) -> None:
 
         ctx = DistillContext(dataset=dataset, train=train, ipc=ipc, num_classes=3,
                              generator=torch.Generator().manual_seed(seed), seed=seed, device=torch.device("cpu"),
-                             params={}, arch="convnet", make_model=unused, train_model=unused, augmentation=unused)
+                             params={"groups_per_image": 1}, arch="convnet", make_model=unused, train_model=unused,
+                             augmentation=unused, teacher=unused)
         return method_cls().distill(ctx)
 
     one = distill(0, ipc=1)

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from ddr.engine.augment import Mix
 from ddr.builtins.labels import ddr_label_strategies
+from ddr.builtins.labels.strategies import HardLabels, StoredSoftLabels, TeacherLabels, mix_soft_targets
 from ddr.builtins.losses import ddr_losses
 from ddr.builtins.losses.functions import (
     BUILTIN_LOSSES,
@@ -22,9 +22,9 @@ from ddr.builtins.losses.functions import (
     SoftCrossEntropy,
     build_loss,
 )
-from ddr.builtins.labels.strategies import HardLabels, StoredSoftLabels, TeacherLabels, mix_soft_targets
-from ddr.errors import ConfigError, DistilledSetError, UnknownComponentError
+from ddr.engine.augment import Mix
 from ddr.engine.labels import Targets
+from ddr.errors import ConfigError, DistilledSetError, UnknownComponentError
 from ddr.testing.labels import check_label_strategy, check_loss
 
 # A 2 x 3 example used by several tests: student logits S, target logits T, labels Y.

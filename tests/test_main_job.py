@@ -27,7 +27,7 @@ def test_ddr_run_dm_with_defaults(tmp_path: Path) -> None:
     assert result["acc_syn_hard"]["n"] == 5 and len(result["ddrs"]["values"]) == 5
     assert result["real_cached"] is False  # an empty cache: the real-data reference was trained once
     assert result["acc_real_hard"]["mean"] >= 0.97
-    assert 0.55 <= result["acc_rdm_any"]["mean"] <= 0.85  # PROTOCOL.md: random IPC 1 ≈ 0.69 ± 0.04
+    assert 0.55 <= result["acc_rdm_any"]["mean"] <= 0.85  # docs/protocol.md §3: random IPC 1 ≈ 0.69 ± 0.04
     assert result["acc_syn_hard"]["mean"] >= result["acc_rdm_any"]["mean"] + 0.10
     assert result["hlr"]["mean"] == pytest.approx(result["acc_real_hard"]["mean"] - result["acc_syn_hard"]["mean"])
     assert 0.0 <= result["ddrs"]["mean"] <= 1.0

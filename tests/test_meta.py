@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import ast
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from ddr.plugin import hookspecs
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = {"torch", "torchvision", "timm"}
-CORE_MODULES = ["ddr/__init__.py", "ddr/specs.py", "ddr/hookspecs.py", "ddr/plugins.py", "ddr/registry.py",
-                "ddr/cli.py", "ddr/config.py"]
+CORE_MODULES = ["ddr/__init__.py", "ddr/plugin/__init__.py", "ddr/plugin/specs.py", "ddr/plugin/params.py",
+                "ddr/plugin/hookspecs.py", "ddr/plugin/manager.py", "ddr/plugin/registry.py", "ddr/cli/__init__.py",
+                "ddr/cli/main.py", "ddr/protocol/config.py", "ddr/protocol/yaml.py", "ddr/method/__init__.py"]
 
 
 def hook_names() -> list[str]:
@@ -38,12 +39,28 @@ def test_hookspecs_are_found() -> None:
     assert not unmarked, f"ddr_* functions in ddr/hookspecs.py without @hookspec: {unmarked}"
 
 
-def test_every_plugin_package_has_an_entry_point() -> None:
+def family_packages() -> list[Path]:
+    """``plugins/ddr_*`` packages without an entry point: a method family's shared code."""
+    values = set(entry_points().values())
+    return [p for p in plugin_packages() if p.name not in values]
+
+
+def test_every_plugin_package_has_an_entry_point_or_is_a_family_library() -> None:
+    """A package without an entry point is a method family's shared code (gradient matching,
+    selection): it implements no hook and at least one registered method imports it."""
     packages = plugin_packages()
     assert packages, "no plugins/ddr_* packages found"
-    values = set(entry_points().values())
-    missing = [p.name for p in packages if p.name not in values]
-    assert not missing, f"plugins without an entry point in pyproject.toml [project.entry-points.\"ddr\"]: {missing}"
+    registered = [p for p in packages if p not in family_packages()]
+    problems = []
+    for family in family_packages():
+        hooks = [n for n in hook_names() if re.search(rf"def {n}\b", "".join(f.read_text() for f in family.rglob("*.py")))]
+        if hooks:
+            problems.append(f"{family.name} implements {hooks} but has no entry point in pyproject.toml")
+        users = [p.name for p in registered
+                 if any(re.search(rf"\b(from|import) {family.name}\b", f.read_text()) for f in p.rglob("*.py"))]
+        if not users:
+            problems.append(f"{family.name} has no entry point and no registered method imports it")
+    assert not problems, problems
 
 
 def test_every_entry_point_names_an_existing_module() -> None:
@@ -59,7 +76,7 @@ def test_every_plugin_package_implements_a_hook() -> None:
     in ``ddr plugins`` yet provides no component."""
     known = set(hook_names())
     problems = []
-    for package in plugin_packages():
+    for package in (p for p in plugin_packages() if p not in family_packages()):
         init = package / "__init__.py"
         if not init.is_file():
             problems.append(f"{package.name}: no __init__.py")
@@ -123,7 +140,12 @@ def test_heavy_import_detector() -> None:
 def cheap_modules() -> list[Path]:
     paths = [ROOT / p for p in CORE_MODULES]
     paths += sorted((ROOT / "ddr" / "builtins").glob("*/__init__.py"))
-    paths += sorted(p / "__init__.py" for p in plugin_packages() if (p / "__init__.py").is_file())
+    families = family_packages()
+    paths += sorted(p / "__init__.py" for p in plugin_packages() if p not in families and (p / "__init__.py").is_file())
+    # a family library imported by a registration module must be light too
+    paths += sorted(f / "__init__.py" for f in families
+                    if any(re.search(rf"\b(from|import) {f.name}\b", (p / "__init__.py").read_text())
+                           for p in plugin_packages() if p not in families and (p / "__init__.py").is_file()))
     return paths
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from ddr.protocol import metrics
 from ddr.errors import DdrError
+from ddr.protocol import metrics
 
 # ---------------------------------------------------------------------------------------------
 # accuracy

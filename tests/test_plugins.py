@@ -10,7 +10,8 @@ import pytest
 
 from ddr import hookimpl
 from ddr.errors import AmbiguousComponentError, PluginLoadError, UnknownComponentError
-from ddr.plugin.manager import PluginSystem, get_plugin_system, reset_plugin_system
+from ddr.plugin.manager import PluginSystem
+from ddr.plugin.specs import SPEC_TYPES
 
 GOOD = {
     "fake_good_plugin/__init__.py": """
@@ -87,8 +88,8 @@ WRONG_RECORD = {
 EVERY_KIND = {
     "fake_every_kind_plugin.py": """
         from ddr import hookimpl
-        from ddr.plugin.specs import (ArchitectureSpec, AugmentationSpec, DatasetSpec, LabelStrategySpec,
-                               MethodSpec, ProtocolSpec)
+        from ddr.plugin.specs import (ArchitectureSpec, AugmentationSpec, DatasetSpec, ExecutorSpec,
+                                      LabelStrategySpec, LossSpec, MethodSpec, ProtocolSpec)
 
         @hookimpl
         def ddr_datasets():
@@ -100,7 +101,15 @@ EVERY_KIND = {
 
         @hookimpl
         def ddr_label_strategies():
-            return [LabelStrategySpec(name="fk-loss", target="fk.mod:Loss", role="loss", soft=True)]
+            return [LabelStrategySpec(name="fk-labels", target="fk.mod:Labels", soft=True, default_loss="fk-loss")]
+
+        @hookimpl
+        def ddr_losses():
+            return [LossSpec(name="fk-loss", target="fk.mod:Loss", soft=True)]
+
+        @hookimpl
+        def ddr_executors():
+            return [ExecutorSpec(name="fk-exec", target="fk.mod:Executor", devices=("cuda",))]
 
         @hookimpl
         def ddr_augmentations():
@@ -155,15 +164,20 @@ def test_every_registration_hook_fills_its_registry(fake_dist) -> None:
     fake_dist("ddr-fake-every", {"fakeevery": "fake_every_kind_plugin"}, EVERY_KIND, version="0.2")
     system = PluginSystem()
     assert system.plugins["fakeevery"].hooks == ["ddr_architectures", "ddr_augmentations", "ddr_datasets",
-                                                  "ddr_label_strategies", "ddr_methods", "ddr_protocols"]
-    expected = {"datasets": "fk-data", "architectures": "fk-net", "label-strategies": "fk-loss",
-                "augmentations": "fk-mix", "methods": "fk-method", "protocols": "fk-protocol"}
+                                                  "ddr_executors", "ddr_label_strategies", "ddr_losses",
+                                                  "ddr_methods", "ddr_protocols"]
+    expected = {"datasets": "fk-data", "architectures": "fk-net", "label-strategies": "fk-labels",
+                "losses": "fk-loss", "augmentations": "fk-mix", "methods": "fk-method", "protocols": "fk-protocol",
+                "executors": "fk-exec"}
+    assert set(expected) == set(SPEC_TYPES)
     for kind, name in expected.items():
         spec = system.registry(kind).get(f"ddr-fake-every/{name}")
         assert (spec.name, spec.provider) == (name, "fakeevery")
     assert system.datasets().get("fk-data").num_classes == 4
     assert system.augmentations().get("fk-mix").mixes is True
-    assert system.label_strategies().get("fk-loss").role == "loss"
+    assert system.losses().get("fk-loss").soft is True
+    assert system.label_strategies().get("fk-labels").default_loss == "fk-loss"
+    assert system.executors().get("fk-exec").devices == ("cuda",)
     assert system.protocols().get("fk-protocol").path == "fk:protocol.yaml"
 
 
@@ -318,14 +332,15 @@ def test_p_accepts_an_importable_module_for_local_development(local_module) -> N
     assert "-p no_such_plugin_mod: no plugin entry point or importable module of that name" in missing.error
 
 
-def test_process_wide_system_is_cached_until_reset() -> None:
-    first = get_plugin_system()
-    assert get_plugin_system() is first
-    reset_plugin_system()
-    second = get_plugin_system()
-    assert second is not first
-    assert get_plugin_system(block=["random"]) is not second
-    assert get_plugin_system().plugins["random"].status == "blocked"
+def test_sessions_have_their_own_plugin_systems() -> None:
+    """No process-wide plugin system: a Session (a worker, a test) builds its own view."""
+    from ddr.runs.session import Session
+
+    blocked, plain = Session(system=PluginSystem(block=["random"])), Session()
+    assert blocked.system is not plain.system
+    assert blocked.system.plugins["random"].status == "blocked"
+    assert plain.system.plugins["random"].status == "active"
+    assert "random" not in blocked.system.methods() and "random" in plain.system.methods()
 
 
 # -- non-registration hooks ------------------------------------------------------------------------
@@ -344,16 +359,19 @@ def test_ddr_load_distilled_is_firstresult() -> None:
             calls.append(self.name)
             return self.result
 
+    def load() -> Any:
+        return system.pm.hook.ddr_load_distilled(path=Path("/tmp/x.npz"), num_classes=None, ipc=None, pixel_space=None)
+
     # pluggy calls the most recently registered implementation first
     system.pm.register(Loader("registered-first", "second-answer"), name="a")
     system.pm.register(Loader("registered-second", "first-answer"), name="b")
     system.pm.register(Loader("declines", None), name="c")
-    assert system.pm.hook.ddr_load_distilled(path=Path("/tmp/x.npz")) == "first-answer"
+    assert load() == "first-answer"
     assert calls == ["declines", "registered-second"]
     system.pm.unregister(name="b")
-    assert system.pm.hook.ddr_load_distilled(path=Path("/tmp/x.npz")) == "second-answer"
+    assert load() == "second-answer"
     system.pm.unregister(name="a")
-    assert system.pm.hook.ddr_load_distilled(path=Path("/tmp/x.npz")) is None
+    assert load() is None
 
 
 def test_lifecycle_hooks_receive_the_documented_arguments() -> None:

@@ -9,11 +9,11 @@ import pytest
 
 from ddr.errors import AmbiguousComponentError, InvalidSpecError, UnknownComponentError
 from ddr.plugin.manager import PluginSystem
+from ddr.plugin.params import ParamSpec
 from ddr.plugin.registry import Registry, import_target, parse_reference
 from ddr.plugin.specs import (
     ArchitectureSpec,
     DatasetSpec,
-    LabelStrategySpec,
     MethodSpec,
     ProtocolSpec,
 )
@@ -164,7 +164,10 @@ def test_list_filters_by_pattern_and_sorts_naturally() -> None:
         (lambda: MethodSpec(name="ok", target="p.m:M", aliases="single"), r"aliases must be a tuple"),
         (lambda: MethodSpec(name="ok", target="p.m:M", aliases=("Bad",)), r"invalid method alias 'Bad'"),
         (lambda: MethodSpec(name="ok", target="p.m:M", presets={"paper": 3}), r"preset 'paper' must be a mapping"),
-        (lambda: LabelStrategySpec(name="kl", target="p.m:KL", role="teacher"), r"role must be one of"),
+        (lambda: MethodSpec(name="m", target="p.m:M", defaults={"iterations": 5}, presets={"fast": {"iteratons": 1}}),
+         r"preset 'fast', has no parameter 'iteratons'; did you mean 'iterations'"),
+        (lambda: MethodSpec(name="m", target="p.m:M", params=(ParamSpec("lr", 0.1, minimum=0.0),),
+                            presets={"bad": {"lr": "fast"}}), r"parameter lr='fast' is invalid; expected a finite number"),
         (lambda: ProtocolSpec(name="mine"), r"path to its YAML file is required"),
     ],
 )

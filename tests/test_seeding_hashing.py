@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from ddr.engine import seeds as seeding
-from ddr.store import hashing
 from ddr.errors import ArtifactError, DdrError
 from ddr.plugin.specs import DatasetSpec
+from ddr.store import hashing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,8 @@ from torch import nn
 
 from ddr.engine.build import build_label_strategy
 from ddr.engine.data import Split
-from ddr.errors import ConfigError, DdrError
 from ddr.engine.training import Recipe, TrainData, test_accuracy, train, with_lr
-
+from ddr.errors import ConfigError, DdrError
 
 # -- LR schedules ----------------------------------------------------------------------------------
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from ddr.errors import ConfigError
+from ddr.errors import ArtifactError, ConfigError
 
-
-def _log(message: str) -> None:
-    print(f"ddr: {message}", file=sys.stderr)
+DEFAULT_OUT = "ddr-runs"
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -33,19 +30,21 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a protocol key, e.g. --set train.batch_size=128 (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when present)")
+    p.add_argument("--executor", default="local", help="how student jobs run (`ddr list executors`; default: local)")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.safetensors or state-dict .pt)")
     p.add_argument("--ars", action="store_true", help="also compute the augmentation robust score (ARS)")
     p.add_argument("--zca", action="store_true", help="ZCA-whiten the dataset (for ZCA-space distilled sets)")
     p.add_argument("--download", action="store_true", help="download the dataset into DDR_DATA_DIR if missing")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bit-identical reruns)")
+    p.add_argument("--no-job-cache", action="store_true", help="train every student again instead of reusing cached ones")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--out", default=None, help="write run_spec.json, metrics.json, env.json under this directory")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"write the run record under this directory (default: {DEFAULT_OUT})")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``--set`` pairs -> (protocol overrides, method overrides from ``method.KEY``)."""
-    from ddr.protocol.config import parse_override
+    from ddr.protocol.yaml import parse_override
 
     protocol, method = {}, {}
     for item in items:
@@ -57,59 +56,57 @@ def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return protocol, method
 
 
-def _evaluator_options(args: argparse.Namespace, protocol_overrides: dict[str, Any]) -> dict[str, Any]:
-    from ddr.plugin.manager import get_plugin_system
-    from ddr.engine.seeds import set_deterministic
+def _session(args: argparse.Namespace) -> Any:
+    from ddr.runs.session import Session
 
     if args.deterministic:
+        from ddr.engine.seeds import set_deterministic
+
         set_deterministic(True)
-    return {
-        "protocol": args.protocol, "arch": args.arch, "label_strategy": args.label_strategy, "loss": args.loss,
-        "num_eval": args.num_eval, "epochs": args.epochs, "lr": args.lr, "overrides": protocol_overrides,
-        "device": args.device, "teacher": args.teacher, "ars": args.ars or None, "zca": args.zca,
-        "download": args.download, "progress": not args.no_progress, "system": get_plugin_system(),
-    }
+    return Session.for_cli(args.plugin_system, progress=not args.no_progress)
 
 
-def _fmt(summary: Any) -> str:
-    return f"{summary.mean:.4f} ± {summary.std:.4f}"
+def _options(args: argparse.Namespace, protocol_overrides: dict[str, Any], ipc: int | None) -> Any:
+    from ddr.runs.evaluate import EvalOptions
+
+    return EvalOptions(
+        dataset=args.dataset, ipc=ipc, seed=args.seed, protocol=args.protocol, arch=args.arch,
+        label_strategy=args.label_strategy, loss=args.loss, num_eval=args.num_eval, epochs=args.epochs, lr=args.lr,
+        overrides=protocol_overrides, device=args.device, teacher=args.teacher, ars=args.ars or None, zca=args.zca,
+        download=args.download, executor=args.executor, job_cache=not args.no_job_cache,
+    )
 
 
-def print_table(result: Any, title: str) -> None:
-    rows = [("acc real (hard)", result.scores["acc_real_hard"]), ("acc syn (hard)", result.scores["acc_syn_hard"]),
-            ("acc syn (any)", result.scores["acc_syn_any"]), ("acc random (any)", result.scores["acc_rdm_any"]),
-            ("HLR  (lower is better)", result.scores["hlr"]), ("IOR  (higher is better)", result.scores["ior"]),
-            ("DDRS", result.scores["ddrs"])]
-    if result.ars is not None:
-        rows.append(("ARS", result.ars["ars"]))
-    print(title)
-    print(f"{'quantity':<26}{'mean ± std (fractions)':>24}")
-    for label, summary in rows:
-        print(f"{label:<26}{_fmt(summary):>24}")
-    extra = result.extra
-    if "distill_seconds" in extra:
-        cached = " (cached)" if extra.get("distill_cached") else ""
-        print(f"{'distill time':<26}{extra['distill_seconds']:>22.1f} s{cached}")
-    print(f"{'eval time':<26}{result.eval_seconds:>22.1f} s" + (" (real-data accuracy cached)" if result.real_cached else ""))
-    print(f"protocol {result.protocol} v{result.protocol_version}, seed {result.seed}, "
-          f"{result.scores['acc_syn_hard'].n} students, test-set selection: {'yes' if result.test_set_selection else 'no'}")
-    if result.record_dir:
-        print(f"run record: {result.record_dir}")
-
-
-def _ipc(args: argparse.Namespace) -> int:
-    """``--ipc`` of ``ddr run`` (1 when not given; 0 or less is refused by the evaluator)."""
-    return 1 if args.ipc is None else args.ipc
-
-
-def _report(args: argparse.Namespace, options: dict[str, Any], result: Any, title: str) -> int:
+def _report(args: argparse.Namespace, session: Any, result: Any) -> int:
     """Print one result (JSON or table) and tell observer plugins the session ended."""
+    from ddr.report.tables import result_table
+
+    record = result.to_json()
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(record, indent=2))
     else:
-        print_table(result, title)
-    options["system"].pm.hook.ddr_session_finish(results=[result.to_json()], exitstatus=0)
+        print(result_table(record))
+        if result.record_dir:
+            print(f"run record: {result.record_dir}")
+    session.hook.ddr_session_finish(results=[result], exitstatus=0)
     return 0
+
+
+def _guarded(session: Any, work: Any) -> Any:
+    """Run ``work``; on failure tell ``ddr_session_finish`` (exit status 2, or 130 on Ctrl-C)."""
+    from ddr.errors import DdrError
+
+    try:
+        return work()
+    except KeyboardInterrupt:
+        session.hook.ddr_session_finish(results=[], exitstatus=130)
+        raise
+    except DdrError as exc:
+        session.hook.ddr_session_finish(results=[], exitstatus=exc.exit_code)
+        raise
+    except BaseException:
+        session.hook.ddr_session_finish(results=[], exitstatus=1)
+        raise
 
 
 # -- ddr run -------------------------------------------------------------------------------------
@@ -118,28 +115,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ddr.runs.run import run
 
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
-    options = _evaluator_options(args, protocol_overrides)
-    out = args.out if args.out is not None else "ddr-runs"
-    result, outcome = run(args.method, dataset=args.dataset, ipc=_ipc(args), seed=args.seed,
-                          method_overrides=method_overrides, iterations=args.iterations, out=out,
-                          save_distilled_to=args.save_distilled, use_cache=not args.no_cache, log=_log, **options)
-    return _report(args, options, result, f"ddr run --method {outcome.method}  ({args.dataset}, IPC {_ipc(args)})")
+    if args.iterations is not None:
+        method_overrides["iterations"] = args.iterations
+    session = _session(args)
+    options = _options(args, protocol_overrides, 1 if args.ipc is None else args.ipc)
+    result, _ = _guarded(session, lambda: run(
+        args.method, options=options, session=session, method_overrides=method_overrides, out=args.out,
+        save_distilled_to=args.save_distilled, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets))
+    return _report(args, session, result)
 
 
 # -- ddr eval ------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ddr.runs.evaluate import evaluate
+    from ddr.runs.run import eval_path
 
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     if method_overrides:
         raise ConfigError("--set method.KEY only applies to `ddr run`")
-    options = _evaluator_options(args, protocol_overrides)
-    options["log"] = _log
-    path = Path(args.path)
-    result = evaluate(path, dataset=args.dataset, ipc=args.ipc, out=args.out, resize=args.resize,
-                      pixel_space=args.pixel_space, **options)
-    return _report(args, options, result, f"ddr eval {path}  ({args.dataset}, IPC {result.run_spec['ipc']})")
+    session = _session(args)
+    options = _options(args, protocol_overrides, args.ipc)
+    result = _guarded(session, lambda: eval_path(args.path, options=options, session=session, out=args.out,
+                                                 resize=args.resize, pixel_space=args.pixel_space))
+    return _report(args, session, result)
 
 
 # -- ddr teacher ---------------------------------------------------------------------------------
@@ -147,46 +145,74 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_teacher_train(args: argparse.Namespace) -> int:
     import shutil
 
-    from ddr.store.cache import entry_dir
-    from ddr.runs.evaluate import Evaluator
-    from ddr.plugin.manager import get_plugin_system
+    from ddr.runs.evaluate import EvalOptions, Evaluator
+    from ddr.runs.session import Session
 
-    evaluator = Evaluator(dataset=args.dataset, ipc=1, protocol=args.protocol, arch=args.arch, seed=args.seed,
-                          device=args.device, download=args.download, system=get_plugin_system(), log=_log)
-    values, cached = evaluator.real_accuracy()
-    path = entry_dir("real", evaluator._real_key()) / "model.safetensors"
+    session = Session.for_cli(args.plugin_system)
+    evaluator = Evaluator(EvalOptions(dataset=args.dataset, ipc=1, protocol=args.protocol, arch=args.arch,
+                                      seed=args.seed, device=args.device, download=args.download), session=session)
+    accuracy, cached = evaluator.real_accuracy()
+    path = evaluator.teacher_checkpoint()
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, args.output)
         path = Path(args.output)
-    record = {"dataset": args.dataset, "arch": evaluator.teacher_arch()[0], "accuracy": values[0],
+    record = {"dataset": args.dataset, "arch": evaluator.teacher_arch()[0], "accuracy": accuracy,
               "cached": cached, "checkpoint": str(path)}
     print(json.dumps(record, indent=2) if args.json else
-          f"teacher {record['arch']} on {args.dataset}: test accuracy {values[0]:.4f}"
+          f"teacher {record['arch']} on {args.dataset}: test accuracy {accuracy:.4f}"
           f"{' (cached)' if cached else ''}\ncheckpoint: {path}")
     return 0
 
 
 # -- ddr show ------------------------------------------------------------------------------------
 
-def cmd_show(args: argparse.Namespace) -> int:
-    from ddr.errors import ArtifactError
+RECORD_FILES = ("run_spec", "metrics", "env")
 
-    folder = Path(args.run)
-    files = {name: folder / f"{name}.json" for name in ("run_spec", "metrics", "env")}
-    missing = [str(p) for p in files.values() if not p.exists()]
+
+def read_record(folder: Path) -> dict[str, Any]:
+    """The three files of a run record, parsed; a clear ArtifactError for anything missing or corrupt."""
+    files = {name: folder / f"{name}.json" for name in RECORD_FILES}
+    missing = [p.name for p in files.values() if not p.is_file()]
     if missing:
         raise ArtifactError(f"{folder} is not a complete run record; missing {', '.join(missing)}")
-    data = {name: json.loads(path.read_text()) for name, path in files.items()}
+    data: dict[str, Any] = {}
+    for name, path in files.items():
+        try:
+            data[name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ArtifactError(f"cannot read {path}: {exc}; the record is corrupt (rerun the evaluation)") from exc
+        if not isinstance(data[name], dict):
+            raise ArtifactError(f"{path} does not hold a JSON object; the record is corrupt (rerun the evaluation)")
+    for key in ("protocol", "protocol_version", "seed", "ddrs"):
+        if key not in data["metrics"]:
+            raise ArtifactError(f"{files['metrics']} lacks '{key}'; the record is incomplete (rerun the evaluation)")
+    return data
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ddr.report.tables import result_table, runs_listing
+
+    folder = Path(args.run)
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder} is not a directory; give a run record folder or a folder of them")
+    if not (folder / "metrics.json").exists():
+        runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "metrics.json").exists())
+        if not runs:
+            raise ArtifactError(f"{folder} holds no run records (folders with run_spec.json, metrics.json, env.json)")
+        records = [(p.name, read_record(p)) for p in runs]
+        if args.json:
+            print(json.dumps({name: data for name, data in records}, indent=2))
+        else:
+            print(runs_listing([(name, data["metrics"]) for name, data in records]))
+        return 0
+    data = read_record(folder)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    metrics = data["metrics"]
-    for key in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars"):
-        if key in metrics:
-            print(f"{key:<14} {metrics[key]['mean']:.4f} ± {metrics[key]['std']:.4f}")
-    print(f"protocol {metrics['protocol']} v{metrics['protocol_version']}, seed {metrics['seed']}, "
-          f"distilled_sha256 {metrics['distilled_sha256'][:16]}…")
+    print(result_table(data["metrics"]))
+    sha = data["metrics"].get("distilled_sha256") or ""
+    print(f"distilled_sha256 {sha[:16]}…")
     return 0
 
 
@@ -197,6 +223,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--iterations", type=int, default=None, help="distillation iterations (method.iterations)")
     p.add_argument("--save-distilled", default=None, metavar="DIR", help="also save the distilled set here (ddr format)")
     p.add_argument("--no-cache", action="store_true", help="distill again even if the set is cached")
+    p.add_argument("--no-auto-assets", action="store_true",
+                   help="never build expensive assets (experts, teachers) on demand; say which command builds them")
     _add_eval_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -221,7 +249,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_teacher_train)
 
-    p = sub.add_parser("show", help="print a run record (run_spec.json, metrics.json, env.json)")
-    p.add_argument("run", help="run record directory")
+    p = sub.add_parser("show", help="print a run record, or list the records in a folder")
+    p.add_argument("run", help="run record directory, or a directory of them (e.g. ddr-runs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)

@@ -19,13 +19,13 @@ from ddr.plugin.specs import SPEC_TYPES
 
 
 def _configure_plugins(plugins: Sequence[str]) -> Any:
-    """Build the process-wide plugin system from the ``-p`` values (``NAME`` loads, ``no:NAME``
-    blocks), so commands that call :func:`ddr.plugin.manager.get_plugin_system` see the same one."""
-    from ddr.plugin.manager import get_plugin_system
+    """The plugin system of this invocation, from the ``-p`` values (``NAME`` loads, ``no:NAME``
+    blocks); every command of the invocation uses this one."""
+    from ddr.plugin.manager import PluginSystem
 
     block = [p[3:] for p in plugins if p.startswith("no:")]
     load = [p for p in plugins if not p.startswith("no:")]
-    return get_plugin_system(block=block, load=load)
+    return PluginSystem(block=block, load=load)
 
 
 def _plugin_system(args: argparse.Namespace) -> Any:
@@ -133,7 +133,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # -- validate ------------------------------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ddr.protocol.config import build_protocol, load_yaml_with_includes
+    from ddr.protocol.config import build_protocol
+    from ddr.protocol.yaml import load_yaml_with_includes
     from ddr.runs.runconfig import validate_run_config
 
     for path in args.config:
@@ -145,6 +146,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
             system = _plugin_system(args)
             summary = validate_run_config(data, system, where=path)
             print(f"{path}: valid run config ({summary})")
+    return 0
+
+
+# -- describe ------------------------------------------------------------------------------------
+
+def _kind(name: str) -> str:
+    """The registry kind of a singular or plural CLI name (``method`` -> ``methods``)."""
+    for kind in SPEC_TYPES:
+        if name in (kind, kind.rstrip("s"), kind[:-3] + "y" if kind.endswith("ies") else kind):
+            return kind
+    return name
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    system = _plugin_system(args)
+    registry = system.registry(_kind(args.kind))
+    spec = registry.get(args.name)
+    record = spec.describe()
+    dist = system.provenance().get(spec.provider or "", ("", ""))
+    record["distribution"] = {"name": dist[0] or None, "version": dist[1] or None}
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    print(f"{registry.kind} {spec.name}: {spec.summary}")
+    print(f"  provider {spec.provider} ({dist[0]} {dist[1]}), target {spec.target_path}, version {spec.version}")
+    for key in ("label_strategy", "protocol", "needs_teacher", "soft", "default_loss", "budget", "num_classes",
+                "image_size", "devices"):
+        if key in record and record[key] not in (None, "", []):
+            print(f"  {key}: {record[key]}")
+    params = record.get("params")
+    if params:
+        print("parameters:")
+        width = max(len(p["name"]) for p in params)
+        for param in params:
+            extra = f"; one of {param['choices']}" if param["choices"] else ""
+            extra += f"; >= {param['minimum']:g}" if param["minimum"] is not None else ""
+            print(f"  {param['name']:<{width}}  {param['type']:<7} default {json.dumps(param['default'])}{extra}")
+            if param["doc"]:
+                print(f"  {'':<{width}}  {param['doc']}")
+    elif spec.defaults:
+        print("parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.defaults.items()))
+    for preset, values in sorted(spec.presets.items()):
+        print(f"preset {spec.name}.{preset}: " + (", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()) or "(defaults)"))
+    if record.get("reported"):
+        print("reported: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record["reported"].items())))
     return 0
 
 
@@ -176,13 +222,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--materialize", action="store_true", help="import every target and load every protocol")
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("describe", help="one component in full: parameters with types, defaults and docs, presets")
+    p.add_argument("kind", choices=sorted({*SPEC_TYPES, *(k.rstrip("s") for k in SPEC_TYPES), "label-strategy"}),
+                   metavar="KIND", help="method, dataset, architecture, label-strategy, loss, augmentation, "
+                                        "protocol, executor")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_describe)
+
     p = sub.add_parser("validate", help="validate protocol or run config YAML files")
     p.add_argument("config", nargs="+")
     p.set_defaults(func=cmd_validate)
 
     from ddr.cli.evaluation import add_commands
+    from ddr.cli.results import add_results_commands
 
     add_commands(sub)
+    add_results_commands(sub)
     return parser
 
 
@@ -196,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return 0
-        # every command, also those that only call get_plugin_system() (run, eval), honours -p
+        # every command, run and eval included, uses the plugin system configured by -p
         args.plugin_system = system if system is not None else _configure_plugins(args.plugins)
         return int(args.func(args) or 0)
     except DdrError as exc:

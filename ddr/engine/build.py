@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DataError, DdrError
-from ddr.plugin.manager import PluginSystem, get_plugin_system
+from ddr.plugin.manager import PluginSystem
 from ddr.plugin.specs import LabelStrategySpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -21,11 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.engine.data import ImageDataset
     from ddr.engine.labels import LabelStrategy, Loss
 
-_DATASET_CACHE: dict[tuple[str, str], "ImageDataset"] = {}
-
-
 def _system(system: PluginSystem | None) -> PluginSystem:
-    return system if system is not None else get_plugin_system()
+    return system if system is not None else PluginSystem()
 
 
 def _call_target(target: Any, what: str, **kwargs: Any) -> Any:
@@ -43,16 +40,20 @@ def _call_target(target: Any, what: str, **kwargs: Any) -> Any:
 
 
 def load_dataset(ref: str, *, params: Mapping[str, Any] | None = None, download: bool = False,
-                 zca: bool = False, system: PluginSystem | None = None) -> "ImageDataset":
-    """Load a dataset by reference (``digits``, ``cifar10``, ``folder:/data/x``), cached per process."""
+                 zca: bool = False, system: PluginSystem | None = None,
+                 cache: dict[Any, "ImageDataset"] | None = None) -> "ImageDataset":
+    """Load a dataset by reference (``digits``, ``cifar10``, ``folder:/data/x``).
+
+    ``cache`` (a Session's) keeps loaded datasets by reference, parameters and preprocessing.
+    """
     from ddr.store.hashing import canonical_json
     from ddr.store.paths import cache_dir, data_dir
 
     registry = _system(system).datasets()
     resolved = registry.resolve(ref, dict(params or {}))
     key = (resolved.name, canonical_json({"params": resolved.params, "zca": zca, "provider": resolved.spec.provider}))
-    if key in _DATASET_CACHE:
-        return _DATASET_CACHE[key]
+    if cache is not None and key in cache:
+        return cache[key]
     target = registry.materialize(resolved.spec)
     kwargs: dict[str, Any] = dict(resolved.params)
     kwargs["root"] = data_dir()
@@ -67,7 +68,8 @@ def load_dataset(ref: str, *, params: Mapping[str, Any] | None = None, download:
         from ddr.builtins.datasets.zca import apply_zca
 
         dataset = apply_zca(dataset, cache_dir())
-    _DATASET_CACHE[key] = dataset
+    if cache is not None:
+        cache[key] = dataset
     return dataset
 
 
@@ -119,7 +121,12 @@ def build_loss(item: Any, *, system: PluginSystem | None = None) -> "Loss | None
     registry = _system(system).losses()
     resolved = registry.resolve(*_reference(item, "a loss"))
     target = registry.materialize(resolved.spec)
-    return _call_target(target, f"loss '{resolved.name}'", **resolved.params)  # type: ignore[no-any-return]
+    return _call_target(target, f"loss '{resolved.name}'", **resolved.params)
+
+
+def loss_spec(item: Any, *, system: PluginSystem | None = None) -> Any:
+    """The spec of a loss reference (a name or ``{name: ..., **params}``): did-you-mean on typos."""
+    return _system(system).losses().resolve(*_reference(item, "a loss")).spec
 
 
 def label_strategy_spec(ref: str, *, system: PluginSystem | None = None) -> LabelStrategySpec:
@@ -137,4 +144,4 @@ def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | N
     for attr in ("prepare", "targets", "loss"):
         if not callable(getattr(strategy, attr, None)):
             raise DdrError(f"label strategy '{resolved.name}' ({resolved.spec.target_path}) has no {attr}() method")
-    return strategy  # type: ignore[no-any-return]
+    return strategy

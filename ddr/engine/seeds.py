@@ -1,7 +1,7 @@
 """Seeds: derivation of per-role seeds from one run seed, and explicit random generators.
 
 Every random draw in ddr comes from a generator made here from a seed derived with
-:func:`derive_seed` (PROTOCOL.md §2): ``numpy.random.SeedSequence(seed,
+:func:`derive_seed` (docs/protocol.md §2): ``numpy.random.SeedSequence(seed,
 spawn_key=(stable_hash(role, index),))``. Derived seeds depend only on their inputs, never on
 time, process or Python's ``hash()`` randomisation.
 

@@ -123,10 +123,11 @@ class TrainData:
 
         n = len(self.split)
         order = torch.randperm(n, generator=generator, device=generator.device).to(self.split.labels.device)
-        if self.split.in_memory:
+        images = self.split.images
+        if images is not None:  # in memory
             for start in range(0, n, batch_size):
                 index = order[start:start + batch_size]
-                yield index, self.split.images[index]
+                yield index, images[index]
             return
         from torch.utils.data import DataLoader
 
@@ -232,7 +233,7 @@ def test_accuracy(model: "torch.nn.Module", split: "Split", *, device: "torch.de
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     with torch.no_grad():
-        if split.in_memory:
+        if split.images is not None:  # in memory
             for start in range(0, len(split), batch_size):
                 images = split.images[start:start + batch_size].to(device)
                 labels = split.labels[start:start + batch_size].to(device)

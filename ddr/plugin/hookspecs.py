@@ -137,7 +137,8 @@ def ddr_session_finish(results: "Sequence[EvaluationResult]", exitstatus: int) -
 # -- first-result extension points -------------------------------------------------------------
 
 @hookspec(firstresult=True)
-def ddr_load_distilled(path: Path) -> "DistilledSet | None":
+def ddr_load_distilled(path: Path, num_classes: int | None, ipc: int | None,
+                       pixel_space: str | None) -> "DistilledSet | None":
     """Load a distilled set stored at ``path``; return ``None`` if the format is not yours.
 
     ddr's own formats (its directory format, DD-Ranking's ``.pt`` files, class-folder images)
@@ -146,4 +147,9 @@ def ddr_load_distilled(path: Path) -> "DistilledSet | None":
 
     Args:
         path: the file or directory the user named (``ddr eval PATH``).
+        num_classes: the dataset's K (to infer class-major labels), or ``None``.
+        ipc: the images per class the user asked for, or ``None``.
+        pixel_space: the pixel space the user declared (``--pixel-space``), or ``None``.
+
+    An implementation may take only the arguments it needs (e.g. just ``path``).
     """

@@ -28,8 +28,8 @@ from typing import Any
 
 import pluggy
 
-from ddr.plugin import hookspecs
 from ddr.errors import InvalidSpecError, PluginLoadError
+from ddr.plugin import hookspecs
 from ddr.plugin.registry import Registry
 from ddr.plugin.specs import HOOK_OF_KIND, SPEC_TYPES, ComponentSpec
 
@@ -42,6 +42,8 @@ BUILTIN_MODULES = (
     "ddr.builtins.losses",
     "ddr.builtins.augmentations",
     "ddr.builtins.protocols",
+    "ddr.builtins.executors",
+    "ddr.builtins.formats",
 )
 
 
@@ -310,20 +312,3 @@ def _own_version() -> str:
     from ddr import __version__
 
     return __version__
-
-
-_current: PluginSystem | None = None
-
-
-def get_plugin_system(**kwargs: Any) -> PluginSystem:
-    """The process-wide plugin system (built on first use; the CLI configures it with ``-p``)."""
-    global _current
-    if _current is None or kwargs:
-        _current = PluginSystem(**kwargs)
-    return _current
-
-
-def reset_plugin_system() -> None:
-    """Forget the process-wide plugin system (tests; after installing a package)."""
-    global _current
-    _current = None

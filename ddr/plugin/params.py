@@ -101,7 +101,7 @@ class ParamSpec:
             raise ConfigError(f"{where}parameter {self.name}={value!r} is invalid; expected one of "
                               f"{', '.join(repr(c) for c in self.choices)}")
         if self.minimum is not None and self.type in ("int", "float") and value < self.minimum:
-            raise ConfigError(f"{where}parameter {self.name}={value!r} is invalid; expected a number >= {self.minimum:g}")
+            raise ConfigError(f"{where}parameter {self.name}={value!r} is invalid; {self.describe_type()}")
         return value
 
     def describe_type(self) -> str:

@@ -12,6 +12,7 @@ Names resolve as ``[provider/]name[.preset][:argument]``:
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import fnmatch
 import importlib
@@ -97,7 +98,7 @@ class Registry(Generic[S]):
             out.append(spec)
         return out
 
-    def conflicts(self) -> dict[str, list[S]]:
+    def conflicts(self) -> "dict[str, builtins.list[S]]":
         """Names (or aliases) claimed by more than one plugin."""
         return {name: specs for name, specs in self._by_name.items()
                 if len({s.provider for s in specs}) > 1}

@@ -1,29 +1,32 @@
-"""Protocol and config files: YAML (``safe_load`` only), ``include:``, a strict schema, overrides.
+"""The typed protocol: a YAML file parsed into frozen dataclasses.
 
-A protocol file is a mapping; ``include: other.yaml`` (or a list) is merged underneath it (deep
-merge, the including file wins). Every key is checked against :data:`PROTOCOL_SCHEMA`: an
-unknown key is an error with a did-you-mean, never silently ignored. Overrides come from the CLI
-as dotted ``key=value`` pairs (``--set train.epochs=50``), values parsed as YAML scalars.
+The YAML files under ``ddr/builtins/protocols/`` are the only place protocol defaults live:
+``_base.yaml`` holds every key, each shipped protocol includes it and changes what it must. A
+protocol must define every key of :data:`PROTOCOL_SCHEMA` (directly or through ``include:``);
+a missing key is an error that names it, an unknown key an error with a did-you-mean, a value of
+the wrong type an error naming the key. There are no defaults in this module.
+
+Metric definitions and the shipped protocols: docs/protocol.md.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import importlib.resources
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
+from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes
 
-_RECIPE = {
+if TYPE_CHECKING:  # pragma: no cover
+    from ddr.engine.training import Recipe
+    from ddr.plugin.manager import PluginSystem
+
+_RECIPE: dict[str, Any] = {
     "optimizer": str, "lr": float, "momentum": float, "weight_decay": float, "epochs": (int, type(None)),
-    "batch_size": int, "schedule": str, "milestones": list, "gamma": float, "augmentation": list,
+    "batch_size": int, "schedule": str, "milestones": list, "gamma": float,
 }
 PROTOCOL_SCHEMA: dict[str, Any] = {
     "name": str,
@@ -31,12 +34,12 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "summary": str,
     "include": (str, list),
     "student": {"arch": str, "arch_params": dict, "arch_by_size": dict},
-    "train": {k: v for k, v in _RECIPE.items() if k != "augmentation"},
+    "train": dict(_RECIPE),
     "hard_augmentation": list,
     "augmentation": list,
     "label_strategy": str,
     "loss": (str, dict, type(None)),
-    "real": dict(_RECIPE),
+    "real": {**_RECIPE, "augmentation": list},
     "teacher": {"arch": (str, type(None)), "arch_params": dict, "checkpoint": (str, type(None))},
     "selection": str,
     "lr_grid": list,
@@ -45,208 +48,237 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "num_eval": int,
     "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool},
 }
+"""Every key a protocol has, with its type(s); nested dicts are sections."""
+
+OPTIONAL_KEYS = ("summary", "include")
+"""Keys a protocol may leave out (metadata, not behaviour)."""
+
 SELECTIONS = ("last", "validation", "ddranking")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "half-cosine")
+BASE_INCLUDE = "ddr.builtins.protocols:_base.yaml"
 
 
-def read_yaml(path: Path | str, text: str | None = None) -> dict[str, Any]:
-    """Parse a YAML mapping with ``yaml.safe_load``; errors name the file and line."""
-    try:
-        data = yaml.safe_load(text if text is not None else Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file not found: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8 text
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return data
+@dataclass(frozen=True)
+class RecipeConfig:
+    """How students (``train``) or the real-data reference (``real``) are optimised.
 
-
-def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
-    """``top`` merged over ``base``; nested mappings merge, everything else is replaced."""
-    out = copy.deepcopy(dict(base))
-    for key, value in top.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-_PACKAGE_RE = re.compile(r"^[A-Za-z_][\w.]*$")
-"""What precedes ':' in a ``package:file.yaml`` location (``./a:b.yaml`` is a file name)."""
-_EXPONENT_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-"""A number like ``1e-3`` that YAML 1.1 (PyYAML) reads as a string because it has no dot."""
-
-
-def _read_location(location: str) -> tuple[dict[str, Any], Any]:
-    """Read ``package:file.yaml`` (package data) or a filesystem path; return (data, base)."""
-    package, _, name = location.partition(":")
-    windows_drive = location[1:3] == ":\\"
-    if name and _PACKAGE_RE.match(package) and not windows_drive and not Path(location).exists():
-        try:
-            resource = importlib.resources.files(package).joinpath(name)
-            text = resource.read_text()
-        except (ImportError, OSError, TypeError) as exc:
-            raise ConfigError(f"protocol file {location!r} not found") from exc
-        return read_yaml(location, text), (package, str(Path(name).parent))
-    path = Path(location)
-    return read_yaml(path), path.parent
-
-
-def load_yaml_with_includes(location: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a YAML file and merge its ``include:`` files underneath it (recursively).
-
-    An include is a file name relative to the including file, or ``package:file.yaml``.
+    ``epochs`` may be ``None`` only in ``real``: the dataset's ``real_epochs``. ``milestones`` are
+    fractions of ``epochs`` (0..1) where ``step``/``multistep`` schedules multiply by ``gamma``.
     """
-    data, base = _read_location(location)
-    # one spelling per file, so 'd/../d/a.yaml' and 'd/a.yaml' are recognised as the same file
-    key = location if isinstance(base, tuple) else str(Path(location).resolve())
-    if key in _seen:
-        raise ConfigError(f"include cycle: {' -> '.join((*_seen, key))}")
-    includes = data.pop("include", None)
-    if includes is None:
-        return data
-    merged: dict[str, Any] = {}
-    for inc in [includes] if isinstance(includes, str) else list(includes):
-        if not isinstance(inc, str):
-            raise ConfigError(f"{location}: include entries must be file names, got {inc!r}")
-        package_ref = ":" in inc and _PACKAGE_RE.match(inc.partition(":")[0]) and inc[1:3] != ":\\"
-        if isinstance(base, tuple):
-            package, folder = base
-            ref = f"{package}:{inc}" if folder in ("", ".") else f"{package}:{folder}/{inc}"
-            ref = inc if package_ref else ref
-        else:
-            ref = inc if package_ref and not (base / inc).exists() else str(base / inc)
-        merged = deep_merge(merged, load_yaml_with_includes(ref, (*_seen, key)))
-    return deep_merge(merged, data)
+
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    epochs: int | None
+    batch_size: int
+    schedule: str
+    milestones: tuple[float, ...]
+    gamma: float
+
+    def recipe(self, epochs: int | None = None) -> "Recipe":
+        """The engine's :class:`~ddr.engine.training.Recipe` (``epochs`` fills a null ``epochs``)."""
+        from ddr.engine.training import Recipe
+
+        chosen = self.epochs if self.epochs is not None else epochs
+        if chosen is None:
+            raise ConfigError("the recipe has epochs: null and no dataset default; set epochs")
+        recipe = Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
+                        weight_decay=self.weight_decay, epochs=chosen,
+                        batch_size=self.batch_size, schedule=self.schedule,
+                        milestones=tuple(float(m) for m in self.milestones), gamma=self.gamma)
+        recipe.check()
+        return recipe
 
 
-def check_schema(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, prefix: str = "") -> None:
-    """Reject unknown keys (with did-you-mean) and values of the wrong type."""
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; allowed here: {', '.join(schema)}"
-            raise ConfigError(f"{where}: unknown key '{dotted}'{hint}")
-        expected = schema[key]
-        if isinstance(expected, dict):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{where}: '{dotted}' must be a mapping, got {value!r}")
-            check_schema(value, expected, where, dotted + ".")
-            continue
-        types = expected if isinstance(expected, tuple) else (expected,)
-        if float in types and isinstance(value, int) and not isinstance(value, bool):
-            continue
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            hint = ""
-            if float in types and isinstance(value, str) and _EXPONENT_FLOAT_RE.match(value.strip()):
-                hint = f" (YAML reads {value} as text; write it with a dot, e.g. 1.0e-3)"
-            raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}{hint}")
+@dataclass(frozen=True)
+class StudentConfig:
+    """The student architecture: ``arch`` with ``arch_params``; ``arch_by_size`` maps an image
+    size threshold in pixels to the architecture used from that size on (ConvNet-4 at 64 px)."""
+
+    arch: str
+    arch_params: Mapping[str, Any]
+    arch_by_size: Mapping[int, str]
+
+    def arch_for(self, image_size: int) -> str:
+        arch = self.arch
+        for threshold, name in sorted(self.arch_by_size.items()):
+            if image_size >= threshold:
+                arch = name
+        return arch
 
 
-def parse_override(item: str) -> tuple[str, Any]:
-    """``"train.epochs=50"`` -> ``("train.epochs", 50)`` (value parsed as a YAML scalar)."""
-    if "=" not in item:
-        raise ConfigError(f"--set expects KEY=VALUE, got {item!r} (e.g. --set train.epochs=50)")
-    key, _, raw = item.partition("=")
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from exc
-    if isinstance(value, str) and _EXPONENT_FLOAT_RE.match(value.strip()):
-        value = float(value)  # YAML 1.1 reads '1e-3' (no dot) as text; on the command line it means a number
-    return key, value
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The teacher: ``arch`` (``None``: the student architecture) trained on the full pool under
+    the real-data recipe, or a ``checkpoint`` file."""
+
+    arch: str | None
+    arch_params: Mapping[str, Any]
+    checkpoint: str | None
 
 
-def dotted_to_nested(pairs: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"train.epochs": 50}`` -> ``{"train": {"epochs": 50}}``."""
-    out: dict[str, Any] = {}
-    for key, value in pairs.items():
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override '{key}' conflicts with another override of '{part}'")
-        leaf = parts[-1]
-        if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
-            node[leaf] = deep_merge(node[leaf], value)  # {"train.epochs": 5, "train": {...}} keeps both
-        else:
-            node[leaf] = copy.deepcopy(value)
-    return out
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``w`` weighs IOR against HLR in DDRS; ``lam`` weighs the two ARS terms (both fractions)."""
+
+    w: float
+    lam: float
+    ddranking_compat_percent: bool
+    ars: bool
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A fully resolved protocol (see the shipped YAML files for every field)."""
+    """A fully resolved, validated protocol (docs/protocol.md describes every field)."""
 
     name: str
     version: str
-    data: dict[str, Any]
+    summary: str
+    student: StudentConfig
+    train: RecipeConfig
+    hard_augmentation: tuple[Any, ...]
+    augmentation: tuple[Any, ...]
+    label_strategy: str
+    loss: Any
+    real: RecipeConfig
+    real_augmentation: tuple[Any, ...]
+    teacher: TeacherConfig
+    selection: str
+    lr_grid: tuple[float, ...]
+    validation_per_class: int
+    test_interval: int
+    num_eval: int
+    metrics: MetricsConfig
+    data: Mapping[str, Any]
+    """The merged YAML data the fields were read from (for records)."""
 
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def get(self, dotted: str, default: Any = None) -> Any:
-        node: Any = self.data
-        for part in dotted.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return default
-            node = node[part]
-        return node
+    @property
+    def test_set_selection(self) -> bool:
+        """Whether a reported accuracy is chosen on the test set (only ``selection: ddranking``)."""
+        return self.selection == "ddranking"
 
     def to_dict(self) -> dict[str, Any]:
-        return copy.deepcopy(self.data)
+        return copy.deepcopy(dict(self.data))
+
+
+def _missing(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, expected in schema.items():
+        if not prefix and key in OPTIONAL_KEYS:
+            continue
+        if key not in data:
+            out.append(prefix + key)
+        elif isinstance(expected, dict) and isinstance(data[key], Mapping):
+            out.extend(_missing(data[key], expected, f"{prefix}{key}."))
+    return out
+
+
+def _recipe(section: Mapping[str, Any]) -> RecipeConfig:
+    return RecipeConfig(optimizer=section["optimizer"], lr=section["lr"], momentum=section["momentum"],
+                        weight_decay=section["weight_decay"], epochs=section["epochs"],
+                        batch_size=section["batch_size"], schedule=section["schedule"],
+                        milestones=tuple(section["milestones"]), gamma=section["gamma"])
+
+
+def _check_values(p: Mapping[str, Any], where: str) -> None:
+    if p["selection"] not in SELECTIONS:
+        raise ConfigError(f"{where}: selection must be one of {SELECTIONS}, got {p['selection']!r}")
+    for section in ("train", "real"):
+        recipe = p[section]
+        if recipe["optimizer"] not in OPTIMIZERS:
+            raise ConfigError(f"{where}: {section}.optimizer must be one of {OPTIMIZERS}")
+        if recipe["schedule"] not in SCHEDULES:
+            raise ConfigError(f"{where}: {section}.schedule must be one of {SCHEDULES}")
+        epochs = recipe["epochs"]
+        if section == "train" and epochs is None:
+            raise ConfigError(f"{where}: train.epochs must be a number of epochs >= 1, got null")
+        if epochs is not None and epochs < 1:
+            raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
+        if not recipe["lr"] > 0 or recipe["batch_size"] < 1:
+            raise ConfigError(f"{where}: {section}.lr must be > 0 and {section}.batch_size >= 1 "
+                              f"(got {recipe['lr']}, {recipe['batch_size']})")
+        if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 1
+                   for m in recipe["milestones"]):
+            raise ConfigError(f"{where}: {section}.milestones are fractions of the epochs in [0, 1], "
+                              f"got {recipe['milestones']!r}")
+    if p["num_eval"] < 1:
+        raise ConfigError(f"{where}: num_eval must be >= 1")
+    grid = p["lr_grid"]
+    if p["selection"] != "last" and not grid:
+        raise ConfigError(f"{where}: selection '{p['selection']}' searches lr_grid, which is empty; list learning rates")
+    if not all(isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 for lr in grid):
+        raise ConfigError(f"{where}: lr_grid must list positive learning rates, got {grid!r}")
+    if p["selection"] == "validation" and p["validation_per_class"] < 1:
+        raise ConfigError(f"{where}: selection 'validation' needs validation_per_class >= 1")
+    if p["validation_per_class"] < 0 or p["test_interval"] < 1:
+        raise ConfigError(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
+    for key in ("w", "lambda"):
+        value = p["metrics"][key]
+        if not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"{where}: metrics.{key} must be within [0, 1], got {value}")
+    for size in p["student"]["arch_by_size"]:
+        if not str(size).isdigit():
+            raise ConfigError(f"{where}: student.arch_by_size keys are image sizes in pixels, got {size!r}")
 
 
 def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
-    """Validate protocol data, apply nested ``overrides`` and return a :class:`Protocol`."""
+    """Validate protocol data, apply nested ``overrides`` and return a typed :class:`Protocol`."""
     merged = deep_merge(data, overrides or {})
+    merged.pop("include", None)
     check_schema(merged, PROTOCOL_SCHEMA, where)
-    for key in ("name", "version"):
-        if key not in merged:
-            raise ConfigError(f"{where}: '{key}' is required in a protocol")
-    if merged.get("selection", "last") not in SELECTIONS:
-        raise ConfigError(f"{where}: selection must be one of {SELECTIONS}, got {merged['selection']!r}")
-    for section in ("train", "real"):
-        recipe = merged.get(section, {})
-        if recipe.get("optimizer", "sgd") not in OPTIMIZERS:
-            raise ConfigError(f"{where}: {section}.optimizer must be one of {OPTIMIZERS}")
-        if recipe.get("schedule", "constant") not in SCHEDULES:
-            raise ConfigError(f"{where}: {section}.schedule must be one of {SCHEDULES}")
-        epochs = recipe.get("epochs")
-        if epochs is not None and epochs < 1:
-            raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
-    if merged.get("num_eval", 1) < 1:
-        raise ConfigError(f"{where}: num_eval must be >= 1")
-    selection = merged.get("selection", "last")
-    grid = merged.get("lr_grid") or []
-    if selection != "last" and not grid:
-        raise ConfigError(f"{where}: selection '{selection}' searches lr_grid, which is empty; list learning rates")
-    if not all(isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 for lr in grid):
-        raise ConfigError(f"{where}: lr_grid must list positive learning rates, got {grid!r}")
-    if selection == "validation" and merged.get("validation_per_class", 0) < 1:
-        raise ConfigError(f"{where}: selection 'validation' needs validation_per_class >= 1")
-    if merged.get("validation_per_class", 0) < 0 or merged.get("test_interval", 1) < 1:
-        raise ConfigError(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
-    for key in ("w", "lambda"):
-        value = merged.get("metrics", {}).get(key, 0.5)
-        if not 0.0 <= float(value) <= 1.0:
-            raise ConfigError(f"{where}: metrics.{key} must be within [0, 1], got {value}")
-    return Protocol(name=str(merged["name"]), version=str(merged["version"]), data=merged)
+    missing = _missing(merged, PROTOCOL_SCHEMA)
+    if missing:
+        raise ConfigError(
+            f"{where}: the protocol does not set {', '.join(missing)}; every key must be given, directly "
+            f"or through include (start the file with `include: {BASE_INCLUDE}` or a shipped protocol "
+            "such as `include: ddr.builtins.protocols:hard.yaml`)"
+        )
+    _check_values(merged, where)
+    student, real, teacher, metrics = merged["student"], merged["real"], merged["teacher"], merged["metrics"]
+    return Protocol(
+        name=str(merged["name"]), version=str(merged["version"]), summary=str(merged.get("summary", "")),
+        student=StudentConfig(arch=student["arch"], arch_params=dict(student["arch_params"]),
+                              arch_by_size={int(k): str(v) for k, v in student["arch_by_size"].items()}),
+        train=_recipe(merged["train"]),
+        hard_augmentation=tuple(merged["hard_augmentation"]), augmentation=tuple(merged["augmentation"]),
+        label_strategy=merged["label_strategy"], loss=copy.deepcopy(merged["loss"]),
+        real=_recipe(real), real_augmentation=tuple(real["augmentation"]),
+        teacher=TeacherConfig(arch=teacher["arch"], arch_params=dict(teacher["arch_params"]),
+                              checkpoint=teacher["checkpoint"]),
+        selection=merged["selection"], lr_grid=tuple(float(x) for x in merged["lr_grid"]),
+        validation_per_class=merged["validation_per_class"], test_interval=merged["test_interval"],
+        num_eval=merged["num_eval"],
+        metrics=MetricsConfig(w=float(metrics["w"]), lam=float(metrics["lambda"]),
+                              ddranking_compat_percent=metrics["ddranking_compat_percent"], ars=metrics["ars"]),
+        data=merged,
+    )
 
 
 def load_protocol(location: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
     """Load a protocol YAML (``package:file.yaml`` or a path) with includes and overrides."""
     return build_protocol(load_yaml_with_includes(location), location, overrides)
+
+
+def resolve_protocol(ref: str, overrides: Mapping[str, Any] | None = None,
+                     system: "PluginSystem | None" = None) -> Protocol:
+    """A protocol by registry name (``hard``, ``soft.paper``) or YAML path, with overrides.
+
+    ``overrides`` may be nested or dotted (``{"train.epochs": 50}``).
+    """
+    nested = dotted_to_nested(dict(overrides or {}))
+    if ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+        return load_protocol(ref, nested)
+    if system is None:
+        from ddr.plugin.manager import PluginSystem
+
+        system = PluginSystem()
+    resolved = system.protocols().resolve(ref)
+    preset = dotted_to_nested(dict(resolved.params))
+    return load_protocol(resolved.spec.path, deep_merge(preset, nested))
+
+
+def default_protocol(dataset: str, method_protocol: str = "hard") -> str:
+    """The protocol a run uses when none is given: ``digits`` on the digits dataset."""
+    return "digits" if dataset.split(":")[0] == "digits" and method_protocol in ("hard", "digits") else method_protocol

@@ -1,6 +1,6 @@
 """Accuracy and the DD-Ranking scores HLR, IOR, DDRS (LRS) and ARS, as pure functions.
 
-Every accuracy here is a FRACTION in [0, 1], never a percentage (PROTOCOL.md §1). Differences of
+Every accuracy here is a FRACTION in [0, 1], never a percentage (docs/protocol.md §1). Differences of
 accuracies (HLR, IOR and the two ARS terms) are therefore in [-1, 1], so the exponents α and β
 lie in [-1, 1] and the normalised scores lie in [0, 1]:
 
@@ -92,6 +92,8 @@ def accuracy(logits_or_preds: Any, labels: Any) -> float:
             ``.detach``; counted on its own device, one host sync) or a numpy array / sequence.
         labels: ``[B]`` true class indices, tensor or array.
     """
+    outputs: Any
+    truth: Any
     if hasattr(logits_or_preds, "detach"):
         import torch  # already loaded: the caller handed us a tensor
 

@@ -9,12 +9,11 @@ user-supplied is ever unpickled: DD-Ranking's ``images.pt``/``labels.pt``/``lr.p
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +168,20 @@ def _remove(path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------
+
+
+def load_any(path: Path, system: Any, *, num_classes: int | None = None, ipc: int | None = None,
+             pixel_space: str | None = None) -> DistilledSet:
+    """Load ``path`` through the ``ddr_load_distilled`` hook: plugins' formats first, ddr's own
+    (:func:`load_distilled`, registered ``trylast``) last."""
+    loaded = system.pm.hook.ddr_load_distilled(path=Path(path), num_classes=num_classes, ipc=ipc,
+                                               pixel_space=pixel_space)
+    if loaded is None:
+        raise ArtifactError(f"no loader recognised {path}\n{ACCEPTED_LAYOUTS}")
+    if not isinstance(loaded, DistilledSet):
+        raise ArtifactError(f"a ddr_load_distilled plugin returned {type(loaded).__name__} for {path}, "
+                            "not a DistilledSet; see `ddr plugins` for which plugins implement the hook")
+    return loaded
 
 
 def load_distilled(

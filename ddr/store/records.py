@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ddr.store.cache import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.runs.evaluate import EvaluationResult
     from ddr.plugin.manager import PluginSystem
+    from ddr.runs.evaluate import EvaluationResult
 
 
 def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:

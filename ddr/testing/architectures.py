@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -107,11 +107,12 @@ def check_architecture(spec_or_factory: ArchitectureSpec | Callable[..., nn.Modu
     logits.sum().backward()
     missing = [name for name, p in trainable if p.grad is None]
     assert not missing, f"{where}: no gradient reaches {len(missing)} trainable parameter(s): {missing[:5]}"
-    bad = [name for name, p in trainable if not torch.isfinite(p.grad).all()]
+    grads = [(name, p.grad) for name, p in trainable if p.grad is not None]
+    bad = [name for name, g in grads if not torch.isfinite(g).all()]
     assert not bad, f"{where}: non-finite gradients in {bad[:5]}"
-    assert any(p.grad.abs().sum() > 0 for _, p in trainable), f"{where}: every gradient is zero"
+    assert any(g.abs().sum() > 0 for _, g in grads), f"{where}: every gradient is zero"
     model.zero_grad(set_to_none=True)
-    features = model.embed(x)
+    features = cast(Any, model).embed(x)
     _check_output(where, "train-mode embed(x)", features, (batch_size, None))
 
     model.eval()
@@ -119,7 +120,7 @@ def check_architecture(spec_or_factory: ArchitectureSpec | Callable[..., nn.Modu
         logits = model(x)
         _check_output(where, "eval-mode forward(x)", logits, (batch_size, num_classes))
         assert torch.equal(logits, model(x)), f"{where}: two eval-mode forward passes of the same input differ"
-        features = model.embed(x)
+        features = cast(Any, model).embed(x)
         embed_dim = _check_output(where, "eval-mode embed(x)", features, (batch_size, None))[1]
         get_classifier = getattr(model, "get_classifier", None)
         if callable(get_classifier):

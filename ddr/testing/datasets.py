@@ -168,7 +168,7 @@ def _same_split(a: Split, b: Split, limit: int) -> bool:
         return False
     if (a.images is None) != (b.images is None):
         return False
-    if a.images is not None:
+    if a.images is not None and b.images is not None:
         return torch.equal(a.images, b.images)
     _, images_a = _sample_images(a, min(limit, 32))
     _, images_b = _sample_images(b, min(limit, 32))
@@ -202,7 +202,7 @@ def check_dataset(dataset: ImageDataset | DatasetSpec, *, check_normalization: b
     spec = dataset if isinstance(dataset, DatasetSpec) else None
     params = {k: v for k, v in load_kwargs.items() if k not in ("root", "argument", "download")}
     if spec is not None:
-        loaded = load_spec(spec, **load_kwargs)
+        loaded: Any = load_spec(spec, **load_kwargs)
     else:
         if load_kwargs:
             raise TypeError(f"load arguments {sorted(load_kwargs)} only apply when checking a DatasetSpec")

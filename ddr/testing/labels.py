@@ -13,14 +13,14 @@ message saying which part of the contract failed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from ddr.engine.augment import Mix
-from ddr.errors import DdrError
 from ddr.engine.labels import Targets
+from ddr.errors import DdrError
 from ddr.plugin.registry import import_target
 from ddr.plugin.specs import LabelStrategySpec, LossSpec
 
@@ -74,8 +74,9 @@ def tiny_teacher(num_classes: int, generator: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for p in teacher.parameters():
             p.copy_(torch.randn(p.shape, generator=generator))
-        teacher[2].running_mean.copy_(torch.randn(num_classes, generator=generator) * 0.1)
-        teacher[2].running_var.copy_(torch.rand(num_classes, generator=generator) + 0.5)
+        norm = cast(nn.BatchNorm1d, teacher[2])
+        cast(torch.Tensor, norm.running_mean).copy_(torch.randn(num_classes, generator=generator) * 0.1)
+        cast(torch.Tensor, norm.running_var).copy_(torch.rand(num_classes, generator=generator) + 0.5)
     return teacher.eval()
 
 
@@ -201,7 +202,8 @@ def check_label_strategy(strategy_or_spec: Any, num_classes: int = 5, n: int = 1
         assert bool(torch.isfinite(targets.soft).all()), f"{what}: soft targets are not finite"
     repeat = strategy.targets(images, index, None)
     assert torch.equal(repeat.hard, targets.hard) and (
-        (repeat.soft is None and targets.soft is None) or torch.equal(repeat.soft, targets.soft)
+        (repeat.soft is None and targets.soft is None)
+        or (repeat.soft is not None and targets.soft is not None and torch.equal(repeat.soft, targets.soft))
     ), f"{what}: targets() is not deterministic"
 
     logits = torch.randn(batch, num_classes, generator=gen).requires_grad_(True)

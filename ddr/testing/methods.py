@@ -7,33 +7,45 @@ from typing import Any
 
 
 def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: Mapping[str, Any] | None = None,
-                 seed: int = 0, device: str = "cpu") -> Any:
+                 seed: int = 0, device: str = "cpu", preset: str | None = "smoke") -> Any:
     """Run a method (a :class:`~ddr.plugin.specs.MethodSpec` or its class) on ``dataset`` and check it.
 
-    Checks: ``distill`` returns a :class:`~ddr.store.formats.DistilledSet` with ``ipc * K`` float32
+    A spec runs with its schema defaults, then its ``smoke`` preset (every method should declare
+    one that distils in seconds), then ``params``; the parameters are validated against the
+    schema first. The teacher (``ctx.teacher()``) is the digits reference trained for 2 epochs.
+
+    Checks: ``distill`` returns a :class:`~ddr.method.DistilledSet` with ``ipc * K`` float32
     images of the dataset's shape in class-major order, int64 labels, finite values, a valid pixel
     space, soft labels of shape ``[N, K]`` when present, and the same output for the same seed.
     Returns the distilled set. Raises ``AssertionError`` with a message naming what failed.
     """
     import torch
 
-    from ddr.method.distilled import PIXEL_SPACES, DistilledSet, validate_distilled
     from ddr.errors import DdrError
-    from ddr.runs.evaluate import Evaluator
+    from ddr.method.distilled import PIXEL_SPACES, DistilledSet, validate_distilled
     from ddr.plugin.registry import import_target
-    from ddr.runs.run import build_context
     from ddr.plugin.specs import MethodSpec
+    from ddr.runs.distill import build_context
+    from ddr.runs.evaluate import EvalOptions, Evaluator
+    from ddr.runs.session import Session
 
-    cls = import_target(method) if isinstance(method, MethodSpec) else method
-    merged = dict(method.defaults) if isinstance(method, MethodSpec) else {}
-    merged.update(params or {})
-    needs_teacher = bool(getattr(method, "needs_teacher", False))
-    evaluator = Evaluator(dataset=dataset, ipc=ipc, seed=seed, device=device, num_eval=1, progress=False)
+    if isinstance(method, MethodSpec):
+        cls = import_target(method)
+        merged = dict(method.defaults)
+        if preset is not None and preset in method.presets:
+            merged.update(method.presets[preset])
+        try:
+            merged.update(method.check_params(dict(params or {})))
+        except DdrError as exc:
+            raise AssertionError(f"parameters do not fit the method's schema: {exc}") from exc
+    else:
+        cls, merged = method, dict(params or {})
+    evaluator = Evaluator(EvalOptions(dataset=dataset, ipc=ipc, seed=seed, device=device, num_eval=1,
+                                      overrides={"real.epochs": 2}), session=Session(progress_bars=False))
     ds = evaluator.dataset
 
     def once() -> DistilledSet:
-        ctx = build_context(evaluator, ipc=ipc, seed=seed, params=dict(merged), teacher=needs_teacher)
-        out = cls().distill(ctx)
+        out = cls().distill(build_context(evaluator, params=dict(merged)))
         assert isinstance(out, DistilledSet), f"distill() returned {type(out).__name__}, not a DistilledSet"
         return out
 
@@ -43,7 +55,7 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
     assert first.labels.dtype == torch.int64, f"labels must be int64, got {first.labels.dtype}"
     try:
         validate_distilled(first, num_classes=ds.num_classes, ipc=ipc, channels=ds.channels,
-                           image_size=tuple(ds.image_size), mean=ds.mean, std=ds.std)
+                           image_size=(ds.image_size[0], ds.image_size[1]), mean=ds.mean, std=ds.std)
     except DdrError as exc:
         raise AssertionError(f"the distilled set fails validation: {exc}") from exc
     expected = torch.arange(ds.num_classes).repeat_interleave(ipc)

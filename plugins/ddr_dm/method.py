@@ -8,14 +8,14 @@ batch, both augmented with the same (Siamese) DSA parameters. Nothing is trained
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
+from ddr_matching import ParamReader, SiameseAugmentation, build_augmentation, uses_batch_statistics
 from torch import nn
 
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import INITS, LossCurve, RealSampler, distilled_set, init_synthetic
-from ddr_matching import ParamReader, SiameseAugmentation, build_augmentation, uses_batch_statistics
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext

@@ -6,8 +6,9 @@ does not import torch; the algorithm lives in :mod:`ddr_herding.method`.
 
 from __future__ import annotations
 
+from ddr_selection import FEATURE_NET_PARAMS
+
 from ddr import hookimpl
-from ddr_selection import FEATURE_NET_DEFAULTS
 from ddr.plugin.specs import MethodSpec
 
 
@@ -18,8 +19,9 @@ def ddr_methods() -> list[MethodSpec]:
             name="herding",
             target="ddr_herding.method:Herding",
             summary="Herding (Welling'09): real images whose running feature mean tracks the class mean",
-            defaults=dict(FEATURE_NET_DEFAULTS),
-            presets={"fast": {"feature_epochs": 2}},
+            params=FEATURE_NET_PARAMS,
+            presets={"fast": {"feature_epochs": 2}, "smoke": {"feature_epochs": 1}},
+            needs_teacher=True,
             label_strategy="hard",
             protocol="hard",
             # DC paper (Zhao et al. ICLR'21), ConvNet-3, no evaluation augmentation.

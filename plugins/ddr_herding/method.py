@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-
 from ddr_selection import check_features, select_in_feature_space
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.method.distilled import DistilledSet
     from ddr.method.context import DistillContext
+    from ddr.method.distilled import DistilledSet
 
 
 def herding_order(features: torch.Tensor, k: int) -> torch.Tensor:

@@ -6,8 +6,9 @@ does not import torch; the algorithm lives in :mod:`ddr_kcenter.method`.
 
 from __future__ import annotations
 
+from ddr_selection import FEATURE_NET_PARAMS
+
 from ddr import hookimpl
-from ddr_selection import FEATURE_NET_DEFAULTS
 from ddr.plugin.specs import MethodSpec
 
 
@@ -19,8 +20,9 @@ def ddr_methods() -> list[MethodSpec]:
             target="ddr_kcenter.method:KCenter",
             summary="Greedy K-center (Sener & Savarese'18): real images that cover the class in feature space",
             aliases=("k-center",),
-            defaults=dict(FEATURE_NET_DEFAULTS),
-            presets={"fast": {"feature_epochs": 2}},
+            params=FEATURE_NET_PARAMS,
+            presets={"fast": {"feature_epochs": 2}, "smoke": {"feature_epochs": 1}},
+            needs_teacher=True,
             label_strategy="hard",
             protocol="hard",
             # DC paper (Zhao et al. ICLR'21), ConvNet-3, no evaluation augmentation; worse than

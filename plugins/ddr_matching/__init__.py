@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ddr.errors import ConfigError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import INITS, LossCurve, RealSampler, class_major_labels, distilled_set, init_synthetic
-from ddr.errors import ConfigError, DataError, DdrError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext
@@ -233,8 +233,8 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     weight decay, as VICO's ``optimizer_net``) on the (detached) synthetic set, with a non-Siamese
     augmentation when given. Runs the core training loop, so no second copy of it exists; plain
     SGD keeps no state, so a fresh optimizer per call equals VICO's one per iteration."""
-    from ddr.engine.augment import Pipeline
     from ddr.builtins.labels.strategies import HardLabels
+    from ddr.engine.augment import Pipeline
     from ddr.engine.data import Split
     from ddr.engine.training import Recipe, TrainData, train
 

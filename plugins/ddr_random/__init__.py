@@ -17,7 +17,7 @@ def ddr_methods() -> list[MethodSpec]:
             name="random",
             target="ddr_random.method:RandomSelection",
             summary="Random real images: ipc per class, drawn uniformly without replacement",
-            defaults={},
+            presets={"smoke": {}},
             label_strategy="hard",
             protocol="hard",
             # With evaluation augmentation (DATM Table 1, equal to DC-Bench's best over

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from ddr_selection import class_pools, random_picks, selected_subset
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.method.distilled import DistilledSet
     from ddr.method.context import DistillContext
+    from ddr.method.distilled import DistilledSet
 
 
 class RandomSelection:

@@ -5,14 +5,15 @@ training pool (``ctx.train``, i.e. the train split minus the protocol's validati
 module holds what those methods share, so each method module keeps only its own ordering rule:
 
 * :func:`class_pools`: per-class indices into ``ctx.train``, checked to hold at least ``ipc``;
-* :func:`random_picks`: class-balanced uniform picks (the random baseline);
-* :func:`feature_network` and :func:`embed_all`: the briefly trained network and the batched
-  penultimate embeddings that herding and K-center select in;
+* :func:`random_picks`: class-balanced uniform picks (the protocol's random baseline draws the
+  same way, :mod:`ddr.protocol.baseline`);
+* :func:`feature_network` and :func:`embed_all`: the trained network (by default the protocol's
+  cached real-data reference) and the batched penultimate embeddings herding and K-center use;
 * :func:`select_in_feature_space`: embed each class, order it, keep the first ``ipc``;
 * :func:`selected_subset`: the picks as a class-major :class:`~ddr.store.formats.DistilledSet` whose
   meta records the chosen indices.
 
-Importing this module does not import torch (method plugins read :data:`FEATURE_NET_DEFAULTS`
+Importing this module does not import torch (method plugins read :data:`FEATURE_NET_PARAMS`
 at registration time); torch is imported inside the functions.
 """
 
@@ -23,30 +24,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DataError, DistilledSetError
+from ddr.plugin.params import ParamSpec
+from ddr.protocol.baseline import random_picks
+
+__all__ = ["FEATURE_NET_PARAMS", "class_pools", "embed_all", "feature_network", "random_picks",
+           "select_in_feature_space", "selected_subset"]
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-    from ddr.method.distilled import DistilledSet
     from ddr.method.context import DistillContext
+    from ddr.method.distilled import DistilledSet
 
-FEATURE_NET_DEFAULTS: Mapping[str, Any] = {
-    "arch": None,
-    "feature_epochs": 10,
-    "feature_lr": 0.01,
-    "feature_batch_size": 256,
-    "feature_augmentation": None,
-    "embed_batch_size": 512,
-}
-"""Parameters of the feature network shared by herding and K-center.
+FEATURE_NET_PARAMS = (
+    ParamSpec("arch", None, "architecture of a network trained here (null: the protocol's student)", type="str"),
+    ParamSpec("feature_epochs", None, "null: select in the protocol's fully trained, cached real-data reference "
+              "(as IDC); N: train a fresh network N epochs on the pool here (0: random init)", type="int", minimum=0),
+    ParamSpec("feature_lr", 0.01, "SGD learning rate of a network trained here", minimum=0.0),
+    ParamSpec("feature_batch_size", 256, "batch size of a network trained here", minimum=1),
+    ParamSpec("feature_augmentation", None, "augmentation while training it here (null: none)", type="str"),
+    ParamSpec("embed_batch_size", 512, "images per forward pass when embedding", minimum=1),
+)
+"""Parameters of the feature network shared by herding and K-center."""
 
-``arch``: architecture name (``None``: the protocol's student architecture); ``feature_epochs``:
-epochs of training on the real training pool (0 keeps the random initialisation);
-``feature_lr``: its SGD learning rate; ``feature_batch_size``: its batch size;
-``feature_augmentation``: a registered augmentation name used while training it (``None``: none);
-``embed_batch_size``: images per forward pass when embedding.
-"""
+FEATURE_NET_DEFAULTS: Mapping[str, Any] = {p.name: p.default for p in FEATURE_NET_PARAMS}
 
 SelectionOrder = Callable[["torch.Tensor", int], "torch.Tensor"]
 """``order(features[n, D], k) -> int64 [k]`` positions (0..n-1) in the order they are picked."""
@@ -94,45 +96,34 @@ def class_pools(ctx: "DistillContext") -> list["torch.Tensor"]:
     return pools
 
 
-def random_picks(pools: Sequence["torch.Tensor"], ipc: int, generator: "torch.Generator") -> list["torch.Tensor"]:
-    """Draw ``ipc`` indices per class uniformly without replacement.
-
-    Args:
-        pools: per-class candidate indices (each at least ``ipc`` long).
-        ipc: picks per class.
-        generator: the only source of randomness; one ``randperm`` per class, in class order.
-
-    Returns:
-        per class, an int64 ``[ipc]`` tensor of entries of its pool, in draw order.
-    """
-    import torch
-
-    picks = []
-    for pool in pools:
-        perm = torch.randperm(len(pool), generator=generator, device=generator.device)
-        picks.append(pool[perm[:ipc].to(pool.device)])
-    return picks
-
-
 def feature_network(
     ctx: "DistillContext",
     *,
     arch: str | None = None,
-    epochs: int,
+    epochs: int | None,
     lr: float = 0.01,
     batch_size: int = 256,
     augmentation: str | None = None,
 ) -> "nn.Module":
-    """A fresh network (``ctx.make_model(arch)``) trained briefly on the real training pool.
+    """The network herding and K-center embed with, in eval mode.
 
-    Training is the core loop (``ctx.train_model``: SGD, momentum 0.9, weight decay 5e-4, hard
-    labels) on all of ``ctx.train``; ``epochs=0`` keeps the seeded random initialisation. The
-    network is returned in eval mode.
+    ``epochs=None``: the protocol's real-data reference (``ctx.teacher()``), fully trained on the
+    pool under the real-data recipe and cached, as IDC selects in a trained network. Otherwise a
+    fresh network (``ctx.make_model(arch)``) trained ``epochs`` epochs here with the core loop
+    (``ctx.train_model``: SGD, momentum 0.9, weight decay 5e-4, hard labels) on all of
+    ``ctx.train``; ``epochs=0`` keeps the seeded random initialisation.
 
     Raises:
         DataError: the training pool is streamed (not in memory).
         ConfigError: a non-positive ``lr``/``batch_size`` or negative ``epochs``.
     """
+    if epochs is None:
+        if arch is not None:
+            raise ConfigError("feature_epochs null selects in the protocol's reference model, whose architecture is "
+                              "the protocol's teacher; set feature_epochs=N to train an 'arch' network here instead")
+        model = ctx.teacher()
+        model.eval()
+        return model
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ConfigError(f"feature_epochs must be an integer >= 0, got {epochs!r}")
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr <= 0:
@@ -187,7 +178,7 @@ class FeatureNetParams:
     """The feature-network parameters of a herding/K-center run (see :data:`FEATURE_NET_DEFAULTS`)."""
 
     arch: str | None
-    epochs: int
+    epochs: int | None
     lr: float
     batch_size: int
     augmentation: str | None
@@ -225,8 +216,10 @@ def select_in_feature_space(ctx: "DistillContext", order: SelectionOrder, *, met
         features = embed_all(model, ctx.train.take(pool), batch_size=cfg.embed_batch_size)
         feature_dim = int(features.shape[1])
         picks.append(pool[order(features, ctx.ipc).to(pool.device)])
+    feature_net = "reference" if cfg.epochs is None else f"trained here, {cfg.epochs} epochs"
     return selected_subset(ctx, picks, method=method,
-                           meta={"feature_arch": cfg.arch or ctx.arch, "feature_dim": feature_dim})
+                           meta={"feature_arch": cfg.arch or ctx.arch, "feature_dim": feature_dim,
+                                 "feature_net": feature_net})
 
 
 def selected_subset(

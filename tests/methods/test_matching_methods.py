@@ -10,19 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-import torch
-import torch.nn.functional as F
-
 import ddr_dc
 import ddr_dm
 import ddr_dsa
-from ddr.builtins.architectures.convnet import build_convnet
-from ddr.builtins.augmentations.dsa import DSA as DSAAugmentation
-from ddr.builtins.datasets.digits import load as load_digits
-from ddr.engine.data import ImageDataset, Split
-from ddr.method.context import DistillContext
-from ddr.errors import ConfigError, DataError, DdrError
+import pytest
+import torch
+import torch.nn.functional as F
+from ddr_dc.method import DC
+from ddr_dm.method import DM
+from ddr_dsa.method import DSA
 from ddr_matching import (
     LOOPS,
     LossCurve,
@@ -33,9 +29,13 @@ from ddr_matching import (
     gradient_distance,
     match_loops,
 )
-from ddr_dc.method import DC
-from ddr_dm.method import DM
-from ddr_dsa.method import DSA
+
+from ddr.builtins.architectures.convnet import build_convnet
+from ddr.builtins.augmentations.dsa import DSA as DSAAugmentation
+from ddr.builtins.datasets.digits import load as load_digits
+from ddr.engine.data import ImageDataset, Split
+from ddr.errors import ConfigError, DataError, DdrError
+from ddr.method.context import DistillContext
 
 WIDTH = 32
 PLUGINS = {"dc": (ddr_dc, DC), "dsa": (ddr_dsa, DSA), "dm": (ddr_dm, DM)}
@@ -61,7 +61,8 @@ def spec_of(method: str):
 
 @pytest.fixture
 def context(digits: ImageDataset) -> Callable[..., DistillContext]:
-    """``context(method, ipc=1, seed=0, norm="instance", **overrides)``: spec defaults < overrides.
+    """``context(method, ipc=1, seed=0, norm="instance", **overrides)``: spec defaults < the
+    ``reduced`` budget (what digits asks for) < overrides.
 
     ``make_model`` draws each network's seed from the context's generator, as the core does, so
     every call gives a different, reproducible network.
@@ -85,10 +86,15 @@ def context(digits: ImageDataset) -> Callable[..., DistillContext]:
         def train_model(*args: Any, **kwargs: Any) -> None:
             raise AssertionError("matching methods train their inner networks themselves")
 
+        def teacher() -> None:
+            raise AssertionError("matching methods use no teacher")
+
+        spec = spec_of(method)
+        params = {**spec.defaults, **spec.presets["reduced"], **overrides}
         return DistillContext(
             dataset=digits, train=digits.train, ipc=ipc, num_classes=digits.num_classes, generator=generator,
-            seed=seed, device=torch.device("cpu"), params={**spec_of(method).defaults, **overrides},
-            arch="convnet", make_model=make_model, train_model=train_model, augmentation=augmentation,
+            seed=seed, device=torch.device("cpu"), params=params, arch="convnet", make_model=make_model,
+            train_model=train_model, augmentation=augmentation, teacher=teacher,
         )
 
     return build

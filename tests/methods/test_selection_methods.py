@@ -6,18 +6,18 @@ import importlib
 import subprocess
 import sys
 
-import pytest
-import torch
-
 import ddr_herding
 import ddr_kcenter
 import ddr_random
-from ddr.engine.data import Split
-from ddr.errors import ConfigError, DataError, DdrError
-from ddr_selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
-from ddr.plugin.specs import MethodSpec
+import pytest
+import torch
 from ddr_herding.method import herding_order
 from ddr_kcenter.method import kcenter_order
+from ddr_selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
+
+from ddr.engine.data import Split
+from ddr.errors import ConfigError, DataError, DdrError
+from ddr.plugin.specs import MethodSpec
 
 PLUGINS = {"random": ddr_random, "herding": ddr_herding, "kcenter": ddr_kcenter}
 FAST_FEATURES = {"feature_epochs": 1, "feature_batch_size": 128}

@@ -49,7 +49,8 @@ def _require_argument(family: str, argument: str | None, example: str) -> str:
 
 # -- timm ------------------------------------------------------------------------------------
 
-def _timm_embed(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _timm_embed(model: Any, x: torch.Tensor) -> torch.Tensor:
+    # ``model`` is a timm model: nn.Module does not declare forward_features / forward_head
     return model.forward_head(model.forward_features(x), pre_logits=True)
 
 
@@ -90,7 +91,8 @@ def build_timm(*, channels: int, num_classes: int, image_size: tuple[int, int], 
             f"architecture 'timm:{name}' cannot be built for {channels}x{image_size[0]}x{image_size[1]} "
             f"images, {num_classes} classes, params {params}: {type(exc).__name__}: {exc}"
         ) from exc
-    model.embed = functools.partial(_timm_embed, model)
+    # nn.Module.__setattr__ takes any value; torch annotates it as Tensor | Module only
+    model.embed = functools.partial(_timm_embed, model)  # type: ignore[assignment]
     return model
 
 
@@ -119,14 +121,21 @@ def _head_path(model: nn.Module, num_classes: int) -> str | None:
     return heads[-1] if heads else None
 
 
+def _pair(values: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's ``(h, w)`` attribute (torch types them as ``tuple[int, ...]``)."""
+    h, w = values
+    return h, w
+
+
 def _retarget_first_conv(model: nn.Module, channels: int) -> None:
     path, conv = next(((p, m) for p, m in model.named_modules() if isinstance(m, nn.Conv2d)), ("", None))
     if conv is None or conv.in_channels == channels:
         return
     if conv.groups != 1:
         raise ConfigError(f"the first conv ({path}) is grouped; cannot adapt it to {channels} input channels")
-    _set_submodule(model, path, nn.Conv2d(channels, conv.out_channels, kernel_size=conv.kernel_size,
-                                          stride=conv.stride, padding=conv.padding, dilation=conv.dilation,
+    padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding)
+    _set_submodule(model, path, nn.Conv2d(channels, conv.out_channels, kernel_size=_pair(conv.kernel_size),
+                                          stride=_pair(conv.stride), padding=padding, dilation=_pair(conv.dilation),
                                           bias=conv.bias is not None, padding_mode=conv.padding_mode))
 
 

@@ -109,7 +109,7 @@ def check_batch(owner: str, images: "torch.Tensor", generator: "torch.Generator"
         )
 
 
-def signature_defaults(cls: type) -> dict[str, Any]:
+def signature_defaults(cls: type[object]) -> dict[str, Any]:
     """``{parameter: default}`` of ``cls.__init__`` (the single source of its defaults)."""
     import inspect
 

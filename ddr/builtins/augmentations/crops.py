@@ -8,9 +8,9 @@ from typing import Any
 
 import torch
 
-from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import check_batch, integer, number, number_pair, reject_unknown
 from ddr.builtins.augmentations.geometry import crop_theta, mirror, translate, warp_affine
+from ddr.engine.augment import Mix
 
 _CROP_ATTEMPTS = 10
 """Candidate boxes per sample, as torchvision's RandomResizedCrop tries before falling back."""
@@ -30,10 +30,9 @@ def sample_crop_boxes(batch: int, image_size: tuple[int, int], scale: tuple[floa
     """
     h, w = image_size
     shape = (batch, _CROP_ATTEMPTS)
-    kw = {"generator": generator, "device": device}
-    area = h * w * (scale[0] + (scale[1] - scale[0]) * torch.rand(shape, **kw))
+    area = h * w * (scale[0] + (scale[1] - scale[0]) * torch.rand(shape, generator=generator, device=device))
     log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(shape, **kw))
+    aspect = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(shape, generator=generator, device=device))
     widths = torch.round(torch.sqrt(area * aspect))
     heights = torch.round(torch.sqrt(area / aspect))
     fits = (widths > 0) & (widths <= w) & (heights > 0) & (heights <= h)
@@ -47,8 +46,8 @@ def sample_crop_boxes(batch: int, image_size: tuple[int, int], scale: tuple[floa
     found = fits.any(dim=1)
     width = torch.where(found, widths.gather(1, first).squeeze(1), float(fallback_w))
     height = torch.where(found, heights.gather(1, first).squeeze(1), float(fallback_h))
-    top = torch.floor(torch.rand(batch, **kw) * (h - height + 1))
-    left = torch.floor(torch.rand(batch, **kw) * (w - width + 1))
+    top = torch.floor(torch.rand(batch, generator=generator, device=device) * (h - height + 1))
+    left = torch.floor(torch.rand(batch, generator=generator, device=device) * (w - width + 1))
     # the fallback is centred, as in torchvision
     top = torch.where(found, top, float((h - fallback_h) // 2))
     left = torch.where(found, left, float((w - fallback_w) // 2))
@@ -145,9 +144,8 @@ class CropFlip:
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, Mix | None]:
         check_batch("crop_flip", images, generator)
         batch = images.shape[0]
-        pad = self.pad_for(tuple(images.shape[-2:]))
-        kw = {"generator": generator, "device": images.device}
-        shift_y = torch.randint(-pad, pad + 1, (batch,), **kw)
-        shift_x = torch.randint(-pad, pad + 1, (batch,), **kw)
-        flipped = torch.rand(batch, **kw) < self.flip
+        pad = self.pad_for((images.shape[-2], images.shape[-1]))
+        shift_y = torch.randint(-pad, pad + 1, (batch,), generator=generator, device=images.device)
+        shift_x = torch.randint(-pad, pad + 1, (batch,), generator=generator, device=images.device)
+        flipped = torch.rand(batch, generator=generator, device=images.device) < self.flip
         return mirror(translate(images, shift_y, shift_x), flipped), None

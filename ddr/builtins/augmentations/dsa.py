@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import (
     check_batch,
     number,
@@ -24,6 +23,7 @@ from ddr.builtins.augmentations.checks import (
     signature_defaults,
 )
 from ddr.builtins.augmentations.geometry import box_mask, mirror, translate, warp_affine
+from ddr.engine.augment import Mix
 from ddr.errors import ConfigError
 
 FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")
@@ -118,9 +118,10 @@ class DSA:
         contrast: float = 0.5,
         **aliases: Any,
     ) -> None:
-        params = {"strategy": strategy, "mode": mode, "flip": flip, "scale": scale, "rotate": rotate,
-                  "crop": crop, "cutout": cutout, "brightness": brightness, "saturation": saturation,
-                  "contrast": contrast}
+        params: dict[str, Any] = {
+            "strategy": strategy, "mode": mode, "flip": flip, "scale": scale, "rotate": rotate,
+            "crop": crop, "cutout": cutout, "brightness": brightness, "saturation": saturation,
+            "contrast": contrast}
         resolve_aliases("dsa", params, aliases, ALIASES, signature_defaults(DSA))
         reject_unknown("dsa", aliases, list(params) + list(ALIASES))
         self.families = parse_strategy(params["strategy"])

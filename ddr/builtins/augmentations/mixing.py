@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 
-from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import (
     check_batch,
     number,
@@ -22,6 +21,7 @@ from ddr.builtins.augmentations.checks import (
     signature_defaults,
 )
 from ddr.builtins.augmentations.geometry import box_mask
+from ddr.engine.augment import Mix
 
 _GAMMA_ROUNDS = 10
 """Candidates drawn per Gamma sample; Marsaglia-Tsang accepts each with probability > 0.95
@@ -40,9 +40,8 @@ def sample_log_gamma(shape_param: float, size: tuple[int, ...], generator: torch
     a = shape_param + 1.0 if boosted else shape_param
     d = a - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
-    kw = {"generator": generator, "device": device, "dtype": torch.float64}
-    normal = torch.randn((_GAMMA_ROUNDS, *size), **kw)
-    uniform = torch.rand((_GAMMA_ROUNDS, *size), **kw)
+    normal = torch.randn((_GAMMA_ROUNDS, *size), generator=generator, device=device, dtype=torch.float64)
+    uniform = torch.rand((_GAMMA_ROUNDS, *size), generator=generator, device=device, dtype=torch.float64)
     v = (1.0 + c * normal) ** 3
     log_v = torch.log(v.clamp_min(1e-300))
     accept = (v > 0) & (torch.log(uniform) < 0.5 * normal**2 + d - d * v + d * log_v)
@@ -51,7 +50,7 @@ def sample_log_gamma(shape_param: float, size: tuple[int, ...], generator: torch
     log_v = torch.where(accept.any(dim=0), log_v.gather(0, first).squeeze(0), never_accepted)
     log_x = math.log(d) + log_v
     if boosted:
-        u = torch.rand(size, **kw).clamp_min(1e-300)
+        u = torch.rand(size, generator=generator, device=device, dtype=torch.float64).clamp_min(1e-300)
         log_x = log_x + torch.log(u) / shape_param
     return log_x
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import torch
 
-from ddr.engine.augment import Mix
 from ddr.builtins.augmentations.checks import check_batch, reject_unknown
+from ddr.engine.augment import Mix
 from ddr.errors import ConfigError
 
 _EXAMPLE = "ops: [{name: RandomCrop, args: {size: 32, padding: 4}}, {name: RandomHorizontalFlip, args: [0.5]}]"
@@ -75,6 +75,8 @@ def build_transform(op: Any) -> Any:
         raise ConfigError(f"augmentation 'transforms': each op must be a name or {{name, args}}, got {op!r}; "
                           f"e.g. {_EXAMPLE}")
     cls = resolve_transform(str(name))
+    positional: list[Any]
+    keywords: dict[str, Any]
     if args is None:
         positional, keywords = [], {}
     elif isinstance(args, Mapping):

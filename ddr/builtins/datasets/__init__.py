@@ -34,7 +34,7 @@ def ddr_datasets() -> list[DatasetSpec]:
             summary="scikit-learn 8x8 digits upsampled to 16x16, fixed 1198/599 split (offline default)",
             num_classes=10, image_size=(16, 16), channels=1,
             mean=catalog.DIGITS_MEAN, std=catalog.DIGITS_STD, class_names=catalog.DIGIT_NAMES,
-            real_epochs=50,
+            real_epochs=50, budget="reduced",
         ),
         DatasetSpec(
             name="mnist", target=f"{_PKG}.torchvision_sets:load_mnist",

@@ -27,8 +27,8 @@ from ddr.builtins.datasets.labelled_files import (
 )
 from ddr.builtins.datasets.loading import missing_data, reject_unknown_params
 from ddr.engine.data import ImageDataset
-from ddr.store.paths import cache_dir
 from ddr.errors import ConfigError, DataError
+from ddr.store.paths import cache_dir
 
 LAYOUT = "<path>/<class>/<images> or <path>/{train,test}/<class>/<images> (test may be named val)"
 

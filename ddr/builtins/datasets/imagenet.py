@@ -92,7 +92,9 @@ def load_subset(*, root: Path, argument: str | None = None, download: bool = Fal
     if (argument is None) == (wnids is None):
         raise ConfigError("imagenet-subset needs its wnids exactly once: imagenet-subset:n01440764,n02102040 "
                           "or wnids=[...]")
-    listed = parse_wnids(argument if argument is not None else wnids)
+    given = argument if argument is not None else wnids
+    assert given is not None  # exactly one of them, checked above
+    listed = parse_wnids(given)
     return _load_tree(f"imagenet-subset:{','.join(listed)}", root=root, path=path, wnids=listed,
                       class_names=None, image_size=image_size, crop_fraction=crop_fraction,
                       in_memory=in_memory, workers=workers)

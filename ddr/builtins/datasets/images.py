@@ -61,7 +61,7 @@ def class_folders(directory: Path) -> list[str]:
 
 def image_files(directory: Path) -> list[Path]:
     """Every image file below ``directory`` (recursively), in sorted path order."""
-    found = []
+    found: list[Path] = []
     for current, dirs, files in os.walk(directory, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(current) / f for f in files if is_image_file(Path(f)))
@@ -70,7 +70,6 @@ def image_files(directory: Path) -> list[Path]:
 
 def channels_of(path: Path) -> int:
     """1 for grey-level images (PIL modes ``1``, ``L``, ``LA``, ``I``, ``F``...), else 3."""
-    from PIL import Image
 
     with _open(path) as image:
         return 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3

@@ -98,7 +98,7 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tup
 def require_every_class(files: LabelledFiles, class_names: Sequence[str], where: str) -> None:
     """:class:`DataError` naming the classes that have no image in ``files``."""
     counts = np.bincount(files.labels, minlength=len(class_names))
-    empty = [class_names[i] for i in np.flatnonzero(counts == 0)]
+    empty = [class_names[int(i)] for i in np.flatnonzero(counts == 0)]
     if empty:
         raise DataError(f"{where}: no image files for class(es) {empty[:10]}")
 

@@ -27,8 +27,8 @@ from ddr.builtins.datasets.images import Geometry, is_image_file
 from ddr.builtins.datasets.labelled_files import LabelledFiles, assemble, scan_class_tree
 from ddr.builtins.datasets.loading import download_failed, missing_data, reject_argument, reject_unknown_params
 from ddr.engine.data import ImageDataset
-from ddr.store.paths import cache_dir
 from ddr.errors import DataError
+from ddr.store.paths import cache_dir
 
 NAME = "tinyimagenet"
 FOLDER = "tiny-imagenet-200"

@@ -166,7 +166,8 @@ def apply_zca(dataset: ImageDataset, cache_dir: Path | None = None, eps: float =
     if not (dataset.train.in_memory and dataset.test.in_memory):
         raise DataError(f"ZCA needs dataset '{dataset.name}' in memory (it streams from disk); "
                         "ZCA is meant for 32x32/64x64 datasets")
-    train_images = dataset.train.images
+    train_images, test_images = dataset.train.images, dataset.test.images
+    assert train_images is not None and test_images is not None  # in_memory, checked above
     key = fit_key(dataset.name, train_images, eps)
     zca = None
     cache_file = None
@@ -183,6 +184,6 @@ def apply_zca(dataset: ImageDataset, cache_dir: Path | None = None, eps: float =
         if cache_file is not None:
             zca.save(cache_file)
     train = Split(labels=dataset.train.labels, images=zca.apply(train_images))
-    test = Split(labels=dataset.test.labels, images=zca.apply(dataset.test.images))
+    test = Split(labels=dataset.test.labels, images=zca.apply(test_images))
     preprocess = {**dataset.preprocess, "zca": {"eps": float(eps), "key": key}}
     return dataset.with_splits(train, test, pixel_space="zca", preprocess=preprocess, zca=zca)

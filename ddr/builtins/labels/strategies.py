@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ddr.builtins.losses.functions import build_loss, loss_name
-from ddr.errors import ConfigError, DistilledSetError
 from ddr.engine.labels import Loss, Targets
+from ddr.errors import ConfigError, DistilledSetError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ddr.errors import ConfigError, UnknownComponentError
 from ddr.engine.labels import Loss, Targets
+from ddr.errors import ConfigError, UnknownComponentError
 
 __all__ = [
     "BUILTIN_LOSSES",

@@ -1,4 +1,4 @@
-"""The shipped evaluation protocols (YAML files beside this module), see PROTOCOL.md §3."""
+"""The shipped evaluation protocols (YAML files beside this module), see docs/protocol.md §3."""
 
 from __future__ import annotations
 

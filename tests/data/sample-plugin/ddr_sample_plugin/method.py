@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import torch
 
-from ddr.method.distilled import DistilledSet
-from ddr.method.context import DistillContext
 from ddr.errors import DataError
+from ddr.method import DistillContext, DistilledSet
 
 
 class ClassMean:
-    """The ``sample-mean`` method (no parameters)."""
+    """The ``sample-mean`` method (``groups_per_image`` is accepted for the schema demo; 1 is the
+    only value it implements)."""
 
     def distill(self, ctx: DistillContext) -> DistilledSet:
+        if ctx.params["groups_per_image"] != 1:
+            raise DataError("sample-mean implements groups_per_image=1 only")
         images, labels = [], []
         for c, pool in enumerate(ctx.class_indices()):
             if len(pool) < ctx.ipc:

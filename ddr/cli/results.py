@@ -1,0 +1,278 @@
+"""Sub-commands over the results database: ``ddr results``, ``ddr results import``, ``ddr compare``,
+``ddr leaderboard`` and ``ddr plot``.
+
+Register them with :func:`add_results_commands` (``subparsers`` is the object
+``ArgumentParser.add_subparsers()`` returned). None of these code paths imports torch;
+``ddr plot`` imports matplotlib only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ddr.errors import DdrError
+
+LIST_COLUMNS = ("run_id", "suite", "method", "dataset", "ipc", "arch", "seed", "ddrs", "hlr", "ior",
+                "acc_syn_hard", "acc_rdm_any", "created")
+ABSENT = "(absent)"
+SCORES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars")
+
+
+def _db(args: argparse.Namespace) -> Any:
+    from ddr.store.results import ResultsDB
+
+    return ResultsDB(args.db)
+
+
+def parse_where(items: Sequence[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; VALUE is read as JSON when it parses (``1``, ``0.5``, ``true``), else as a
+    string. The same KEY twice means "any of these values"."""
+    where: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise DdrError(f"--where expects KEY=VALUE (e.g. method=dm, ipc=10), got '{item}'")
+        try:
+            value = json.loads(raw)
+            if isinstance(value, (dict, list)):
+                value = raw
+        except ValueError:
+            value = raw
+        key = key.strip()
+        if key in where:
+            previous = where[key] if isinstance(where[key], list) else [where[key]]
+            where[key] = previous + [value]
+        else:
+            where[key] = value
+    return where
+
+
+def _out(text: str, path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+        print(f"ddr: wrote {path}", file=sys.stderr)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# -- ddr results ---------------------------------------------------------------------------------
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from ddr.report.tabular import csv_text, fmt_num, text_table
+
+    with _db(args) as db:
+        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    if args.json:
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    if args.csv:
+        sys.stdout.write(csv_text(LIST_COLUMNS, [[r.get(c) for c in LIST_COLUMNS] for r in rows]))
+        return 0
+    if not rows:
+        print("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
+              + "; add run folders with `ddr results import DIR`")
+        return 0
+    table = []
+    for r in rows:
+        table.append([r["run_id"][:10], r.get("suite") or "-", r["method"], r["dataset"], r["ipc"], r.get("arch") or "-",
+                      r.get("seed"), fmt_num(r.get("ddrs")), fmt_num(r.get("hlr")), fmt_num(r.get("ior")),
+                      fmt_num(r.get("acc_syn_hard")), fmt_num(r.get("acc_rdm_any")), r.get("created") or "-"])
+    print(text_table(LIST_COLUMNS, table, ["l"] * 6 + ["r"] * 6 + ["l"]))
+    print(f"{len(rows)} run(s)")
+    return 0
+
+
+def cmd_results_import(args: argparse.Namespace) -> int:
+    from ddr.store.results import ResultsDB
+
+    suite = args.import_suite if args.import_suite is not None else args.suite
+    with ResultsDB(args.import_db or args.db) as db:
+        before = len(db)
+        ids = db.import_dirs(args.dirs, suite=suite)
+        added = len(db) - before
+    print(f"imported {len(ids)} run(s) ({added} new, {len(ids) - added} updated) into {db.path}"
+          + (f", suite '{suite}'" if suite else ""))
+    return 0
+
+
+# -- ddr compare ---------------------------------------------------------------------------------
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in sorted(value):
+            out.update(_flatten(value[key], f"{prefix}{key}."))
+        if not value and prefix:
+            out[prefix[:-1]] = {}
+        return out
+    return {prefix[:-1]: value}
+
+
+def _load_runs(refs: Sequence[str], db_path: str | None) -> list[dict[str, Any]]:
+    from ddr.store.results import ResultsDB, load_record
+
+    rows, db = [], None
+    try:
+        for ref in refs:
+            if Path(ref).is_dir():
+                rows.append(load_record(ref))
+                continue
+            if db is None:
+                db = ResultsDB(db_path)
+            rows.append(db.get(ref))
+    finally:
+        if db is not None:
+            db.close()
+    return rows
+
+
+def compare_runs(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Scores side by side (mean, std, n per run; difference to the first run) and the run-spec keys
+    whose values differ."""
+    names = [str(r.get("run_id") or "?")[:10] for r in rows]
+    scores = []
+    for key in SCORES:
+        cells = []
+        for r in rows:
+            summary = (r.get("metrics") or {}).get(key)
+            cells.append(summary if isinstance(summary, Mapping) else None)
+        if all(c is None for c in cells):
+            continue
+        means = [None if c is None else c.get("mean") for c in cells]
+        base = means[0]
+        scores.append({"quantity": key, "mean": means, "std": [None if c is None else c.get("std") for c in cells],
+                       "n": [None if c is None else c.get("n") for c in cells],
+                       "diff": [None if m is None or base is None else m - base for m in means]})
+    for key in ("distill_seconds", "eval_seconds"):
+        values = [r.get(key) for r in rows]
+        if any(v is not None for v in values):
+            scores.append({"quantity": key, "mean": values, "std": [None] * len(rows), "n": [None] * len(rows),
+                           "diff": [None if v is None or values[0] is None else v - values[0] for v in values]})
+    specs = [_flatten({"method": r.get("method"), **(r.get("run_spec") or {})}) for r in rows]
+    keys = sorted(set().union(*specs)) if specs else []
+    missing = object()
+    differences = []
+    for key in keys:
+        values = [s.get(key, missing) for s in specs]
+        if len({json.dumps(v, sort_keys=True, default=str) if v is not missing else "<missing>" for v in values}) > 1:
+            differences.append({"key": key, "values": [ABSENT if v is missing else v for v in values]})
+    return {"runs": names, "labels": [f"{r.get('method')} {r.get('dataset')} ipc{r.get('ipc')}" for r in rows],
+            "scores": scores, "spec_differences": differences}
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ddr.report.tabular import fmt_num, text_table
+
+    if len(args.runs) < 2:
+        raise DdrError("ddr compare needs at least two runs (run ids, id prefixes or run folders)")
+    result = compare_runs(_load_runs(args.runs, args.db))
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+        return 0
+    runs = result["runs"]
+    headers = ["quantity"] + [f"{n} ({lab})" for n, lab in zip(runs, result["labels"])]
+    headers += [f"Δ {n} − {runs[0]}" for n in runs[1:]]
+    table = []
+    for s in result["scores"]:
+        digits = 2 if s["quantity"].endswith("seconds") else 4
+        cells = [fmt_num(m, digits) + ("" if sd is None else f" ± {fmt_num(sd, digits)}")
+                 for m, sd in zip(s["mean"], s["std"])]
+        diffs = [("-" if d is None else f"{d:+.{digits}f}") for d in s["diff"][1:]]
+        table.append([s["quantity"], *cells, *diffs])
+    print(text_table(headers, table, ["l"] + ["r"] * (len(headers) - 1)))
+    print()
+    if result["spec_differences"]:
+        print("run spec differences:")
+        spec_table = [[d["key"], *(v if v == ABSENT else json.dumps(v, default=str) for v in d["values"])]
+                      for d in result["spec_differences"]]
+        print(text_table(["key", *runs], spec_table))
+    else:
+        print("run specs are identical")
+    return 0
+
+
+# -- ddr leaderboard / ddr plot ------------------------------------------------------------------
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from ddr.report.leaderboard import render
+
+    with _db(args) as db:
+        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    if not rows:
+        raise DdrError("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
+                       + "; add run folders with `ddr results import DIR`")
+    _out(render(rows, args.format, args.w), args.output)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ddr.report.plots import plot_all
+
+    with _db(args) as db:
+        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    for path in plot_all(rows, args.output, w=args.w):
+        print(path)
+    return 0
+
+
+# -- registration --------------------------------------------------------------------------------
+
+def _w(text: str) -> float:
+    from ddr.report.leaderboard import check_w
+
+    try:
+        return check_w(text)
+    except DdrError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _common(p: argparse.ArgumentParser, where: bool = True) -> None:
+    p.add_argument("--db", default=None, metavar="FILE",
+                   help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
+    p.add_argument("--suite", default=None, help="only runs of this suite")
+    if where:
+        p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                       help="filter: a column (method, ipc, arch, ...) or a JSON path "
+                            "(method_params.iterations, run_spec.protocol_config.train.epochs); repeatable")
+
+
+def add_results_commands(subparsers: Any) -> None:
+    """Register ``results`` (with ``results import``), ``compare``, ``leaderboard`` and ``plot``."""
+    p = subparsers.add_parser("results", help="list the runs in the results database (or import run folders)")
+    _common(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the full rows as JSON")
+    fmt.add_argument("--csv", action="store_true", help="print CSV")
+    p.set_defaults(func=cmd_results)
+    rsub = p.add_subparsers(dest="results_command", metavar="{import}")
+    imp = rsub.add_parser("import", help="add run folders (or folders holding run folders) to the database")
+    imp.add_argument("dirs", nargs="+", metavar="DIR")
+    imp.add_argument("--suite", dest="import_suite", default=None, help="the suite the runs belong to")
+    imp.add_argument("--db", dest="import_db", default=None, metavar="FILE",
+                     help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
+    imp.set_defaults(func=cmd_results_import)
+
+    p = subparsers.add_parser("compare", help="scores of runs side by side, and how their run specs differ")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, or run folder")
+    p.add_argument("--db", default=None, metavar="FILE", help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_compare)
+
+    p = subparsers.add_parser("leaderboard", help="rank methods by DDRS per (dataset, IPC): Markdown, CSV or HTML")
+    _common(p)
+    p.add_argument("--w", type=_w, default=0.5, help="weight of IOR against HLR in DDRS (default 0.5)")
+    p.add_argument("--format", choices=("md", "csv", "html"), default="md")
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=cmd_leaderboard)
+
+    p = subparsers.add_parser("plot", help="PNG plots: accuracy vs IPC, HLR vs IOR, cross-architecture heat map")
+    _common(p)
+    p.add_argument("--w", type=_w, default=0.5, help="weight for the iso-DDRS lines (default 0.5)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the PNG files")
+    p.set_defaults(func=cmd_plot)

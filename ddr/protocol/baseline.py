@@ -1,0 +1,47 @@
+"""The random baseline: class-balanced random subsets of the training pool, same IPC.
+
+Subset number ``index`` draws, per class in class order, a uniform permutation from a generator
+seeded with ``derive_seed(seed, "random_subset", index)`` and keeps its first ``ipc`` entries;
+it depends only on the pool, the seed and the index, never on the method evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ddr.engine.data import Split
+
+
+def random_picks(pools: Sequence["torch.Tensor"], ipc: int, generator: "torch.Generator") -> list["torch.Tensor"]:
+    """Draw ``ipc`` indices per class uniformly without replacement.
+
+    Args:
+        pools: per-class candidate indices (each at least ``ipc`` long).
+        ipc: picks per class.
+        generator: the only source of randomness; one ``randperm`` per class, in class order.
+
+    Returns:
+        per class, an int64 ``[ipc]`` tensor of entries of its pool, in draw order.
+    """
+    import torch
+
+    picks = []
+    for pool in pools:
+        perm = torch.randperm(len(pool), generator=generator, device=generator.device)
+        picks.append(pool[perm[:ipc].to(pool.device)])
+    return picks
+
+
+def random_subset(pool: "Split", num_classes: int, ipc: int, seed: int, index: int) -> "Split":
+    """Random subset number ``index`` of ``pool`` (materialised in memory)."""
+    import torch
+
+    from ddr.engine.seeds import derive_seed, torch_generator
+
+    generator = torch_generator(derive_seed(seed, "random_subset", index))
+    picks = random_picks(pool.class_indices(num_classes), ipc, generator)
+    return pool.subset(torch.cat(picks).to(pool.labels.device))

@@ -1,0 +1,290 @@
+"""Plan: the protocol turned into typed student jobs, and what running one returns.
+
+:func:`build_plan` turns (a distilled set's identity, dataset identity, ipc, protocol, seed, the
+resolved label strategy) into a :class:`Plan`: the real-data reference job plus, for each
+student index ``i < num_eval``, the jobs ``syn_hard``, ``syn_any`` (left out when it would train
+exactly what ``syn_hard`` trains), ``rdm_any`` and, for ARS, ``syn_noaug`` and ``rdm_noaug``.
+Each :class:`StudentJob` names its data (:class:`DataRef`), recipe, LR candidates, selection
+rule, label strategy, loss, augmentation, architecture, derived seed and a content key; an
+executor runs jobs and returns :class:`JobResult` records. Both are serialisable
+(``to_dict``/``from_dict``) so they can cross a process boundary.
+
+The content key covers everything the result depends on and nothing else: the random baseline's
+key does not contain the distilled set, so it is shared by every method evaluated at one
+(dataset, ipc, protocol recipe, seed), and the reference's key is the same for every run.
+
+Never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ddr.engine.seeds import derive_seed
+from ddr.store.hashing import sha256_json
+
+JOB_FORMAT_VERSION = 1
+"""Bump when the meaning of a job (and so of its cached result) changes."""
+
+ROLES = ("real", "syn_hard", "syn_any", "rdm_any", "syn_noaug", "rdm_noaug")
+"""``real``: the full training pool (acc_real_hard, and the teacher); ``syn_hard``/``syn_any``:
+the distilled set with hard labels / its label strategy; ``rdm_any``: a random class-balanced
+subset treated like ``syn_any``; ``syn_noaug``/``rdm_noaug``: ARS's runs without augmentation."""
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """What a job trains on.
+
+    Attributes:
+        kind: ``distilled`` (the set with content hash ``sha256``), ``random`` (the class-balanced
+            random subset number ``index`` of the training pool, ``ipc`` per class) or ``pool``.
+        soft: where soft labels come from: ``stored`` (the distilled set's own), ``teacher``
+            (the teacher's logits of the un-augmented images, for a random subset evaluated like
+            a stored-soft set), or ``None``.
+    """
+
+    kind: str
+    sha256: str | None = None
+    index: int | None = None
+    ipc: int | None = None
+    soft: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "DataRef":
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True)
+class StudentJob:
+    """One student to train and test.
+
+    Attributes:
+        role: one of :data:`ROLES`; index: the student index (0 for ``real``).
+        data: its training data.
+        recipe: the engine recipe as a dict (:meth:`ddr.engine.training.Recipe.to_dict`).
+        lr_candidates: learning rates to try (one: no search).
+        selection: ``last`` (test after the last epoch), ``validation`` (the LR with the best
+            validation accuracy) or ``ddranking`` (best test accuracy every ``test_interval``
+            epochs; 0 for the other rules, which never test during training).
+        label_strategy, loss: how targets are made and compared (loss: name, mapping or None).
+        augmentation: the augmentation entries (names or ``{name: ..., **params}``).
+        arch, arch_params: the network.
+        seed: the derived seed (model init, data order, augmentation).
+        needs_teacher: the job uses the teacher (strategy ``teacher`` or teacher soft labels).
+        context: the identity of everything the data refs resolve against (dataset, pixel
+            space, validation split, teacher, device type), shared by a run's jobs.
+        key: the content key of the job (sha256 hex).
+    """
+
+    role: str
+    index: int
+    data: DataRef
+    recipe: Mapping[str, Any]
+    lr_candidates: tuple[float, ...]
+    selection: str
+    test_interval: int
+    label_strategy: str
+    loss: Any
+    augmentation: tuple[Any, ...]
+    arch: str
+    arch_params: Mapping[str, Any]
+    seed: int
+    needs_teacher: bool
+    context: Mapping[str, Any]
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", sha256_json({"format": JOB_FORMAT_VERSION, **self._content()}))
+
+    def _content(self) -> dict[str, Any]:
+        out = self.to_dict()
+        out.pop("key")
+        if not self.needs_teacher:  # a job that never looks at the teacher does not depend on it
+            out["context"] = {k: v for k, v in self.context.items() if k != "teacher"}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "index": self.index, "data": self.data.to_dict(), "recipe": dict(self.recipe),
+                "lr_candidates": list(self.lr_candidates), "selection": self.selection,
+                "test_interval": self.test_interval, "label_strategy": self.label_strategy, "loss": self.loss,
+                "augmentation": list(self.augmentation), "arch": self.arch, "arch_params": dict(self.arch_params),
+                "seed": self.seed, "needs_teacher": self.needs_teacher, "context": dict(self.context),
+                "key": self.key}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudentJob":
+        values = dict(data)
+        values["data"] = DataRef.from_dict(values["data"])
+        values["lr_candidates"] = tuple(values["lr_candidates"])
+        values["augmentation"] = tuple(values["augmentation"])
+        return cls(**values)
+
+
+@dataclass
+class JobResult:
+    """What running one job produced (accuracies are fractions).
+
+    Attributes:
+        accuracy: the reported test accuracy (after the last epoch, or DD-Ranking's best).
+        lr: the learning rate the reported student was trained with.
+        epochs_trained: epochs of that student.
+        seconds: wall time of the whole job, every LR candidate included.
+        peak_memory_bytes: peak device memory (CUDA allocator) or process peak RSS on CPU.
+        selection: how the LR was chosen (``mode``, ``scores_by_lr``, ``chosen_lr``), if searched.
+        cached: the result was read from the job cache instead of trained.
+    """
+
+    key: str
+    role: str
+    index: int
+    seed: int
+    accuracy: float
+    lr: float
+    epochs_trained: int
+    seconds: float
+    peak_memory_bytes: int | None = None
+    selection: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"role": self.role, "index": self.index, "seed": self.seed, "accuracy": self.accuracy,
+               "lr": self.lr, "epochs_trained": self.epochs_trained, "seconds": round(self.seconds, 3),
+               "peak_memory_bytes": self.peak_memory_bytes, "key": self.key, "cached": self.cached}
+        if self.selection:
+            out["selection"] = self.selection
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "JobResult":
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The jobs of one evaluation: ``real`` first, then the students in index order.
+
+    ``syn_any_is_syn_hard``: ``syn_any`` trains exactly what ``syn_hard`` trains (hard labels,
+    same augmentation), so its job is left out and its accuracies are ``syn_hard``'s.
+    """
+
+    real: StudentJob
+    students: tuple[StudentJob, ...]
+    num_eval: int
+    syn_any_is_syn_hard: bool
+    ars: bool
+
+    @property
+    def jobs(self) -> tuple[StudentJob, ...]:
+        return (self.real, *self.students)
+
+    def by_role(self, role: str) -> list[StudentJob]:
+        """The jobs of ``role`` in index order."""
+        return sorted((j for j in self.students if j.role == role), key=lambda j: j.index)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything :func:`build_plan` needs, already resolved (no registry look-ups here).
+
+    Attributes:
+        seed: the run seed; ipc: images per class.
+        distilled_sha256: the distilled set's content hash.
+        has_soft_labels: the set stores soft labels; learned_lr: its learned LR, if any.
+        strategy, loss: acc_syn_any's label strategy and loss; strategy_soft/strategy_teacher:
+            its spec flags.
+        arch, arch_params: the student; teacher_arch, teacher_arch_params: the reference/teacher.
+        train, real: the student and real-data recipes (``Recipe.to_dict()``).
+        lr_override: ``--lr`` (replaces the protocol LR everywhere except a learned LR).
+        context: see :attr:`StudentJob.context`.
+    """
+
+    seed: int
+    ipc: int
+    distilled_sha256: str
+    has_soft_labels: bool
+    learned_lr: float | None
+    strategy: str
+    loss: Any
+    strategy_soft: bool
+    strategy_teacher: bool
+    arch: str
+    arch_params: Mapping[str, Any]
+    teacher_arch: str
+    teacher_arch_params: Mapping[str, Any]
+    train: Mapping[str, Any]
+    real: Mapping[str, Any]
+    lr_override: float | None
+    ars: bool
+    context: Mapping[str, Any]
+
+
+def reference_job(protocol: Any, inputs: PlanInputs) -> StudentJob:
+    """The real-data reference: the teacher architecture on the whole pool under the real recipe.
+
+    Its key depends on neither the distilled set nor the IPC nor the teacher, so every method and
+    IPC reuses one trained reference (and teacher) per (dataset, protocol recipe, seed).
+    """
+    return StudentJob(role="real", index=0, data=DataRef("pool"), recipe=dict(inputs.real),
+                      lr_candidates=(float(inputs.real["lr"]),), selection="last",
+                      test_interval=0, label_strategy="hard", loss=None,
+                      augmentation=tuple(protocol.real_augmentation), arch=inputs.teacher_arch,
+                      arch_params=inputs.teacher_arch_params, seed=derive_seed(inputs.seed, "real"),
+                      needs_teacher=False, context=inputs.context)
+
+
+def build_plan(protocol: Any, inputs: PlanInputs) -> Plan:
+    """The jobs of one evaluation under ``protocol`` (a :class:`ddr.protocol.config.Protocol`)."""
+    seed = inputs.seed
+    selection = protocol.selection
+    train_recipe = dict(inputs.train)
+    if inputs.lr_override is not None:
+        train_recipe["lr"] = float(inputs.lr_override)
+    grid = tuple(float(x) for x in protocol.lr_grid)
+
+    def candidates(lr: float | None) -> tuple[float, ...]:
+        if lr is not None:
+            return (float(lr),)
+        if selection == "last":
+            return (train_recipe["lr"],)
+        return grid
+
+    def job(role: str, index: int, data: DataRef, *, strategy: str, loss: Any, augmentation: tuple[Any, ...],
+            lr: float | None, teacher: bool) -> StudentJob:
+        return StudentJob(role=role, index=index, data=data, recipe=train_recipe, lr_candidates=candidates(lr),
+                          selection=selection, test_interval=protocol.test_interval if selection == "ddranking" else 0,
+                          label_strategy=strategy,
+                          loss=loss, augmentation=augmentation, arch=inputs.arch, arch_params=inputs.arch_params,
+                          seed=derive_seed(seed, role, index), needs_teacher=teacher, context=inputs.context)
+
+    real = reference_job(protocol, inputs)
+    hard_aug, any_aug = tuple(protocol.hard_augmentation), tuple(protocol.augmentation)
+    same_run = inputs.strategy == "hard" and inputs.loss is None and list(hard_aug) == list(any_aug)
+    syn = DataRef("distilled", sha256=inputs.distilled_sha256,
+                  soft="stored" if inputs.has_soft_labels else None)
+    rdm_soft = "teacher" if inputs.has_soft_labels and inputs.strategy == "stored_soft" else None
+    teacher_any = inputs.strategy_teacher
+    students: list[StudentJob] = []
+    for i in range(protocol.num_eval):
+        students.append(job("syn_hard", i, DataRef("distilled", sha256=inputs.distilled_sha256), strategy="hard",
+                            loss=None, augmentation=hard_aug, lr=inputs.learned_lr, teacher=False))
+        if not same_run:
+            students.append(job("syn_any", i, syn, strategy=inputs.strategy, loss=inputs.loss, augmentation=any_aug,
+                                lr=inputs.learned_lr, teacher=teacher_any))
+        rdm = DataRef("random", index=i, ipc=inputs.ipc, soft=rdm_soft)
+        students.append(job("rdm_any", i, rdm, strategy=inputs.strategy, loss=inputs.loss, augmentation=any_aug,
+                            lr=None, teacher=teacher_any or rdm_soft is not None))
+        if inputs.ars:  # ARS "without": no augmentation at all (mixing included)
+            students.append(job("syn_noaug", i, syn, strategy=inputs.strategy, loss=inputs.loss, augmentation=(),
+                                lr=inputs.learned_lr, teacher=teacher_any))
+            students.append(job("rdm_noaug", i, rdm, strategy=inputs.strategy, loss=inputs.loss, augmentation=(),
+                                lr=None, teacher=teacher_any or rdm_soft is not None))
+    return Plan(real=real, students=tuple(students), num_eval=protocol.num_eval, syn_any_is_syn_hard=same_run,
+                ars=inputs.ars)

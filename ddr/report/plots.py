@@ -1,0 +1,232 @@
+"""PNG plots of result rows (matplotlib, the optional extra ``ddr-bench[plots]``).
+
+- :func:`plot_accuracy_vs_ipc`: acc_syn_hard (mean ± sample std) vs IPC per method, with the
+  random-subset (acc_rdm_any) and full-data (acc_real_hard) references; one file per dataset.
+- :func:`plot_hlr_ior`: HLR vs IOR scatter of every (method, IPC), with iso-DDRS lines; one
+  file per dataset.
+- :func:`plot_cross_arch`: heat map, rows methods, columns evaluation architectures (the rows'
+  ``eval_arch`` or ``arch``); one file per (dataset, IPC) with more than one architecture.
+
+matplotlib is imported lazily, with the Agg backend; torch is never imported.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+from ddr.errors import DdrError
+from ddr.report.leaderboard import Board, Stat, build_leaderboard
+
+INSTALL_HINT = 'pip install "ddr-bench[plots]"'
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise DdrError(f"plots need matplotlib, which is not installed: {INSTALL_HINT}") from exc
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "plot"
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _boards(rows: Iterable[Mapping[str, Any]] | Iterable[Board]) -> list[Board]:
+    """``rows`` as boards: already-built boards pass through, result rows are ranked (w = 0.5)."""
+    items = list(rows)
+    if items and isinstance(items[0], Board):
+        return cast("list[Board]", items)
+    return build_leaderboard(cast("list[Mapping[str, Any]]", items))
+
+
+def plot_accuracy_vs_ipc(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
+                         metric: str = "acc_syn_hard") -> list[Path]:
+    """``<out_dir>/accuracy_vs_ipc_<dataset>.png`` per dataset."""
+    plt = _pyplot()
+    boards = _boards(rows)
+    out = []
+    for dataset in sorted({b.dataset for b in boards}):
+        mine = sorted((b for b in boards if b.dataset == dataset), key=lambda b: b.ipc)
+        series: dict[str, list[tuple[int, Stat]]] = {}
+        # the references depend on the student architecture: one line per architecture
+        random_ref: dict[str, list[tuple[int, Stat]]] = {}
+        real_values: dict[str, list[float]] = {}
+        for board in mine:
+            rdm: dict[str, list[float]] = {}
+            for e in board.entries:
+                series.setdefault(e.label, []).append((board.ipc, e.acc(metric)))
+                rdm.setdefault(e.arch or "-", []).extend(e.acc_values["acc_rdm_any"])
+                real_values.setdefault(e.arch or "-", []).extend(e.acc_values["acc_real_hard"])
+            for arch, values in rdm.items():
+                random_ref.setdefault(arch, []).append((board.ipc, Stat.of(values)))
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        markers = "osD^v<>pPX*h"
+        for k, (label, points) in enumerate(sorted(series.items())):
+            xs = [p[0] for p in points]
+            ax.errorbar(xs, [p[1].mean for p in points], yerr=[p[1].std for p in points], marker=markers[k % len(markers)],
+                        capsize=3, linewidth=1.6, label=label)
+        several = len(real_values) > 1
+        greys = ["0.0", "0.45", "0.65", "0.3", "0.55"]
+        for k, arch in enumerate(sorted(random_ref)):
+            points = random_ref[arch]
+            tag = f", {arch}" if several else ""
+            ax.plot([p[0] for p in points], [p[1].mean for p in points], color=greys[k % 5], linestyle="--",
+                    linewidth=1.4, marker="x" if len(points) == 1 else None,
+                    label=f"random subset (acc_rdm_any{tag})")
+            real = Stat.of(real_values.get(arch, []))
+            if real.mean is not None:
+                ax.axhline(real.mean, color=greys[k % 5], linestyle=":", linewidth=1.6,
+                           label=f"full data{tag} (acc_real_hard = {real.mean:.3f})")
+        ipcs = [b.ipc for b in mine]
+        if len(ipcs) > 1 and max(ipcs) / min(ipcs) >= 8:
+            ax.set_xscale("log")
+        ax.set_xticks(ipcs)
+        ax.set_xticklabels([str(i) for i in ipcs])
+        ax.set_xlabel("images per class (IPC)")
+        ax.set_ylabel(f"{metric} (fraction, mean ± sample std)")
+        ax.set_title(f"{dataset}: {metric} vs IPC")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
+        out.append(_save(fig, Path(out_dir) / f"accuracy_vs_ipc_{_slug(dataset)}.png"))
+    return out
+
+
+def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
+                 w: float = 0.5) -> list[Path]:
+    """``<out_dir>/hlr_vs_ior_<dataset>.png`` per dataset: one point (mean ± sample std) per
+    (method, IPC), the marker showing the IPC and a thin line joining a method's IPCs; the faint
+    grey lines are iso-DDRS(w) lines (DDRS grows towards the upper left)."""
+    plt = _pyplot()
+    boards = _boards(rows)
+    labels = sorted({e.label for b in boards for e in b.entries})
+    colors = {label: plt.cm.tab10(k % 10) if len(labels) <= 10 else plt.cm.tab20(k % 20)
+              for k, label in enumerate(labels)}
+    out = []
+    for dataset in sorted({b.dataset for b in boards}):
+        mine = sorted((b for b in boards if b.dataset == dataset), key=lambda b: b.ipc)
+        ipcs = [b.ipc for b in mine]
+        markers = dict(zip(ipcs, "osD^v<>pPX*h" * 4))
+        fig, ax = plt.subplots(figsize=(7.5, 5.5))
+        xs, ys = [], []
+        paths: dict[str, list[tuple[float, float]]] = {}
+        for board in mine:
+            for e in board.entries:
+                h, i = e.hlr, e.ior
+                # every entry of a leaderboard pools ≥ 1 student, so its HLR and IOR means exist
+                assert h.mean is not None and i.mean is not None
+                ax.errorbar(h.mean, i.mean, xerr=h.std, yerr=i.std, marker=markers[board.ipc], color=colors[e.label],
+                            markersize=7, capsize=2, linestyle="none", elinewidth=0.9)
+                paths.setdefault(e.label, []).append((h.mean, i.mean))
+                xs += [h.mean - (h.std or 0), h.mean + (h.std or 0)]
+                ys += [i.mean - (i.std or 0), i.mean + (i.std or 0)]
+        for label, points in paths.items():
+            if len(points) > 1:
+                ax.plot([p[0] for p in points], [p[1] for p in points], color=colors[label], linewidth=0.8, alpha=0.5)
+        lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
+        pad_x, pad_y = max((hi_x - lo_x) * 0.08, 0.01), max((hi_y - lo_y) * 0.08, 0.01)
+        x0, x1, y0, y1 = lo_x - pad_x, hi_x + pad_x, lo_y - pad_y, hi_y + pad_y
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+        if 0 < w < 1:
+            import numpy as np
+
+            grid_x = np.linspace(x0, x1, 50)
+            corners = [w * y - (1 - w) * x for x in (x0, x1) for y in (y0, y1)]
+            for alpha in np.linspace(min(corners), max(corners), 6)[1:-1]:
+                ax.plot(grid_x, (alpha + (1 - w) * grid_x) / w, color="0.8", linewidth=0.8, zorder=0)
+                x_at, y_at = x1, (alpha + (1 - w) * x1) / w
+                if y_at > y1:  # the line leaves through the top edge
+                    x_at, y_at = (w * y1 - alpha) / (1 - w), y1
+                score = (math.exp(min(1.0, max(-1.0, alpha))) - math.exp(-1)) / (math.e - math.exp(-1))
+                ax.annotate(f"DDRS {score:.3f}", (x_at, y_at), fontsize=7, color="0.5", ha="right", va="top",
+                            xytext=(-3, -3), textcoords="offset points")
+        for label in labels:
+            if label in paths:
+                ax.plot([], [], marker="o", linestyle="none", color=colors[label], label=label)
+        for ipc in ipcs:
+            ax.plot([], [], marker=markers[ipc], linestyle="none", color="0.3", label=f"IPC {ipc}")
+        ax.set_xlabel("HLR = acc_real_hard − acc_syn_hard (lower is better)")
+        ax.set_ylabel("IOR = acc_syn_any − acc_rdm_any (higher is better)")
+        ax.set_title(f"{dataset}: HLR vs IOR (grey: iso-DDRS lines, w = {w:g})")
+        ax.grid(True, alpha=0.25)
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
+        out.append(_save(fig, Path(out_dir) / f"hlr_vs_ior_{_slug(dataset)}.png"))
+    return out
+
+
+def cross_arch_matrix(
+    boards: Sequence[Board], metric: str = "acc_syn_hard",
+) -> list[tuple[Board, list[str], list[str], list[list[float | None]]]]:
+    """Per board with ≥ 2 architectures: (board, method labels, archs, matrix of metric means)."""
+    out = []
+    for board in boards:
+        archs = sorted({e.arch for e in board.entries if e.arch})
+        if len(archs) < 2:
+            continue
+        methods = sorted({e.base_label for e in board.entries})
+        cells: dict[tuple[str, str | None], float | None] = {}
+        for e in board.entries:
+            cells[(e.base_label, e.arch)] = e.ddrs.mean if metric == "ddrs" else (
+                e.hlr.mean if metric == "hlr" else e.ior.mean if metric == "ior" else e.acc(metric).mean)
+        out.append((board, methods, archs, [[cells.get((m, a)) for a in archs] for m in methods]))
+    return out
+
+
+def plot_cross_arch(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
+                    metric: str = "acc_syn_hard") -> list[Path]:
+    """``<out_dir>/cross_arch_<dataset>_ipc<N>.png`` for each (dataset, IPC) evaluated on ≥ 2 architectures."""
+    plt = _pyplot()
+    import numpy as np
+
+    out = []
+    for board, methods, archs, matrix in cross_arch_matrix(_boards(rows), metric):
+        data = np.array([[math.nan if v is None else v for v in row] for row in matrix], dtype=float)
+        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(archs), 1.2 + 0.55 * len(methods)))
+        image = ax.imshow(np.ma.masked_invalid(data), cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(archs)))
+        ax.set_xticklabels(archs, rotation=30, ha="right")
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels(methods)
+        finite = data[np.isfinite(data)]
+        middle = (finite.min() + finite.max()) / 2 if finite.size else 0
+        for r in range(len(methods)):
+            for c in range(len(archs)):
+                value = data[r, c]
+                if not math.isfinite(value):
+                    ax.text(c, r, "n/a", ha="center", va="center", fontsize=9, color="0.45")
+                else:
+                    ax.text(c, r, f"{value:.3f}", ha="center", va="center", fontsize=9,
+                            color="white" if value < middle else "black")
+        ax.set_xlabel("evaluation architecture")
+        ax.set_title(f"{board.title}: {metric}")
+        fig.colorbar(image, ax=ax, fraction=0.05, pad=0.04, label=metric)
+        out.append(_save(fig, Path(out_dir) / f"cross_arch_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+    return out
+
+
+def plot_all(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, w: float = 0.5) -> list[Path]:
+    """Every plot of ``rows`` into ``out_dir``; returns the PNG paths written."""
+    _pyplot()
+    rows = list(rows)
+    if not rows:
+        raise DdrError("no runs to plot; import run folders with `ddr results import DIR` first")
+    boards = build_leaderboard(rows, w)
+    return (plot_accuracy_vs_ipc(boards, out_dir) + plot_hlr_ior(boards, out_dir, w)
+            + plot_cross_arch(boards, out_dir))

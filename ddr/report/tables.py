@@ -1,0 +1,69 @@
+"""Plain-text tables of results and records (the ``ddr run``/``eval``/``show`` printouts).
+
+Works on the JSON form of results (``metrics.json``, ``--json``), so it never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+ROWS = (("acc real (hard)", "acc_real_hard"), ("acc syn (hard)", "acc_syn_hard"), ("acc syn (any)", "acc_syn_any"),
+        ("acc random (any)", "acc_rdm_any"), ("HLR  (lower is better)", "hlr"), ("IOR  (higher is better)", "ior"),
+        ("DDRS", "ddrs"), ("ARS", "ars"))
+
+
+def fmt_summary(summary: Mapping[str, Any]) -> str:
+    """``mean ± std`` with 4 decimals, or ``mean (n=1)`` when one value has no spread to show."""
+    if int(summary.get("n", 0)) <= 1:
+        return f"{summary['mean']:.4f} (n=1)"
+    return f"{summary['mean']:.4f} ± {summary['std']:.4f}"
+
+
+def describe_run(record: Mapping[str, Any]) -> str:
+    """One line naming what was run: method, dataset, IPC, protocol and every override."""
+    spec = record.get("run_spec", {})
+    method = record.get("method") or spec.get("method") or f"eval {spec.get('source', '')}".strip()
+    overrides = spec.get("protocol_overrides") or {}
+    protocol = f"{record.get('protocol')} v{record.get('protocol_version')}"
+    if overrides:
+        protocol += " + " + ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    budget = record.get("budget")
+    text = f"{method} · {spec.get('dataset')} · IPC {spec.get('ipc')} · {protocol}"
+    if budget:
+        text += f" · budget '{budget}'"
+    return text
+
+
+def result_table(record: Mapping[str, Any]) -> str:
+    """The score table of one result (its ``--json`` / ``metrics.json`` form)."""
+    lines = [describe_run(record), f"{'quantity':<26}{'mean ± std (fractions)':>24}"]
+    for label, key in ROWS:
+        if key in record:
+            lines.append(f"{label:<26}{fmt_summary(record[key]):>24}")
+    if "distill_seconds" in record:
+        cached = " (cached)" if record.get("distill_cached") else ""
+        lines.append(f"{'distill time':<26}{record['distill_seconds']:>22.1f} s{cached}")
+    if "eval_seconds" in record:
+        lines.append(f"{'eval time':<26}{record['eval_seconds']:>22.1f} s")
+    reused = record.get("reused_jobs") or {}
+    if reused:
+        lines.append("reused from the job cache: " + ", ".join(f"{n} {role}" for role, n in sorted(reused.items())))
+    n = record.get("acc_syn_hard", {}).get("n")
+    selection = "yes" if record.get("test_set_selection") else "no"
+    lines.append(f"seed {record.get('seed')}, {n} student{'s' if n != 1 else ''} per accuracy, "
+                 f"test-set selection: {selection}")
+    return "\n".join(lines)
+
+
+def runs_listing(records: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """One line per run record: folder name, what ran, DDRS."""
+    if not records:
+        return "no run records"
+    width = max(len(name) for name, _ in records)
+    lines = []
+    for name, record in records:
+        ddrs = record.get("ddrs", {})
+        score = fmt_summary(ddrs) if ddrs else "-"
+        lines.append(f"{name:<{width}}  DDRS {score:<18} {describe_run(record)}")
+    return "\n".join(lines)

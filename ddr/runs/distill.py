@@ -1,0 +1,206 @@
+"""Distillation: resolve a method and its parameters, build its context, run it (or fetch the
+distilled set from the cache).
+
+Parameters are resolved as: schema defaults < the dataset's budget preset (``reduced`` on
+digits, when the method has one) < the named preset (``dm.paper``) < ``--set method.KEY``; every
+key and value is checked against the method's schema first. The distilled set is cached by a
+content key (method, its version and distribution, resolved parameters, dataset, ipc, seed,
+training pool and student architecture), so the same spec distils once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ddr.errors import DdrError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ddr.method.context import DistillContext
+    from ddr.method.distilled import DistilledSet
+    from ddr.plugin.registry import Resolved
+    from ddr.runs.evaluate import Evaluator
+
+DISTILL_FORMAT_VERSION = 1
+
+
+@dataclass
+class DistillOutcome:
+    """A distilled set and how it was obtained (``cached``: read from the cache)."""
+
+    distilled: "DistilledSet"
+    key: str
+    cached: bool
+    seconds: float
+    method: str
+    params: dict[str, Any]
+    budget: str | None = None
+    budget_params: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """A method reference resolved against its schema: spec, canonical name, parameters, and the
+    dataset budget applied (its name and the parameters it set)."""
+
+    resolved: "Resolved[Any]"
+    params: dict[str, Any]
+    budget: str | None
+    budget_params: dict[str, Any] | None
+
+    @property
+    def spec(self) -> Any:
+        return self.resolved.spec
+
+    @property
+    def name(self) -> str:
+        return self.resolved.name
+
+
+def resolve_method(system: Any, method: str, dataset: str, overrides: Mapping[str, Any] | None = None) -> MethodChoice:
+    """Resolve ``method`` (``dm``, ``dm.paper``) with the dataset's budget and user overrides."""
+    registry = system.methods()
+    resolved = registry.resolve(method)
+    spec = resolved.spec
+    user = spec.check_params(dict(overrides or {}))
+    budget = system.datasets().get(dataset).budget
+    budget_params = dict(spec.presets[budget]) if budget and budget in spec.presets else None
+    params = dict(spec.defaults)
+    params.update(budget_params or {})
+    if resolved.preset is not None:
+        params.update(spec.presets[resolved.preset])
+    params.update(user)
+    resolved = type(resolved)(spec=spec, preset=resolved.preset, argument=resolved.argument, params=params)
+    return MethodChoice(resolved=resolved, params=params, budget=budget if budget_params is not None else None,
+                        budget_params=budget_params)
+
+
+def _model_seeds(seed: int) -> Iterator[int]:
+    """An endless, deterministic stream of integer seeds for the networks a method builds."""
+    import numpy as np
+
+    from ddr.engine.seeds import derive_seed
+
+    rng = np.random.default_rng(derive_seed(seed, "method_models"))
+    while True:
+        yield int(rng.integers(0, 2**62))
+
+
+def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | None = None,
+                  auto_assets: bool = True) -> "DistillContext":
+    """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``: the evaluator's)."""
+    from ddr.engine.build import build_augmentations, build_label_strategy
+    from ddr.engine.data import Split
+    from ddr.engine.seeds import derive_seed, torch_generator
+    from ddr.engine.training import Recipe, TrainData, train
+    from ddr.method.context import DistillContext
+
+    seed = evaluator.seed
+    system = evaluator.system
+    seeds = _model_seeds(seed)
+    method_seed = derive_seed(seed, "method")
+    generator = torch_generator(method_seed, evaluator.device)
+    arch, _ = evaluator.student_arch()
+
+    def make_model(arch: str | None = None, **model_params: Any) -> "torch.nn.Module":
+        return evaluator.make_model(next(seeds), arch, model_params or None)
+
+    def train_model(model: "torch.nn.Module", images: "torch.Tensor", labels: "torch.Tensor", *, epochs: int,
+                    lr: float = 0.01, batch_size: int = 256, optimizer: str = "sgd", momentum: float = 0.9,
+                    weight_decay: float = 5e-4, schedule: str = "step", augmentation: Any = None) -> "torch.nn.Module":
+        recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs,
+                        batch_size=batch_size, schedule=schedule)
+        recipe.check()
+        strategy = build_label_strategy("hard", system=system)
+        strategy.prepare(hard_labels=labels, soft_labels=None, teachers=[], num_classes=evaluator.dataset.num_classes)
+        pipeline = augmentation
+        if isinstance(augmentation, (str, list, tuple)):
+            pipeline = build_augmentations([augmentation] if isinstance(augmentation, str) else augmentation,
+                                           system=system)
+        train(model, TrainData(Split(labels=labels, images=images)), recipe,
+              generator=torch_generator(next(seeds), evaluator.device), strategy=strategy,
+              augmentation=pipeline, device=evaluator.device)
+        return model
+
+    def augmentation(name: str, **aug_params: Any) -> Any:
+        return build_augmentations([{"name": name, **aug_params}], system=system).augmentations[0]
+
+    def teacher() -> "torch.nn.Module":
+        return evaluator.teachers()[0]
+
+    return DistillContext(
+        dataset=evaluator.dataset, train=evaluator.pool, ipc=evaluator.ipc if ipc is None else ipc, num_classes=evaluator.dataset.num_classes,
+        generator=generator, seed=method_seed, device=evaluator.device, params=params, arch=arch,
+        make_model=make_model, train_model=train_model, augmentation=augmentation, teacher=teacher,
+        progress=evaluator.session.progress, log=evaluator.session.log, auto_assets=auto_assets,
+    )
+
+
+def distill_key(choice: MethodChoice, evaluator: "Evaluator") -> str:
+    """The content key of a distillation (what the distilled set depends on)."""
+    from ddr.store.hashing import sha256_json
+
+    spec = choice.spec
+    dist, version = evaluator.system.provenance().get(spec.provider or "", ("", ""))
+    arch, arch_params = evaluator.student_arch()
+    return sha256_json({
+        "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
+        "provider": spec.provider, "distribution": dist, "distribution_version": version,
+        "params": choice.params, "dataset": evaluator.dataset.name,
+        "dataset_version": evaluator.dataset_spec().version, "pixel_space": evaluator.dataset.pixel_space,
+        "ipc": evaluator.ipc, "seed": evaluator.seed, "arch": arch, "arch_params": arch_params,
+        "validation_per_class": evaluator.protocol.validation_per_class,
+    })
+
+
+def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = True,
+            auto_assets: bool = True) -> DistillOutcome:
+    """Run (or fetch from the cache) the distillation ``choice`` describes."""
+    from ddr.execute.student import PeakMemory
+    from ddr.method.distilled import DistilledSet
+    from ddr.store.cache import entry_dir
+    from ddr.store.formats import load_distilled, save_distilled
+
+    system = evaluator.system
+    spec = choice.spec
+    dist, version = system.provenance().get(spec.provider or "", ("", ""))
+    key = distill_key(choice, evaluator)
+    folder = entry_dir("distilled", key)
+    if use_cache and (folder / "meta.json").exists():
+        try:
+            distilled = load_distilled(folder)
+            evaluator.log(f"distilled set found in the cache ({folder}); skipping distillation")
+            return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds", 0.0)),
+                                  choice.name, choice.params, choice.budget, choice.budget_params)
+        except DdrError:
+            evaluator.log(f"cache entry {folder} is unreadable; distilling again")
+    target = system.methods().materialize(spec)
+    ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets)
+    peak = PeakMemory(evaluator.device)
+    start = time.perf_counter()
+    try:
+        distilled = target().distill(ctx)
+    except DdrError:
+        raise
+    except Exception as exc:
+        raise DdrError(f"method '{choice.name}' (plugin '{spec.provider}', {dist} {version}) failed: "
+                       f"{type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
+    seconds = time.perf_counter() - start
+    if not isinstance(distilled, DistilledSet):
+        raise DdrError(f"method '{choice.name}' returned {type(distilled).__name__}, not a DistilledSet")
+    distilled.meta.update({
+        "method": spec.name, "method_ref": choice.name, "method_version": spec.version, "provider": spec.provider,
+        "distribution": dist, "distribution_version": version, "params": choice.params,
+        "budget": choice.budget, "dataset": evaluator.dataset.name, "ipc": evaluator.ipc, "seed": evaluator.seed,
+        "distill_seconds": seconds, "peak_memory_bytes": peak.read(), "distill_key": key,
+    })
+    if distilled.label_strategy is None:
+        distilled.label_strategy = spec.label_strategy
+    if use_cache:
+        save_distilled(distilled, folder)
+    return DistillOutcome(distilled, key, False, seconds, choice.name, choice.params, choice.budget,
+                          choice.budget_params)

@@ -1,0 +1,532 @@
+"""The results database: every run record (``run_spec.json``, ``metrics.json``, ``env.json``) in
+one SQLite file, default ``$DDR_CACHE_DIR/results.sqlite``.
+
+- ``runs``: one row per run, keyed by the run id (SHA-256 of the canonical ``run_spec``; the run
+  folder's name ends with its first 10 hex digits). The three JSON documents are kept whole, so
+  fields added to the record schema later are never lost.
+- ``students``: one row per trained student (role, index, seed, accuracy, lr, epochs, seconds).
+- ``schema_version``: the version of this layout (:data:`SCHEMA_VERSION`).
+
+Writers use WAL journaling, a busy timeout and ``BEGIN IMMEDIATE`` transactions retried on
+``database is locked``, so several processes can import records at once. Adding the same record
+twice updates its row in place: never a duplicate. This module never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sqlite3
+import struct
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, overload
+
+from ddr.errors import ArtifactError, DdrError
+
+SCHEMA_VERSION = 1
+DB_FILENAME = "results.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+WRITE_ATTEMPTS = 20
+
+#: metrics.json keys a record must have; each score is a summary {mean, values, ...}.
+REQUIRED_SCORES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
+REQUIRED_SUMMARY_KEYS = ("mean", "values")
+REQUIRED_SPEC = ("dataset", "ipc")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id            TEXT PRIMARY KEY,
+    suite             TEXT,
+    method            TEXT NOT NULL,
+    method_params     TEXT NOT NULL,
+    dataset           TEXT NOT NULL,
+    ipc               INTEGER NOT NULL,
+    arch              TEXT,
+    label_strategy    TEXT,
+    protocol          TEXT,
+    protocol_version  TEXT,
+    seed,                   -- no type: 64-bit ints stay INTEGER, larger ones stay exact TEXT
+    distill_seed,
+    distilled_sha256  TEXT,
+    acc_real_hard     REAL,
+    acc_syn_hard      REAL,
+    acc_syn_any       REAL,
+    acc_rdm_any       REAL,
+    hlr               REAL,
+    ior               REAL,
+    ddrs              REAL,
+    metrics           TEXT NOT NULL,
+    env               TEXT NOT NULL,
+    run_spec          TEXT NOT NULL,
+    distill_seconds   REAL,
+    eval_seconds      REAL,
+    image_bytes       INTEGER,
+    soft_label_bytes  INTEGER,
+    record_dir        TEXT,
+    created           TEXT,
+    imported          TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite);
+CREATE INDEX IF NOT EXISTS runs_group ON runs (dataset, ipc, method);
+CREATE TABLE IF NOT EXISTS students (
+    run_id    TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    role      TEXT NOT NULL,
+    idx       INTEGER NOT NULL,
+    seed,
+    accuracy  REAL,
+    lr        REAL,
+    epochs    INTEGER,
+    seconds   REAL,
+    PRIMARY KEY (run_id, role, idx)
+);
+"""
+
+#: columns of ``runs`` a ``where`` filter may name directly; other keys are JSON paths.
+RUN_COLUMNS = (
+    "run_id", "suite", "method", "dataset", "ipc", "arch", "label_strategy", "protocol",
+    "protocol_version", "seed", "distill_seed", "distilled_sha256", "acc_real_hard", "acc_syn_hard",
+    "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "distill_seconds", "eval_seconds",
+    "image_bytes", "soft_label_bytes", "record_dir", "created", "imported",
+)
+_JSON_COLUMNS = ("method_params", "metrics", "env", "run_spec")
+
+
+def default_path() -> Path:
+    """``$DDR_CACHE_DIR/results.sqlite`` (``~/.cache/ddr/results.sqlite`` without the variable)."""
+    from ddr.store.paths import cache_dir
+
+    return cache_dir() / DB_FILENAME
+
+
+# ---------------------------------------------------------------------------------------------
+# reading a run folder
+
+
+@overload
+def _read_json_file(path: Path, required: Literal[True]) -> dict[str, Any]: ...
+@overload
+def _read_json_file(path: Path, required: bool) -> dict[str, Any] | None: ...
+def _read_json_file(path: Path, required: bool) -> dict[str, Any] | None:
+    if not path.exists():
+        if required:
+            raise ArtifactError(f"{path} is missing: not a ddr run record (expected run_spec.json, "
+                                f"metrics.json and env.json written by `ddr run --out` / `ddr eval --out`)")
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"cannot read {path}: {exc}\n  the record is corrupt; re-run it") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path} must hold a JSON object, found {type(data).__name__}")
+    return data
+
+
+def _require(mapping: Mapping[str, Any], key: str, path: Path, what: str = "") -> Any:
+    if key not in mapping or mapping[key] is None:
+        raise ArtifactError(f"{path} has no '{what}{key}': the record is incomplete or from an "
+                            f"incompatible ddr version; re-run it")
+    return mapping[key]
+
+
+def _safetensors_bytes(file: Path) -> dict[str, int]:
+    """Bytes per tensor in a safetensors file, read from its JSON header (no torch)."""
+    try:
+        with open(file, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > 100_000_000:
+                return {}
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error):
+        return {}
+    out = {}
+    for name, info in header.items():
+        if isinstance(info, dict) and "data_offsets" in info:
+            start, end = info["data_offsets"]
+            out[name] = int(end) - int(start)
+    return out
+
+
+def _storage(metrics: Mapping[str, Any], run_spec: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """(image bytes, soft-label bytes) of the distilled set: from the record when it says, else
+    from the distilled-set cache entry named by ``run_spec['distill_key']`` when it exists."""
+    raw_storage = metrics.get("storage")
+    storage: Mapping[str, Any] = raw_storage if isinstance(raw_storage, dict) else {}
+    images = metrics.get("image_bytes", storage.get("image_bytes"))
+    soft = metrics.get("soft_label_bytes", storage.get("soft_label_bytes"))
+    if images is not None:
+        return int(images), None if soft is None else int(soft)
+    key = run_spec.get("distill_key")
+    if not isinstance(key, str) or len(key) < 3:
+        return None, None
+    from ddr.store.paths import cache_dir
+
+    tensors = _safetensors_bytes(cache_dir() / "distilled" / key[:2] / key / "images.safetensors")
+    if "images" not in tensors:
+        return None, None
+    return tensors["images"], tensors.get("soft_labels", 0)
+
+
+def _sql_int(value: Any) -> Any:
+    """An int SQLite can store (64-bit signed), else its decimal string; None stays None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    return value
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def load_record(folder: str | Path) -> dict[str, Any]:
+    """One run folder as a row dict (the shape :meth:`ResultsDB.query` returns).
+
+    Raises :class:`ArtifactError` naming the file and key when a required part is missing.
+    """
+    from ddr.store.hashing import sha256_json
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder} is not a directory; pass a run folder written by `ddr run --out DIR`")
+    metrics_path = folder / "metrics.json"
+    metrics = _read_json_file(metrics_path, required=True)
+    spec_path = folder / "run_spec.json"
+    spec_file = _read_json_file(spec_path, required=False)
+    run_spec: dict[str, Any]
+    if spec_file is None:
+        if not isinstance(metrics.get("run_spec"), dict):
+            raise ArtifactError(f"{spec_path} is missing and {metrics_path} has no 'run_spec'")
+        run_spec, spec_path = metrics["run_spec"], metrics_path
+    else:
+        run_spec = spec_file
+    env = _read_json_file(folder / "env.json", required=False) or {}
+    for key in REQUIRED_SPEC:
+        _require(run_spec, key, spec_path)
+    for key in REQUIRED_SCORES:
+        summary = _require(metrics, key, metrics_path)
+        if not isinstance(summary, dict):
+            raise ArtifactError(f"{metrics_path}: '{key}' must be a summary object {{mean, std, n, values}}")
+        for sub in REQUIRED_SUMMARY_KEYS:
+            _require(summary, sub, metrics_path, f"{key}.")
+    method = metrics.get("method") or run_spec.get("method")
+    if not method:  # a `ddr eval` record: name the evaluated set by its source, else its content hash
+        source, sha = run_spec.get("source"), metrics.get("distilled_sha256")
+        if source:
+            method = f"eval:{Path(str(source)).name}"
+        elif sha:
+            method = f"eval:{str(sha)[:10]}"
+        else:
+            raise ArtifactError(f"{metrics_path} has no 'method' (nor has {spec_path}), and no "
+                                f"'distilled_sha256' to name the evaluated set by")
+    try:
+        ipc = int(run_spec["ipc"])
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f"{spec_path}: 'ipc' must be an integer, got {run_spec['ipc']!r}") from exc
+    method_params = metrics.get("method_params", run_spec.get("method_params")) or {}
+    seed = metrics.get("seed", run_spec.get("seed"))
+    image_bytes, soft_bytes = _storage(metrics, run_spec)
+    students = []
+    for i, student in enumerate(metrics.get("students") or []):
+        if not isinstance(student, dict) or "role" not in student or "accuracy" not in student:
+            raise ArtifactError(f"{metrics_path}: students[{i}] needs 'role' and 'accuracy'")
+        students.append({
+            "role": str(student["role"]), "index": int(student.get("index", i)), "seed": student.get("seed"),
+            "accuracy": _finite(student["accuracy"]), "lr": _finite(student.get("lr")),
+            "epochs": student.get("epochs_trained", student.get("epochs")), "seconds": _finite(student.get("seconds")),
+        })
+    created = metrics.get("created")
+    if not created:
+        created = datetime.fromtimestamp(metrics_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    row = {
+        "run_id": metrics.get("run_id") or sha256_json(run_spec),
+        "suite": metrics.get("suite", run_spec.get("suite")),
+        "method": str(method),
+        "method_params": method_params,
+        "dataset": str(run_spec["dataset"]),
+        "ipc": ipc,
+        "arch": run_spec.get("eval_arch", run_spec.get("arch")),
+        "label_strategy": run_spec.get("label_strategy"),
+        "protocol": metrics.get("protocol", run_spec.get("protocol")),
+        "protocol_version": None if metrics.get("protocol_version", run_spec.get("protocol_version")) is None
+        else str(metrics.get("protocol_version", run_spec.get("protocol_version"))),
+        "seed": seed,
+        "distill_seed": metrics.get("distill_seed", run_spec.get("distill_seed", seed)),
+        "distilled_sha256": metrics.get("distilled_sha256"),
+        "metrics": metrics,
+        "env": env,
+        "run_spec": run_spec,
+        "distill_seconds": _finite(metrics.get("distill_seconds")),
+        "eval_seconds": _finite(metrics.get("eval_seconds")),
+        "image_bytes": image_bytes,
+        "soft_label_bytes": soft_bytes,
+        "record_dir": str(folder.resolve()),
+        "created": created,
+        "students": students,
+    }
+    for key in REQUIRED_SCORES:
+        row[key] = _finite(metrics[key]["mean"])
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# the database
+
+
+def _is_locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class ResultsDB:
+    """The SQLite results store. ``ResultsDB()`` opens ``$DDR_CACHE_DIR/results.sqlite``."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                         check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise ArtifactError(f"cannot open the results database {self.path}: {exc}") from exc
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+        self._retry(self._create_schema)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "ResultsDB":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _retry(self, action: Any) -> Any:
+        """Run ``action`` (a transaction), retrying with jittered backoff while the file is locked."""
+        delay = 0.01
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                if not _is_locked(exc) or attempt == WRITE_ATTEMPTS - 1:
+                    raise ArtifactError(f"results database {self.path}: {exc}") from exc
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transaction(self, body: Any) -> Any:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = body(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _create_schema(self) -> None:
+        def body(conn: sqlite3.Connection) -> None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            elif row[0] > SCHEMA_VERSION:
+                raise DdrError(f"results database {self.path} has schema version {row[0]}; this ddr reads up "
+                               f"to {SCHEMA_VERSION}. Upgrade ddr or use another --db")
+        self._transaction(body)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add_record(self, folder: str | Path, suite: str | None = None) -> str:
+        """Add (or update) the run in ``folder``; returns its run id. One transaction per run; the
+        same run added twice keeps one row (its suite is kept unless ``suite`` is given)."""
+        row = load_record(folder)
+        if suite is not None:
+            row["suite"] = suite
+        return self.add_row(row)
+
+    def add_row(self, row: Mapping[str, Any]) -> str:
+        """Insert or update a row shaped like :func:`load_record`'s result."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        values = {col: row.get(col) for col in RUN_COLUMNS}
+        values["imported"] = now
+        for col in ("seed", "distill_seed", "image_bytes", "soft_label_bytes"):
+            values[col] = _sql_int(values[col])
+        for col in _JSON_COLUMNS:
+            values[col] = json.dumps(row.get(col) or {}, sort_keys=True)
+        names = list(values)
+        updates = ", ".join(
+            f"{n} = COALESCE(excluded.{n}, runs.{n})" if n == "suite" else f"{n} = excluded.{n}"
+            for n in names if n not in ("run_id", "imported")
+        )
+        sql = (f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
+               f"ON CONFLICT (run_id) DO UPDATE SET {updates}")
+        students = [
+            (values["run_id"], s["role"], int(s["index"]), _sql_int(s.get("seed")), s.get("accuracy"),
+             s.get("lr"), s.get("epochs"), s.get("seconds"))
+            for s in row.get("students") or []
+        ]
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, [values[n] for n in names])
+            conn.execute("DELETE FROM students WHERE run_id = ?", (values["run_id"],))
+            conn.executemany(
+                "INSERT OR REPLACE INTO students (run_id, role, idx, seed, accuracy, lr, epochs, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", students)
+
+        self._retry(lambda: self._transaction(body))
+        return str(values["run_id"])
+
+    def import_dirs(self, paths: Iterable[str | Path], suite: str | None = None) -> list[str]:
+        """Add every run folder in ``paths`` (a run folder itself, or a folder of run folders found
+        recursively by their ``metrics.json``). Returns the run ids, in order."""
+        ids: list[str] = []
+        for path in paths:
+            path = Path(path)
+            if (path / "metrics.json").exists():
+                folders = [path]
+            elif path.is_dir():
+                folders = sorted(p.parent for p in path.rglob("metrics.json"))
+                if not folders:
+                    raise ArtifactError(f"{path} holds no run records (no metrics.json below it)")
+            else:
+                raise ArtifactError(f"{path} does not exist or is not a directory")
+            ids.extend(self.add_record(folder, suite=suite) for folder in folders)
+        return ids
+
+    def delete(self, run_id: str) -> None:
+        self._retry(lambda: self._transaction(lambda c: c.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        rows = [dict(r) for r in self._conn.execute(sql, params).fetchall()]
+        if not rows:
+            return rows
+        ids = [r["run_id"] for r in rows]
+        students: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            for s in self._conn.execute(
+                f"SELECT * FROM students WHERE run_id IN ({', '.join('?' for _ in part)}) ORDER BY role, idx", part
+            ):
+                seed = s["seed"]
+                if isinstance(seed, str) and seed.lstrip("-").isdigit():
+                    seed = int(seed)
+                students[s["run_id"]].append({"role": s["role"], "index": s["idx"], "seed": seed,
+                                              "accuracy": s["accuracy"], "lr": s["lr"], "epochs": s["epochs"],
+                                              "seconds": s["seconds"]})
+        for row in rows:
+            for col in _JSON_COLUMNS:
+                row[col] = json.loads(row[col]) if row[col] else {}
+            for col in ("seed", "distill_seed"):
+                if isinstance(row[col], str) and row[col].lstrip("-").isdigit():
+                    row[col] = int(row[col])
+            row["students"] = students[row["run_id"]]
+        return rows
+
+    def query(self, suite: str | None = None, where: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows (dicts, JSON columns decoded, ``students`` attached), oldest first.
+
+        ``where`` maps a column (``method``, ``ipc``, ``arch`` ...) or a dotted JSON path
+        (``method_params.iterations``, ``run_spec.protocol_config.train.epochs``,
+        ``env.cuda.device``) to a value, or to a list/tuple of allowed values.
+        """
+        clauses, params = [], []
+        if suite is not None:
+            clauses.append("suite = ?")
+            params.append(suite)
+        for key, value in (where or {}).items():
+            expr = self._where_expr(key)
+            if expr.startswith("json_extract"):
+                # JSON values carry no column affinity: compare as text so 1 matches "1" and 0.5 "0.5"
+                expr = f"CAST({expr} AS TEXT)"
+                if isinstance(value, (list, tuple, set)):
+                    value = [self._text(v) for v in value]
+                elif value is not None:
+                    value = self._text(value)
+            if isinstance(value, (list, tuple, set)):
+                value = list(value)
+                if not value:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{expr} IN ({', '.join('?' for _ in value)})")
+                params.extend(self._param(v) for v in value)
+            elif value is None:
+                clauses.append(f"{expr} IS NULL")
+            else:
+                clauses.append(f"{expr} = ?")
+                params.append(self._param(value))
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        return self._rows(sql + " ORDER BY created, run_id", params)
+
+    @staticmethod
+    def _text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "1" if value else "0"
+        return str(value)
+
+    @staticmethod
+    def _param(value: Any) -> Any:
+        if isinstance(value, bool):
+            return int(value)
+        return _sql_int(value) if isinstance(value, int) else value
+
+    @staticmethod
+    def _where_expr(key: str) -> str:
+        if key in RUN_COLUMNS:
+            return key
+        head, _, rest = key.partition(".")
+        if head in _JSON_COLUMNS and rest:
+            parts = rest.split(".")
+            if all(p.replace("_", "").replace("-", "").isalnum() for p in parts):
+                return f"json_extract({head}, '$.{'.'.join(parts)}')"
+        if key in _JSON_COLUMNS:
+            raise DdrError(f"cannot filter on the whole '{key}' document; name a field, e.g. {key}.NAME")
+        raise DdrError(f"unknown filter key '{key}': use a column ({', '.join(RUN_COLUMNS)}) or a JSON path "
+                       f"starting with {', '.join(_JSON_COLUMNS)} (e.g. method_params.iterations)")
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        """The run whose id is ``run_id`` or starts with it (or whose record folder is named so).
+        A :class:`DdrError` when none or several match."""
+        if not run_id:
+            raise DdrError("empty run id")
+        rows = self._rows("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if not rows:
+            like = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._rows("SELECT * FROM runs WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id", [like + "%"])
+        if not rows:
+            rows = [r for r in self._rows("SELECT * FROM runs ORDER BY run_id", [])
+                    if r["record_dir"] and os.path.basename(r["record_dir"]) == run_id]
+        if not rows:
+            raise DdrError(f"no run '{run_id}' in {self.path}; `ddr results` lists the run ids")
+        if len(rows) > 1:
+            listing = ", ".join(r["run_id"][:12] for r in rows[:10])
+            raise DdrError(f"run id prefix '{run_id}' is ambiguous in {self.path}: {listing}; give more digits")
+        return rows[0]
+
+    def __len__(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
