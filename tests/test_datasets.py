@@ -45,7 +45,8 @@ def test_hook_registers_every_builtin_dataset_without_heavy_imports():
     assert sorted(SPECS) == sorted([
         "digits", "mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet",
         "imagenet", "imagenette", "imagewoof", "imagenet-subset", "folder"])
-    code = "import sys, ddr.builtins.datasets as d; d.ddr_datasets(); print(sorted({'torch', 'numpy', 'torchvision', 'sklearn'} & set(sys.modules)))"
+    code = ("import sys, ddr.builtins.datasets as d; d.ddr_datasets(); "
+            "print(sorted({'torch', 'numpy', 'torchvision', 'sklearn'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     for spec in SPECS.values():
@@ -331,7 +332,8 @@ def test_tinyimagenet_official_layout_sorted_wnids_and_decode_cache(tmp_path, mo
     assert ds.test.labels.tolist() == [1, 0, 2, 1]  # val_0..val_3 -> sorted-wnid indices
     assert ds.train.images.shape == (6, 3, 64, 64) and ds.test.images.shape == (4, 3, 64, 64)
     # the grey JPEG (class n03000684 = index 2, second image) becomes 3 equal channels
-    grey = ds.train.images[5] * torch.tensor(catalog.IMAGENET_STD).view(3, 1, 1) + torch.tensor(catalog.IMAGENET_MEAN).view(3, 1, 1)
+    std, mean = torch.tensor(catalog.IMAGENET_STD).view(3, 1, 1), torch.tensor(catalog.IMAGENET_MEAN).view(3, 1, 1)
+    grey = ds.train.images[5] * std + mean
     assert torch.allclose(grey[0], grey[1], atol=1e-5) and torch.allclose(grey[1], grey[2], atol=1e-5)
     assert sorted_wnids[2] == "n03000684"
     assert len(list((tmp_path / "cache" / "decoded").glob("tinyimagenet-*.safetensors"))) == 2

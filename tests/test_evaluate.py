@@ -406,7 +406,7 @@ def test_bad_evaluator_arguments_are_ddr_errors() -> None:
     with pytest.raises(DdrError, match="num_eval"):
         Evaluator(dataset="digits", ipc=1, num_eval=0, device="cpu")
     with pytest.raises(DdrError, match="validation"):  # 10 held out per class + 200 ipc > ~110 per class
-        make_evaluator(ipc=200).pool
+        _ = make_evaluator(ipc=200).pool
 
 
 # -- evaluate() ---------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_installed_plugin_is_listed_with_its_distribution(sample_venv) -> None:
     assert plugins["sample"] == {
         "name": "sample", "distribution": "ddr-sample-plugin", "version": "0.1.0",
         "module": "ddr_sample_plugin.plugin", "status": "active",
-        "hooks": ["ddr_label_strategies", "ddr_methods"], "error": None, "builtin": False,
+        "hooks": ["ddr_losses", "ddr_methods"], "error": None, "builtin": False,
     }
     assert plugins["random"]["distribution"] == "ddr-bench"  # the parent environment is seen too
 

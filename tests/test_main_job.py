@@ -16,7 +16,7 @@ import pytest
 def ddr_run_json(method: str, cache: Path, cwd: Path) -> dict:
     env = {**os.environ, "DDR_CACHE_DIR": str(cache)}
     proc = subprocess.run([sys.executable, "-m", "ddr", "run", "--method", method, "--json", "--no-progress"],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=900)
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=1800)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -32,6 +32,10 @@ def test_ddr_run_dm_with_defaults(tmp_path: Path) -> None:
     assert result["hlr"]["mean"] == pytest.approx(result["acc_real_hard"]["mean"] - result["acc_syn_hard"]["mean"])
     assert 0.0 <= result["ddrs"]["mean"] <= 1.0
     assert Path(result["record_dir"], "metrics.json").is_file()
+    assert result["budget"] == "reduced" and result["method_params"]["iterations"] == 50  # digits' budget
+    again = ddr_run_json("dm", tmp_path / "cache", tmp_path)  # a rerun trains nothing
+    assert again["distill_cached"] is True and again["reused_jobs"] == {"real": 1, "syn_hard": 5, "rdm_any": 5}
+    assert again["ddrs"] == result["ddrs"]
 
 
 @pytest.mark.slow

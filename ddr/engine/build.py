@@ -139,7 +139,12 @@ def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | N
     registry = _system(system).label_strategies()
     resolved = registry.resolve(ref)
     target = registry.materialize(resolved.spec)
-    built_loss = build_loss(loss if loss is not None else resolved.spec.default_loss, system=system)
+    loss_ref = loss if loss is not None else resolved.spec.default_loss
+    if loss_spec(loss_ref, system=system).soft and not resolved.spec.soft:
+        raise ConfigError(f"loss {_reference(loss_ref, 'a loss')[0]!r} compares with soft targets but the label strategy "
+                          f"'{resolved.name}' gives class labels only; use a soft strategy (stored_soft, teacher) "
+                          "or a hard loss (ce)")
+    built_loss = build_loss(loss_ref, system=system)
     strategy = _call_target(target, f"label strategy '{resolved.name}'", loss=built_loss, **resolved.params)
     for attr in ("prepare", "targets", "loss"):
         if not callable(getattr(strategy, attr, None)):

@@ -31,7 +31,19 @@ import pluggy
 from ddr.errors import InvalidSpecError, PluginLoadError
 from ddr.plugin import hookspecs
 from ddr.plugin.registry import Registry
-from ddr.plugin.specs import HOOK_OF_KIND, SPEC_TYPES, ComponentSpec
+from ddr.plugin.specs import (
+    HOOK_OF_KIND,
+    SPEC_TYPES,
+    ArchitectureSpec,
+    AugmentationSpec,
+    ComponentSpec,
+    DatasetSpec,
+    ExecutorSpec,
+    LabelStrategySpec,
+    LossSpec,
+    MethodSpec,
+    ProtocolSpec,
+)
 
 ENTRY_POINT_GROUP = "ddr"
 BUILTIN_PROVIDER = "builtins"
@@ -276,28 +288,28 @@ class PluginSystem:
             out.extend(replace(record, provider=provider) for record in records)
         return out
 
-    def datasets(self) -> Registry[Any]:
+    def datasets(self) -> Registry[DatasetSpec]:
         return self.registry("datasets")
 
-    def architectures(self) -> Registry[Any]:
+    def architectures(self) -> Registry[ArchitectureSpec]:
         return self.registry("architectures")
 
-    def label_strategies(self) -> Registry[Any]:
+    def label_strategies(self) -> Registry[LabelStrategySpec]:
         return self.registry("label-strategies")
 
-    def losses(self) -> Registry[Any]:
+    def losses(self) -> Registry[LossSpec]:
         return self.registry("losses")
 
-    def executors(self) -> Registry[Any]:
+    def executors(self) -> Registry[ExecutorSpec]:
         return self.registry("executors")
 
-    def augmentations(self) -> Registry[Any]:
+    def augmentations(self) -> Registry[AugmentationSpec]:
         return self.registry("augmentations")
 
-    def methods(self) -> Registry[Any]:
+    def methods(self) -> Registry[MethodSpec]:
         return self.registry("methods")
 
-    def protocols(self) -> Registry[Any]:
+    def protocols(self) -> Registry[ProtocolSpec]:
         return self.registry("protocols")
 
     def all_conflicts(self) -> dict[str, dict[str, list[Any]]]:

@@ -20,7 +20,7 @@ from ddr.errors import DdrError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ddr.method.context import DistillContext
+    from ddr.method.context import DistillContext, Method
     from ddr.method.distilled import DistilledSet
     from ddr.plugin.registry import Resolved
     from ddr.runs.evaluate import Evaluator
@@ -133,7 +133,8 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
         return evaluator.teachers()[0]
 
     return DistillContext(
-        dataset=evaluator.dataset, train=evaluator.pool, ipc=evaluator.ipc if ipc is None else ipc, num_classes=evaluator.dataset.num_classes,
+        dataset=evaluator.dataset, train=evaluator.pool, ipc=evaluator.ipc if ipc is None else ipc,
+        num_classes=evaluator.dataset.num_classes,
         generator=generator, seed=method_seed, device=evaluator.device, params=params, arch=arch,
         make_model=make_model, train_model=train_model, augmentation=augmentation, teacher=teacher,
         progress=evaluator.session.progress, log=evaluator.session.log, auto_assets=auto_assets,
@@ -183,7 +184,8 @@ def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = T
     peak = PeakMemory(evaluator.device)
     start = time.perf_counter()
     try:
-        distilled = target().distill(ctx)
+        method: Method = target()
+        distilled = method.distill(ctx)
     except DdrError:
         raise
     except Exception as exc:

@@ -1,7 +1,7 @@
 """The ``dc`` method: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021).
 
 Registered through the ``ddr`` entry point ``dc = "ddr_dc"``. Importing this module does not
-import torch; the algorithm is :class:`ddr_matching.GradientMatching` (via :mod:`ddr_dc.method`).
+import torch; the algorithm is :class:`ddr_matching.gradient.GradientMatching` (via :mod:`ddr_dc.method`).
 
 Defaults are the authors' (VICO-UoE/DatasetCondensation ``main.py``), on every dataset. A dataset may ask for a reduced
 budget: digits does (its ``reduced`` preset: 50 iterations, small real batches, so that
@@ -10,30 +10,10 @@ budget: digits does (its ``reduced`` preset: 50 iterations, small real batches, 
 
 from __future__ import annotations
 
+from ddr_matching.params import matching_params
+
 from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
 from ddr.plugin.specs import MethodSpec
-
-
-def _matching_params(init: str, *, augmentation: bool) -> tuple[ParamSpec, ...]:
-    return (
-        ParamSpec("iterations", 1000, "networks sampled (paper: 1000)", minimum=0),
-        ParamSpec("batch_real", 256, "real images per class per match", minimum=1),
-        ParamSpec("lr_img", 0.1, "SGD learning rate of the synthetic images", minimum=0.0),
-        ParamSpec("momentum_img", 0.5, "SGD momentum of the synthetic images", minimum=0.0),
-        ParamSpec("lr_net", 0.01, "SGD (no momentum) learning rate of the sampled network's inner loop", minimum=0.0),
-        ParamSpec("batch_train", 256, "inner-loop batch size", minimum=1),
-        ParamSpec("init", init, "initial images: noise (standard normal) or real (random real images)",
-                  choices=("noise", "real")),
-        ParamSpec("metric", "ours", "gradient distance: ours (layer-wise 1-cos), mse or cos",
-                  choices=("ours", "mse", "cos")),
-        ParamSpec("outer_loop", None, "image updates per sampled network (null: VICO get_loops(ipc))", type="int",
-                  minimum=1),
-        ParamSpec("inner_loop", None, "epochs the network trains between updates (null: get_loops(ipc))", type="int",
-                  minimum=0),
-        *((ParamSpec("augmentation_params", {}, "parameters of the 'dsa' augmentation (default: VICO ParamDiffAug)"),)
-          if augmentation else ()),
-    )
 
 
 @hookimpl
@@ -43,7 +23,7 @@ def ddr_methods() -> list[MethodSpec]:
             name="dc",
             target="ddr_dc.method:DC",
             summary="Gradient matching (Zhao et al. ICLR'21): synthetic images whose training gradients match real ones",
-            params=_matching_params("noise", augmentation=False),
+            params=matching_params("noise", augmentation=False),
             presets={"paper": {"iterations": 1000, "batch_real": 256},
                      "reduced": {"iterations": 50, "batch_real": 32},  # digits on a CPU: ~10-20 s
                      "smoke": {"iterations": 2, "batch_real": 8}},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-from ddr_matching import ParamReader, SiameseAugmentation, build_augmentation, uses_batch_statistics
+from ddr_matching.gradient import ParamReader, SiameseAugmentation, build_augmentation, uses_batch_statistics
 from torch import nn
 
 from ddr.method.distilled import DistilledSet

@@ -22,8 +22,8 @@ TEST_CONVNET = {"depth": 2, "width": 16}
 @pytest.fixture
 def distill_context() -> Callable[..., DistillContext]:
     """Factory: ``distill_context(params=None, *, ipc=1, seed=0) -> DistillContext`` on digits (CPU)."""
-    from ddr.runs.evaluate import Evaluator
     from ddr.runs.distill import build_context
+    from ddr.runs.evaluate import Evaluator
 
     torch.set_num_threads(1)
     evaluators: dict[int, Evaluator] = {}

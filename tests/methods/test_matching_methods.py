@@ -1,4 +1,4 @@
-"""Tests of the matching methods (dc, dsa, dm) and their shared core, :mod:`ddr_matching`.
+"""Tests of the matching methods (dc, dsa, dm) and their shared code, :mod:`ddr_matching.gradient`.
 
 The context here is built by hand from the real components (digits, ConvNet, DSA) rather than
 by the core, so that these tests depend only on the method contract. Networks are ConvNet-3 of
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ddr_dc.method import DC
 from ddr_dm.method import DM
 from ddr_dsa.method import DSA
-from ddr_matching import (
+from ddr_matching.gradient import (
     LOOPS,
     LossCurve,
     ParamReader,

@@ -186,6 +186,32 @@ def test_herding_picks_follow_the_order_of_the_trained_features(distill_context)
     assert out.meta["selected_indices"][7] != pool[:4].tolist()
 
 
+@pytest.mark.parametrize("name, order", [("herding", herding_order), ("kcenter", kcenter_order)])
+def test_by_default_selection_embeds_with_the_trained_reference(name, order, distill_context):
+    """feature_epochs null (the default): the protocol's cached real-data reference, as IDC."""
+    ctx = distill_context(dict(spec_of(name).defaults), ipc=3)
+    calls = []
+    teacher = ctx.teacher
+
+    def recording_teacher():
+        calls.append(1)
+        return teacher()
+
+    ctx.teacher = recording_teacher
+    ctx.train_model = None  # nothing is trained here
+    out = method_of(name).distill(ctx)
+    assert calls == [1] and out.meta["feature_net"] == "reference"
+    pool = ctx.class_indices()[2]
+    expected = pool[order(embed_all(teacher(), ctx.train.images[pool]), 3)]
+    assert out.meta["selected_indices"][2] == expected.tolist()
+
+
+def test_a_feature_arch_needs_feature_epochs(distill_context):
+    ctx = distill_context({**spec_of("herding").defaults, "arch": "mlp"}, ipc=1)
+    with pytest.raises(ConfigError, match="feature_epochs null selects in the protocol's reference model"):
+        method_of("herding").distill(ctx)
+
+
 # -- ddr_selection helpers --------------------------------------------------------------------------
 
 def test_embed_all_batches_and_restores_mode(distill_context):
