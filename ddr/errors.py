@@ -7,6 +7,12 @@ traceback). Messages say what was wrong *and* what to do about it.
 from __future__ import annotations
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a scheduler or ``kill`` ended the run); the CLI exits 143."""
+
+    exit_code = 143
+
+
 class DdrError(Exception):
     """Base class of all errors ddr reports to a user."""
 

@@ -98,8 +98,8 @@ def _guarded(session: Any, work: Any) -> Any:
 
     try:
         return work()
-    except KeyboardInterrupt:
-        session.hook.ddr_session_finish(results=[], exitstatus=130)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        session.hook.ddr_session_finish(results=[], exitstatus=getattr(exc, "exit_code", 130))
         raise
     except DdrError as exc:
         session.hook.ddr_session_finish(results=[], exitstatus=exc.exit_code)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ddr import __version__
-from ddr.errors import DdrError
+from ddr.errors import DdrError, Terminated
 from ddr.plugin.specs import SPEC_TYPES
 
 
@@ -242,9 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         parser = build_parser()
         system = _add_plugin_commands(parser, argv)
@@ -260,12 +267,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ddr: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("ddr: terminated (SIGTERM); results written so far are kept", file=sys.stderr)
+        return Terminated.exit_code
     except KeyboardInterrupt:
         print("ddr: interrupted; results written so far are kept", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `ddr list ... | head`
         sys.stderr.close()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> Any:

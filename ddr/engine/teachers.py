@@ -18,24 +18,24 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def read_state_dict(path: Path) -> dict[str, "torch.Tensor"]:
     """The tensors of a checkpoint file, keys stripped of a ``module.`` prefix."""
-    import pickle
-
     import torch
 
     if not path.is_file():
         raise ArtifactError(f"teacher checkpoint not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
 
+        try:
             state: Any = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ArtifactError(f"refusing to unpickle {path}: it holds objects other than tensors ({exc}); "
-                            "save the model's state_dict() instead") from exc
-    except Exception as exc:
-        raise ArtifactError(f"cannot read teacher checkpoint {path}: {type(exc).__name__}: {exc}") from exc
+        except (SafetensorError, OSError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ArtifactError(f"cannot read teacher checkpoint {path}: not a valid safetensors file ({reason}); "
+                                "re-export it with safetensors.torch.save_file(model.state_dict(), PATH)") from exc
+    else:
+        from ddr.store.formats import safe_torch_load
+
+        state = safe_torch_load(path, what="teacher checkpoint")
     for key in ("state_dict", "model", "net"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

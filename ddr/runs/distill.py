@@ -188,6 +188,9 @@ def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = T
         distilled = method.distill(ctx)
     except DdrError:
         raise
+    except SystemExit as exc:  # a plugin must not end the process: that would fake success (exit 0)
+        raise DdrError(f"method '{choice.name}' (plugin '{spec.provider}', {dist} {version}) called sys.exit({exc.code!r}) "
+                       "instead of returning a DistilledSet; report it to the plugin's authors") from exc
     except Exception as exc:
         raise DdrError(f"method '{choice.name}' (plugin '{spec.provider}', {dist} {version}) failed: "
                        f"{type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc

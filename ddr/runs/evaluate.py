@@ -50,7 +50,7 @@ class EvalOptions:
         ars: also compute ARS; zca: ZCA-whiten the dataset; download: fetch a missing dataset.
         method_protocol: the protocol the method asks for (the default protocol).
         executor: how jobs run (``local``).
-        job_cache: reuse finished jobs from the cache (and store new ones).
+        job_cache: reuse finished jobs from the cache (new results are stored either way).
     """
 
     dataset: str = "digits"
@@ -291,9 +291,9 @@ class Evaluator:
             return results
 
         def finished(job: "StudentJob", result: "JobResult", model: Any) -> None:
-            if self.options.job_cache:
-                state = model.state_dict() if job.role == "real" and model is not None else None
-                store_record(result.to_dict(), state)
+            # stored even under --no-job-cache (which only skips reading): the teacher is read from here
+            state = model.state_dict() if job.role == "real" and model is not None else None
+            store_record(result.to_dict(), state)
 
         executor = self.session.executor(self.options.executor)
         for result in executor.run(todo, self.workspace, finished):

@@ -5,6 +5,7 @@ and tell observer plugins (``ddr_run_start``/``finish``/``error``) with typed re
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,14 +56,16 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     system.require_healthy()
     o = options or EvalOptions()
     if option_fields:
-        from dataclasses import replace
-
         o = replace(o, **option_fields)
     choice = resolve_method(system, method, o.dataset, method_overrides)
     spec = RunSpec(command="run", method=method, method_params=dict(method_overrides or {}), source=None,
                    dataset=o.dataset, ipc=o.ipc, protocol=o.protocol, seed=o.seed, executor=o.executor,
                    device=o.device, overrides=o.protocol_overrides())
-    evaluator = Evaluator(EvalOptions(**{**o.__dict__, "method_protocol": choice.spec.protocol}), session=session)
+    evaluator = Evaluator(replace(o, method_protocol=choice.spec.protocol), session=session)
+    if out is not None:
+        from ddr.store.records import check_writable
+
+        check_writable(Path(out))
     outcome_box: list[DistillOutcome] = []
 
     def work() -> EvaluationResult:
@@ -99,13 +102,15 @@ def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None
 
     session = session or Session()
     session.system.require_healthy()
+    if out is not None:
+        from ddr.store.records import check_writable
+
+        check_writable(Path(out))
     spec = RunSpec(command="eval", method=None, method_params={}, source=str(path), dataset=options.dataset,
                    ipc=options.ipc, protocol=options.protocol, seed=options.seed, executor=options.executor,
                    device=options.device, overrides=options.protocol_overrides())
 
     def work() -> EvaluationResult:
-        from dataclasses import replace
-
         num_classes = session.load_dataset(options.dataset, download=options.download).num_classes
         space = pixel_space or ("zca" if options.zca else None)
         distilled = load_any(Path(path), session.system, num_classes=num_classes, ipc=options.ipc, pixel_space=space)

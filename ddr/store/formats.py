@@ -9,6 +9,7 @@ user-supplied is ever unpickled: DD-Ranking's ``images.pt``/``labels.pt``/``lr.p
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -268,11 +269,15 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
     missing = [k for k in ("images", "labels") if k not in tensors]
     if missing:
         raise ArtifactError(f"{tensor_file} lacks tensor(s) {missing}; found {sorted(tensors)}")
+    lr = record.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
+        raise ArtifactError(f"{meta_file}: 'lr' is {lr!r}; expected a positive number or null (edit the file, "
+                            "or re-run distillation)")
     ds = DistilledSet(
         images=tensors["images"],
         labels=tensors["labels"],
         soft_labels=tensors.get("soft_labels"),
-        lr=record.get("lr"),
+        lr=lr,
         pixel_space=record.get("pixel_space", "normalized"),
         label_strategy=record.get("label_strategy"),
         meta=dict(record.get("meta") or {}),
@@ -286,8 +291,9 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
     return ds
 
 
-def _safe_torch_load(file: Path) -> Any:
-    """``torch.load`` restricted to tensors and plain containers; errors become ArtifactError."""
+def safe_torch_load(file: Path, what: str = "distilled-set file") -> Any:
+    """``torch.load`` restricted to tensors and plain containers; errors become one-line
+    ArtifactErrors in ddr's words (never torch's advice to load with ``weights_only=False``)."""
     import pickle
 
     import torch
@@ -296,14 +302,14 @@ def _safe_torch_load(file: Path) -> Any:
         return torch.load(file, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         text = str(e)
-        if "weights only" not in text.lower():
-            raise ArtifactError(f"cannot read {file}: {text}\n  the file is corrupt; re-copy or re-export it") from e
-        match = re.search(r"WeightsUnpickler error:(.*?)(Check the documentation|$)", text, re.S)
-        reason = " ".join(match.group(1).split()) if match else text.splitlines()[0]
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if found is None:  # not a refused object: bytes that are no (complete) pickle at all
+            raise ArtifactError(f"cannot read {file}: it is not a torch.save file (or it is truncated); "
+                                "re-copy or re-export it") from e
         raise ArtifactError(
-            f"refusing to unpickle {file}: it holds Python objects other than tensors, numbers, "
-            f"strings, lists and dicts ({reason}). ddr never runs code from distilled-set files.\n"
-            "  re-save it with plain tensors, e.g. torch.save(images.detach().cpu(), 'images.pt')"
+            f"refusing to unpickle {file}: it holds a Python object ({found.group(1)}), not only tensors, "
+            f"numbers, strings, lists and dicts; ddr never runs code from a {what}. Re-save it with plain "
+            "tensors, e.g. torch.save(model.state_dict(), PATH) or torch.save(images.detach().cpu(), PATH)"
         ) from e
     except Exception as e:  # torch raises RuntimeError/EOFError/KeyError/... on damaged files
         raise ArtifactError(
@@ -313,17 +319,17 @@ def _safe_torch_load(file: Path) -> Any:
 
 
 def _load_pt_directory(directory: Path, num_classes: int | None, ipc: int | None, pixel_space: str) -> DistilledSet:
-    images = _expect_tensor(_safe_torch_load(directory / "images.pt"), directory / "images.pt")
+    images = _expect_tensor(safe_torch_load(directory / "images.pt"), directory / "images.pt")
     labels_file, lr_file = directory / "labels.pt", directory / "lr.pt"
-    labels = _safe_torch_load(labels_file) if labels_file.is_file() else None
-    lr = _as_lr(_safe_torch_load(lr_file), lr_file) if lr_file.is_file() else None
+    labels = safe_torch_load(labels_file) if labels_file.is_file() else None
+    lr = _as_lr(safe_torch_load(lr_file), lr_file) if lr_file.is_file() else None
     return _assemble(images, labels, lr, pixel_space, num_classes, ipc, directory, "ddranking_dir", [])
 
 
 def _load_pt_file(file: Path, num_classes: int | None, ipc: int | None, pixel_space: str) -> DistilledSet:
     import torch
 
-    obj = _safe_torch_load(file)
+    obj = safe_torch_load(file)
     warnings: list[str] = []
     if isinstance(obj, torch.Tensor):
         return _assemble(obj, None, None, pixel_space, num_classes, ipc, file, "pt_tensor", warnings)

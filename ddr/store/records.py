@@ -1,14 +1,19 @@
 """Run records: ``run_spec.json``, ``metrics.json`` and ``env.json`` in one directory per run.
 
-Files are written atomically, so an interrupted run never leaves a truncated record, and an
-existing record of another run is never overwritten (the directory name holds the run hash).
+A record folder is written under a temporary name and renamed into place, so it is complete or
+absent; an existing record of another run is never overwritten (the folder name holds the run
+hash). :func:`check_writable` refuses an unusable ``--out`` before any work starts.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddr.errors import ArtifactError
 from ddr.store.cache import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -23,16 +28,45 @@ def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
     return Path(out) / f"{label.replace('/', '_').replace(':', '_')}-{sha256_json(run_spec)[:10]}"
 
 
+def check_writable(directory: Path, what: str = "--out") -> None:
+    """Fail before any work when ``directory`` cannot hold records: it is (below) a file, or
+    cannot be created or written. The message names the path and the fix."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ddr-write-check-"):
+            pass
+    except OSError as exc:
+        raise ArtifactError(f"cannot write run records to {directory} ({what}): {exc.strerror or exc}; "
+                            f"choose a writable directory with {what} DIR") from None
+
+
 def write_records(folder: Path, result: "EvaluationResult", system: "PluginSystem",
                   extra_metrics: dict[str, Any] | None = None) -> Path:
-    """Write the three record files of ``result`` into ``folder`` (created) and return it."""
+    """Write the three record files of ``result`` into ``folder`` and return it.
+
+    The files are written into a temporary sibling folder that is renamed into place, so a
+    record folder is complete or absent; an earlier record of the same run is replaced.
+    """
     from ddr.store.envinfo import environment_info
 
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(folder / "run_spec.json", result.run_spec)
-    metrics = result.metrics_record()
-    metrics.update(extra_metrics or {})
-    atomic_write_json(folder / "metrics.json", metrics)
-    env = environment_info(plugins=system.describe(), device=result.run_spec.get("device"))
-    atomic_write_json(folder / "env.json", env)
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        atomic_write_json(tmp / "run_spec.json", result.run_spec)
+        metrics = result.metrics_record()
+        metrics.update(extra_metrics or {})
+        atomic_write_json(tmp / "metrics.json", metrics)
+        env = environment_info(plugins=system.describe(), device=result.run_spec.get("device"))
+        atomic_write_json(tmp / "env.json", env)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArtifactError(f"cannot write the run record {folder}: {exc.strerror or exc}; the distilled set and "
+                            "every finished student are in the cache, so rerunning with a writable --out costs "
+                            "seconds") from exc
     return folder

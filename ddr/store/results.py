@@ -155,10 +155,10 @@ def _safetensors_bytes(file: Path) -> dict[str, int]:
 def _storage(metrics: Mapping[str, Any], run_spec: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """(image bytes, soft-label bytes) of the distilled set: from the record when it says, else
     from the distilled-set cache entry named by ``run_spec['distill_key']`` when it exists."""
-    raw_storage = metrics.get("storage")
+    raw_storage = metrics.get("storage_bytes")  # {"images": bytes, "soft_labels": bytes}, written by ddr run/eval
     storage: Mapping[str, Any] = raw_storage if isinstance(raw_storage, dict) else {}
-    images = metrics.get("image_bytes", storage.get("image_bytes"))
-    soft = metrics.get("soft_label_bytes", storage.get("soft_label_bytes"))
+    images = metrics.get("image_bytes", storage.get("images"))
+    soft = metrics.get("soft_label_bytes", storage.get("soft_labels"))
     if images is not None:
         return int(images), None if soft is None else int(soft)
     key = run_spec.get("distill_key")
