@@ -91,15 +91,16 @@ def _model_seeds(seed: int) -> Iterator[int]:
 
 
 def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | None = None,
-                  auto_assets: bool = True) -> "DistillContext":
-    """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``: the evaluator's)."""
+                  seed: int | None = None, auto_assets: bool = True) -> "DistillContext":
+    """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``, ``seed``: the
+    evaluator's unless given)."""
     from ddr.engine.build import build_augmentations, build_label_strategy
     from ddr.engine.data import Split
     from ddr.engine.seeds import derive_seed, torch_generator
     from ddr.engine.training import Recipe, TrainData, train
     from ddr.method.context import DistillContext
 
-    seed = evaluator.seed
+    seed = evaluator.seed if seed is None else seed
     system = evaluator.system
     seeds = _model_seeds(seed)
     method_seed = derive_seed(seed, "method")

@@ -18,6 +18,8 @@ def ddr_protocols() -> list[ProtocolSpec]:
         ProtocolSpec(name="soft", path=f"{_PACKAGE}:soft.yaml", version="1",
                      summary="teacher-based methods: AdamW 1e-3 cosine, 300 epochs, KL T=4, teacher relabels, RRC+flip+CutMix",
                      presets={"paper": {"loss": {"name": "kl", "temperature": 20.0}}}),
+        ProtocolSpec(name="rded-paper", path=f"{_PACKAGE}:rded-paper.yaml", version="1",
+                     summary="RDED's own student recipe: AdamW 1e-3 half-cosine, 300 epochs, KL T=20, rded aug + CutMix"),
         ProtocolSpec(name="digits", path=f"{_PACKAGE}:digits.yaml", version="1",
                      summary="embedded quick protocol: digits 16 px, ConvNet-3 w64, 300 epochs, DSA"),
     ]

@@ -1,0 +1,58 @@
+"""The ``sre2l`` method: squeeze, recover and relabel (Yin, Xing & Shen, NeurIPS 2023;
+VILA-Lab/SRe2L ``recover/``).
+
+Registered through the ``ddr`` entry point ``sre2l = "ddr_sre2l"`` (or ``DDR_PLUGINS=ddr_sre2l``).
+Importing this module does not import torch; the algorithm lives in :mod:`ddr_sre2l.method`.
+
+*Squeeze* is the protocol's teacher (``ctx.teacher()``), which must have BatchNorm layers: run with
+``--set teacher.arch=convnet_bn`` (or ``resnet18_bn``, or ``--teacher FILE`` of such a network).
+*Recover* optimises images from noise so the teacher classifies them as their class while their
+per-layer batch statistics match the teacher's BatchNorm running statistics. *Relabel* is the
+evaluation's label strategy ``teacher`` (the teacher labels every augmented batch), or
+``labels=stored_soft`` to store one logit vector per image.
+"""
+
+from __future__ import annotations
+
+from ddr import hookimpl
+from ddr.plugin.params import ParamSpec
+from ddr.plugin.specs import MethodSpec
+
+PARAMS = (
+    ParamSpec("iterations", 1000, "Adam steps per batch of synthetic images (SRe2L: 1000)", minimum=0),
+    ParamSpec("lr", 0.25, "Adam learning rate on the pixels, cosine-decayed to 0 (SRe2L: 0.25)", minimum=0.0),
+    ParamSpec("beta1", 0.5, "Adam beta1 (SRe2L: 0.5)", minimum=0.0),
+    ParamSpec("beta2", 0.9, "Adam beta2 (SRe2L: 0.9)", minimum=0.0),
+    ParamSpec("r_bn", 0.01, "weight of the BatchNorm statistics loss (SRe2L --r-bn 0.01)", minimum=0.0),
+    ParamSpec("first_bn_multiplier", 10.0, "extra weight of the first BatchNorm layer's term (SRe2L: 10)",
+              minimum=0.0),
+    ParamSpec("crop_scale_min", 0.08, "smallest area of the random resized crop applied each step "
+              "(SRe2L: RandomResizedCrop(scale=(0.08, 1))); 1 disables the crop", minimum=0.0),
+    ParamSpec("jitter", None, "random shift in pixels per step (SRe2L: 32 at 224 px); null: side * 32/224",
+              type="int", minimum=0),
+    ParamSpec("flip", True, "random left-right flip per step"),
+    ParamSpec("batch_size", 100, "classes recovered together (one image each) per batch (SRe2L: 100)",
+              minimum=1),
+    ParamSpec("labels", "teacher", "teacher: the evaluation relabels every augmented batch; "
+              "stored_soft: store one teacher logit vector per image", choices=("teacher", "stored_soft")),
+)
+
+
+@hookimpl
+def ddr_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(
+            name="sre2l",
+            target="ddr_sre2l.method:SRe2L",
+            summary="SRe2L (Yin et al. NeurIPS'23): recover images from a BN teacher's statistics; teacher relabels",
+            params=PARAMS,
+            presets={
+                "paper": {"iterations": 1000, "lr": 0.25, "r_bn": 0.01, "first_bn_multiplier": 10.0},
+                "smoke": {"iterations": 5},
+                "reduced": {"iterations": 300},
+            },
+            label_strategy="teacher",
+            protocol="soft",
+            needs_teacher=True,
+        )
+    ]

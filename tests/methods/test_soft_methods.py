@@ -1,0 +1,316 @@
+"""Tests of the teacher-based soft-label methods: rded, sre2l, d4m (and ddr_teacherlib).
+
+End-to-end comparisons run ``python -m ddr run`` in a subprocess on digits under the ``soft``
+protocol, shortened (``real.epochs`` for the teacher, ``train.epochs`` for the students), and
+compare the method's ``acc_syn_any`` with ``acc_rdm_any`` (random real images of the same budget,
+labelled the same way). Everything is seeded, so the numbers are reproducible on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+TEACHER_EPOCHS = 30
+SOFT = ["--protocol", "soft", "--set", f"real.epochs={TEACHER_EPOCHS}", "--set", "train.epochs=100",
+        "--set", "num_eval=3", "--set", "test_interval=100"]
+BN_TEACHER = ["--set", "teacher.arch=convnet_bn"]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)  # the methods are installed entry points of ddr-bench
+    env["OMP_NUM_THREADS"] = "1"
+    return env  # DDR_CACHE_DIR: the session's (tests/conftest.py), so teachers are trained once
+
+
+def ddr(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "ddr", *args], cwd=cwd, env=_env(), capture_output=True,
+                          text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ddr {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def ddr_run_json(*args: str, cwd: Path) -> dict[str, Any]:
+    proc = ddr("run", *args, "--no-progress", "--json", cwd=cwd)
+    return json.loads(proc.stdout)
+
+
+# -- registration ------------------------------------------------------------------------------
+
+def test_specs_register_without_torch_side_effects(tmp_path: Path) -> None:
+    proc = ddr("list", "methods", cwd=tmp_path)
+    for name in ("rded", "sre2l", "d4m"):
+        assert name in proc.stdout
+    code = ("import sys; import ddr_rded, ddr_sre2l, ddr_d4m; "
+            "specs = [m.ddr_methods()[0] for m in (ddr_rded, ddr_sre2l, ddr_d4m)]; "
+            "assert all(s.needs_teacher and s.protocol == 'soft' and s.label_strategy == 'teacher' for s in specs); "
+            "assert all({'paper', 'smoke', 'reduced'} <= set(s.presets) for s in specs); "
+            "print('diffusers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- in-process helpers --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def evaluators() -> dict[str, Any]:
+    from ddr.runs.evaluate import Evaluator
+
+    torch.set_num_threads(1)
+    common = dict(dataset="digits", ipc=1, seed=0, device="cpu", num_eval=1, protocol="soft")
+    return {
+        "in": Evaluator(**common, overrides={"real.epochs": TEACHER_EPOCHS}),
+        "bn": Evaluator(**common, overrides={"real.epochs": TEACHER_EPOCHS, "teacher.arch": "convnet_bn"}),
+    }
+
+
+def _context(evaluator: Any, spec_module: Any, params: dict[str, Any], ipc: int = 1, seed: int = 0) -> Any:
+    from ddr.runs.distill import build_context
+
+    spec = spec_module.ddr_methods()[0]
+    merged = {**spec.defaults, **params}
+    return build_context(evaluator, ipc=ipc, seed=seed, params=spec.check_params(merged))
+
+
+# -- rded ----------------------------------------------------------------------------------------
+
+def test_rded_stitch_layout() -> None:
+    from ddr_rded.method import pad_to, stitch
+
+    patches = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2).contiguous()
+    out = stitch(patches, n=2, factor=2, size=(4, 4))
+    # patch k*n + i goes to slot k of image i: image 0 gets patches 0, 2, 4, 6
+    assert out[0, 0].tolist() == [[0, 0, 2, 2], [0, 0, 2, 2], [4, 4, 6, 6], [4, 4, 6, 6]]
+    assert out[1, 0, 0].tolist() == [1, 1, 3, 3]
+    odd = stitch(torch.ones(4, 1, 2, 2), n=1, factor=2, size=(5, 5))  # remainder rows/cols filled
+    assert bool((odd == 1).all())
+    padded = pad_to(torch.ones(1, 1, 2, 2), (4, 4))
+    assert padded.sum() == 4 and padded[0, 0, 1:3, 1:3].sum() == 4
+
+
+def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str, Any]) -> None:
+    import ddr_rded
+    from ddr_rded.method import RDED
+
+    params = {"factor": 2, "num_crop": 3, "mipc": 40}
+    first = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2))
+    again = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2))
+    other = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2, seed=1))
+    assert first.images.shape == (20, 1, 16, 16)
+    assert torch.equal(first.labels, torch.arange(10).repeat_interleave(2))
+    assert torch.equal(first.images, again.images)
+    assert not torch.equal(first.images, other.images)
+    assert first.label_strategy == "teacher" and first.soft_labels is None
+    assert first.meta["storage_bytes"] == {"images": 20 * 256 * 4, "soft_labels": 0}
+    # the kept patches are far more typical for the teacher than the candidate crops
+    assert first.meta["mean_selected_teacher_ce"] < 0.5 * first.meta["mean_candidate_teacher_ce"]
+    # pixels stay real pixels (inside the normalised 0..1 range)
+    low, high = (0 - 0.3054) / 0.3189, (1 - 0.3054) / 0.3189
+    assert first.images.min() >= low - 1e-4 and first.images.max() <= high + 1e-4
+    stored = RDED().distill(_context(evaluators["in"], ddr_rded, {**params, "labels": "stored_soft"}, ipc=2))
+    assert stored.soft_labels.shape == (20, 10) and stored.label_strategy == "stored_soft"
+    assert stored.meta["storage_bytes"]["soft_labels"] == 20 * 10 * 4
+    teacher = evaluators["in"].teachers()[0]
+    with torch.no_grad():
+        assert torch.allclose(stored.soft_labels, teacher(stored.images), atol=1e-5)
+
+
+def test_rded_beats_random_on_digits_ipc1(tmp_path: Path) -> None:
+    result = ddr_run_json("--method", "rded.reduced", "--ipc", "1", *SOFT, cwd=tmp_path)
+    syn, rdm = result["acc_syn_any"]["mean"], result["acc_rdm_any"]["mean"]
+    assert syn > rdm + 0.04, (syn, rdm)
+    assert syn > 0.6
+
+
+# -- sre2l ---------------------------------------------------------------------------------------
+
+def test_bn_statistics_hooks_match_manual_computation() -> None:
+    from ddr_teacherlib import BNStatistics
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                              torch.nn.Conv2d(4, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    net[1].running_mean.fill_(0.5)
+    x = torch.randn(6, 1, 8, 8)
+    with BNStatistics(net) as bn:
+        net(x)
+        loss = bn.loss(first_multiplier=10.0)
+    h = net[0](x)
+    expected0 = torch.linalg.vector_norm(h.mean((0, 2, 3)) - 0.5) + torch.linalg.vector_norm(
+        h.var((0, 2, 3), unbiased=False) - 1.0)
+    assert torch.allclose(bn.losses[0], expected0, atol=1e-5)
+    assert torch.allclose(loss, 10 * bn.losses[0] + bn.losses[1])
+    assert not net[1]._forward_hooks  # hooks removed on exit
+
+
+def test_sre2l_without_bn_teacher_says_what_to_do(evaluators: dict[str, Any]) -> None:
+    import ddr_sre2l
+    from ddr_sre2l.method import SRe2L
+
+    from ddr.errors import DdrError
+
+    with pytest.raises(DdrError, match="teacher.arch=convnet_bn"):
+        SRe2L().distill(_context(evaluators["in"], ddr_sre2l, {"iterations": 1}))
+
+
+def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]) -> None:
+    import ddr_sre2l
+    from ddr_sre2l.method import SRe2L
+
+    params = {"iterations": 60, "r_bn": 0.1}
+    first = SRe2L().distill(_context(evaluators["bn"], ddr_sre2l, params, ipc=2))
+    again = SRe2L().distill(_context(evaluators["bn"], ddr_sre2l, params, ipc=2))
+    assert torch.equal(first.images, again.images)
+    assert first.images.shape == (20, 1, 16, 16) and first.label_strategy == "teacher"
+    curve = first.meta["loss_curve"]
+    assert curve[-1][1] < 0.6 * curve[0][1]  # the recovery loss falls
+    teacher = evaluators["bn"].teachers()[0]
+    with torch.no_grad():
+        acc = (teacher(first.images).argmax(1) == first.labels).float().mean().item()
+    assert acc >= 0.9
+    low, high = (0 - 0.3054) / 0.3189, (1 - 0.3054) / 0.3189
+    assert first.images.min() >= low - 1e-4 and first.images.max() <= high + 1e-4  # clipped
+    assert first.meta["storage_bytes"] == {"images": 20 * 256 * 4, "soft_labels": 0}
+
+
+def test_sre2l_vs_random_on_digits(tmp_path: Path) -> None:
+    result = ddr_run_json("--method", "sre2l.reduced", "--ipc", "1", *SOFT, *BN_TEACHER,
+                          "--set", "method.r_bn=0.1", cwd=tmp_path)
+    syn, rdm = result["acc_syn_any"]["mean"], result["acc_rdm_any"]["mean"]
+    hard = result["acc_syn_hard"]["mean"]
+    # teacher relabelling is what makes recovered images useful
+    assert syn > hard + 0.02, (syn, hard, rdm)
+    assert syn > 0.4, syn
+
+
+# -- d4m -----------------------------------------------------------------------------------------
+
+def test_d4m_without_a_model_fails_before_any_work(tmp_path: Path) -> None:
+    import time
+
+    start = time.perf_counter()
+    proc = ddr("run", "--method", "d4m", "--ipc", "1", "--protocol", "soft", "--no-progress", cwd=tmp_path,
+               check=False)
+    assert proc.returncode != 0
+    assert "method.generator=PATH" in proc.stderr and "ddr-bench[d4m]" in proc.stderr
+    assert "training the real-data reference" not in proc.stderr  # failed before the teacher
+    assert time.perf_counter() - start < 60
+    proc = ddr("run", "--method", "d4m", "--set", f"method.generator={tmp_path / 'missing'}", "--no-progress",
+               cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "neither a local folder" in proc.stderr
+
+
+class FakeGenerator:
+    """A deterministic stand-in with the generator interface: latents are 4x downsampled images."""
+
+    def __init__(self, device: Any = "cpu"):
+        self.calls: list[dict[str, Any]] = []
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.avg_pool2d(images, 4)
+
+    def generate(self, latents: torch.Tensor, prompts: list[str], **kw: Any) -> torch.Tensor:
+        self.calls.append({"prompts": prompts, **kw})
+        noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(kw["seed"])) * 0.01
+        up = torch.nn.functional.interpolate(latents + noise, scale_factor=4, mode="nearest")
+        return ((up + 1) / 2).clamp(0, 1)
+
+
+def test_d4m_with_a_registered_generator(evaluators: dict[str, Any]) -> None:
+    import ddr_d4m
+    from ddr_d4m.method import D4M
+
+    fake = FakeGenerator()
+    ddr_d4m.register_generator("fake-test", lambda device: fake)
+    params = {"generator": "fake-test", "resolution": 16, "num_inference_steps": 10, "prompt": "a digit {name}"}
+    first = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=3))
+    again = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=3))
+    assert torch.equal(first.images, again.images)
+    assert first.images.shape == (30, 1, 16, 16) and first.label_strategy == "teacher"
+    assert fake.calls[0]["prompts"] == ["a digit 0"] * 3 and fake.calls[0]["strength"] == 0.7
+    assert fake.calls[0]["guidance_scale"] == 8.0
+    # prototypes are k-means centroids of the class's latents: decoded, they look like the class
+    teacher = evaluators["in"].teachers()[0]
+    with torch.no_grad():
+        acc = (teacher(first.images).argmax(1) == first.labels).float().mean().item()
+    assert acc >= 0.7, acc
+
+
+def test_kmeans_finds_separated_clusters() -> None:
+    from ddr_d4m.method import kmeans
+
+    pts = torch.cat([torch.randn(50, 2, generator=torch.Generator().manual_seed(0)) * 0.1 + c
+                     for c in (torch.tensor([5.0, 0]), torch.tensor([-5.0, 0]), torch.tensor([0, 5.0]))])
+    centres = kmeans(pts, 3, 50, torch.Generator().manual_seed(0))
+    got = sorted((round(float(x)), round(float(y))) for x, y in centres)
+    assert got == [(-5, 0), (0, 5), (5, 0)]
+
+
+def _build_tiny_pipeline(folder: Path) -> Path:
+    """A randomly initialised, tiny Stable Diffusion pipeline (UNet, VAE, CLIP text encoder with a
+    character-level tokenizer), saved with save_pretrained."""
+    import json as _json
+
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(8, 16), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=16,
+                                attention_head_dim=2, norm_num_groups=4)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16),
+                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), layers_per_block=1,
+                        norm_num_groups=4, sample_size=16)
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, max_position_embeddings=16, bos_token_id=0,
+                                        eos_token_id=1, pad_token_id=1, projection_dim=16))
+    tok = folder / "tok"
+    tok.mkdir(parents=True, exist_ok=True)
+    chars = [chr(i) for i in range(ord("a"), ord("z") + 1)] + [str(i) for i in range(10)]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in chars:
+        vocab[ch] = len(vocab)
+    for ch in chars:
+        if len(vocab) < 64:
+            vocab[ch + "</w>"] = len(vocab)
+    (tok / "vocab.json").write_text(_json.dumps(vocab))
+    (tok / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(tok / "vocab.json"), str(tok / "merges.txt"), model_max_length=16)
+    scheduler = DDIMScheduler(num_train_timesteps=100, beta_schedule="linear", clip_sample=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(folder / "pipe"))
+    return folder / "pipe"
+
+
+def test_d4m_end_to_end_with_a_tiny_diffusers_pipeline(tmp_path: Path) -> None:
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    pipe = _build_tiny_pipeline(tmp_path)
+    args = ["--method", "d4m.smoke", "--ipc", "2", "--protocol", "soft", "--set", f"real.epochs={TEACHER_EPOCHS}",
+            "--set", "train.epochs=10", "--set", "num_eval=1", "--set", "test_interval=100",
+            "--set", f"method.generator={pipe}", "--save-distilled", str(tmp_path / "set")]
+    result = ddr_run_json(*args, cwd=tmp_path)
+    assert result["method"] == "d4m.smoke" and result["method_params"]["strength"] == 0.7
+    assert 0.0 <= result["acc_syn_any"]["mean"] <= 1.0
+    meta = json.loads((tmp_path / "set" / "meta.json").read_text())["meta"]
+    assert meta["storage_bytes"] == {"images": 20 * 256 * 4, "soft_labels": 0}
+    assert meta["prompts"][:2] == ["0", "1"] and meta["latent_shape"] == [4, 16, 16]
+    again = ddr_run_json(*args[:-2], "--no-cache", "--save-distilled", str(tmp_path / "set2"), cwd=tmp_path)
+    assert again["distilled_sha256"] == result["distilled_sha256"]  # same seed, same images
