@@ -195,7 +195,7 @@ def test_broken_plugin_fails_alone(fake_dist) -> None:
     assert system.protocols().get("hard").provider == "builtins"
     with pytest.raises(UnknownComponentError, match=r"failed to load and may provide it: fakebroken "
                                                     r"\(ddr-fake-broken 0.9\): ImportError"):
-        system.methods().resolve("mtt")
+        system.methods().resolve("mtt-plus")
     with pytest.raises(PluginLoadError) as info:
         system.require_healthy()
     assert info.value.distribution == "ddr-fake-broken"

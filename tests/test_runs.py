@@ -269,3 +269,29 @@ def test_the_printout_and_show_name_the_run_and_its_overrides(ddr_cli, tmp_path:
     assert shown.returncode == 0 and "random · digits · IPC 1 · digits v1 + num_eval=1" in shown.stdout
     listing = ddr_cli("show", str(out))
     assert listing.returncode == 0 and folder.name in listing.stdout and "DDRS" in listing.stdout
+
+
+SESSION_OBSERVER = '''
+import json, os
+from ddr import hookimpl
+
+
+@hookimpl
+def ddr_session_finish(results, exitstatus):
+    with open(os.environ["OBSERVED"], "a") as f:
+        f.write(json.dumps({"n": len(results), "exitstatus": exitstatus}) + "\\n")
+'''
+
+
+def test_session_finish_fires_on_success_and_on_failure(ddr_cli, local_module, tmp_path: Path) -> None:
+    module = local_module("session_observer", SESSION_OBSERVER)
+    observed = tmp_path / "observed.jsonl"
+    env = {"OBSERVED": str(observed), "DDR_CACHE_DIR": str(tmp_path / "cache")}
+    failed = ddr_cli("-p", "session_observer", "run", "--method", "dmm", "--no-progress", pythonpath=module.parent,
+                     env=env)
+    assert failed.returncode == 2 and "did you mean 'dm'" in failed.stderr
+    ok = ddr_cli("-p", "session_observer", "run", "--method", "random", "--num-eval", "1", "--epochs", "1",
+                 "--set", "real.epochs=1", "--no-progress", pythonpath=module.parent, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert [json.loads(line) for line in observed.read_text().splitlines()] == [
+        {"n": 0, "exitstatus": 2}, {"n": 1, "exitstatus": 0}]

@@ -274,6 +274,9 @@ class MethodSpec(ComponentSpec):
             derived from it. A spec may instead give only ``defaults``, whose schema is inferred.
             Presets (``paper``, ``smoke``, a dataset's budget such as ``reduced``) may set only
             declared parameters; ``smoke`` is what ``ddr.testing.check_method`` runs.
+        protocol_overrides: dotted protocol settings the method needs to be evaluated at all
+            (SRe²L: ``{"teacher.arch": "convnet_bn"}``, a teacher with BatchNorm statistics). They
+            apply under the user's own overrides, and every record names them like any override.
     """
 
     kind: ClassVar[str] = "method"
@@ -284,6 +287,7 @@ class MethodSpec(ComponentSpec):
     needs_teacher: bool = False
     reported: Mapping[str, float] = field(default_factory=dict)
     params: tuple[ParamSpec, ...] = ()
+    protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = f"method '{self.name}'"
@@ -299,6 +303,8 @@ class MethodSpec(ComponentSpec):
             object.__setattr__(self, "defaults", derived)
         super().__post_init__()
         object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", owner))
+        object.__setattr__(self, "protocol_overrides",
+                           _frozen_mapping(self.protocol_overrides, "protocol_overrides", owner))
         if not self.params:
             object.__setattr__(self, "params", infer_schema(self.defaults))
         object.__setattr__(self, "params", tuple(self.params))
@@ -315,7 +321,8 @@ class MethodSpec(ComponentSpec):
     def _extra(self) -> dict[str, Any]:
         return {"label_strategy": self.label_strategy, "protocol": self.protocol,
                 "needs_teacher": self.needs_teacher, "reported": dict(self.reported),
-                "params": [p.describe() for p in self.params]}
+                "params": [p.describe() for p in self.params],
+                "protocol_overrides": _jsonable(dict(self.protocol_overrides))}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -112,6 +112,7 @@ class Evaluator:
         self.protocol: Protocol = resolve_protocol(o.protocol or default_protocol(o.dataset, o.method_protocol),
                                                    overrides, self.system)
         self.device = resolve_device(o.device)
+        self.system.executors().get(o.executor)  # an unknown executor fails here, not after the cached jobs
         teacher = o.teacher or self.protocol.teacher.checkpoint
         self.teacher_path = Path(teacher) if teacher else None
         self.want_ars = bool(self.protocol.metrics.ars if o.ars is None else o.ars)

@@ -58,6 +58,8 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     if option_fields:
         o = replace(o, **option_fields)
     choice = resolve_method(system, method, o.dataset, method_overrides)
+    if choice.spec.protocol_overrides:  # what the method needs, under the user's own overrides
+        o = replace(o, overrides={**dict(choice.spec.protocol_overrides), **dict(o.overrides)})
     spec = RunSpec(command="run", method=method, method_params=dict(method_overrides or {}), source=None,
                    dataset=o.dataset, ipc=o.ipc, protocol=o.protocol, seed=o.seed, executor=o.executor,
                    device=o.device, overrides=o.protocol_overrides())

@@ -302,7 +302,7 @@ def safe_torch_load(file: Path, what: str = "distilled-set file") -> Any:
         return torch.load(file, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         text = str(e)
-        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        found = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
         if found is None:  # not a refused object: bytes that are no (complete) pickle at all
             raise ArtifactError(f"cannot read {file}: it is not a torch.save file (or it is truncated); "
                                 "re-copy or re-export it") from e

@@ -12,7 +12,8 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
 
     A spec runs with its schema defaults, then its ``smoke`` preset (every method should declare
     one that distils in seconds), then ``params``; the parameters are validated against the
-    schema first. The teacher (``ctx.teacher()``) is the digits reference trained for 2 epochs.
+    schema first. The teacher (``ctx.teacher()``) is the digits reference trained for 2 epochs,
+    with the method's ``protocol_overrides`` applied.
 
     Checks: ``distill`` returns a :class:`~ddr.method.DistilledSet` with ``ipc * K`` float32
     images of the dataset's shape in class-major order, int64 labels, finite values, a valid pixel
@@ -29,7 +30,9 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
     from ddr.runs.evaluate import EvalOptions, Evaluator
     from ddr.runs.session import Session
 
+    protocol_overrides: dict[str, Any] = {"real.epochs": 2}
     if isinstance(method, MethodSpec):
+        protocol_overrides.update(method.protocol_overrides)
         cls = import_target(method)
         merged = dict(method.defaults)
         if preset is not None and preset in method.presets:
@@ -41,7 +44,7 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
     else:
         cls, merged = method, dict(params or {})
     evaluator = Evaluator(EvalOptions(dataset=dataset, ipc=ipc, seed=seed, device=device, num_eval=1,
-                                      overrides={"real.epochs": 2}), session=Session(progress_bars=False))
+                                      overrides=protocol_overrides), session=Session(progress_bars=False))
     ds = evaluator.dataset
 
     def once() -> DistilledSet:

@@ -65,7 +65,8 @@ def ddr_methods() -> list[MethodSpec]:
             params=PARAMS,
             presets={
                 "paper": {"resolution": 512, "strength": 0.7, "guidance_scale": 8.0, "num_inference_steps": 50},
-                "smoke": {"resolution": 32, "num_inference_steps": 2, "mipc": 8, "kmeans_iterations": 5},
+                "smoke": {"resolution": 32, "num_inference_steps": 2, "mipc": 8, "kmeans_iterations": 5,
+                          "generator": "ddr_d4m.smoke:smoke_generator"},  # a stand-in: contract checks only
                 "reduced": {"resolution": 256, "num_inference_steps": 25, "mipc": 100},
             },
             label_strategy="teacher",

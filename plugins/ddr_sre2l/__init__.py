@@ -54,5 +54,7 @@ def ddr_methods() -> list[MethodSpec]:
             label_strategy="teacher",
             protocol="soft",
             needs_teacher=True,
+            # recovery matches the teacher's BatchNorm running statistics: the teacher must have them
+            protocol_overrides={"teacher.arch": "convnet_bn"},
         )
     ]
