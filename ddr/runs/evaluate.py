@@ -233,7 +233,7 @@ class Evaluator:
 
     def plan(self, distilled: "DistilledSet", strategy: str, loss: Any, sha256: str) -> "Plan":
         from ddr.engine.build import label_strategy_spec
-        from ddr.protocol.plan import PlanInputs, build_plan, reference_job
+        from ddr.protocol.plan import PlanInputs, build_plan
 
         spec = label_strategy_spec(strategy, system=self.system)
         arch, arch_params = self.student_arch()
@@ -247,7 +247,7 @@ class Evaluator:
             real=self.protocol.real.recipe(real_epochs).to_dict(), lr_override=self.options.lr, ars=self.want_ars,
             context=self.context(),
         )
-        context = {**inputs.context, "teacher": self.teacher_identity(reference_job(self.protocol, inputs))}
+        context = {**inputs.context, "teacher": self.teacher_identity(self.reference())}
         return build_plan(self.protocol, replace(inputs, context=context))
 
     def reference(self) -> "StudentJob":
@@ -305,11 +305,15 @@ class Evaluator:
         """``(acc_real_hard, cached?)``: the reference, trained once under the real-data recipe."""
         job = self.reference()
         reused: dict[str, int] = {}
+        self._announce_reference(job)
+        result = self.run_jobs([job], reused)[job.key]
+        return result.accuracy, bool(reused)
+
+    def _announce_reference(self, job: "StudentJob") -> None:
+        """Say that the reference trains now (once; it is cached) unless the cache has it."""
         if not (self.options.job_cache and self._cached(job)):
             self.log(f"training the real-data reference once ({self.dataset.name}, {job.recipe['epochs']} epochs, "
                      f"{len(self.pool)} images); it is cached for every later run")
-        result = self.run_jobs([job], reused)[job.key]
-        return result.accuracy, bool(reused)
 
     @staticmethod
     def _cached(job: "StudentJob") -> bool:
@@ -398,9 +402,7 @@ class Evaluator:
         soft = distilled.soft_labels.to(self.device) if distilled.soft_labels is not None else None
         self.workspace.add_distilled(sha, syn, soft)
         reused: dict[str, int] = {}
-        if not (self.options.job_cache and self._cached(plan.real)):
-            self.log(f"training the real-data reference once ({ds.name}, {plan.real.recipe['epochs']} epochs, "
-                     f"{len(self.pool)} images); it is cached for every later run")
+        self._announce_reference(plan.real)
         results = self.run_jobs([plan.real], reused)
         results.update(self.run_jobs(list(plan.students), reused))
         if reused:

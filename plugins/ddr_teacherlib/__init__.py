@@ -96,14 +96,20 @@ class BNStatistics:
         return total
 
 
+def _mean_std(ctx: DistillContext, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dataset's per-channel mean and std as ``[1, C, 1, 1]`` float32 tensors on ``device``."""
+    mean = torch.tensor(ctx.dataset.mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(ctx.dataset.std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    return mean, std
+
+
 def pixel_bounds(ctx: DistillContext) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Per-channel ``(low, high)`` ``[1, C, 1, 1]`` of valid pixels in the dataset's pixel space
     (0..1 pixels normalised with the dataset's mean/std); ``None`` for ZCA space (no box)."""
     space = ctx.dataset.pixel_space
     if space == "zca":
         return None
-    mean = torch.tensor(ctx.dataset.mean, dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
-    std = torch.tensor(ctx.dataset.std, dtype=torch.float32, device=ctx.device).view(1, -1, 1, 1)
+    mean, std = _mean_std(ctx, ctx.device)
     if space == "pixel01":
         return torch.zeros_like(mean), torch.ones_like(mean)
     return (0.0 - mean) / std, (1.0 - mean) / std
@@ -116,8 +122,7 @@ def to_pixel_space(ctx: DistillContext, images01: torch.Tensor) -> torch.Tensor:
         return images01
     if space != "normalized":
         raise ConfigError(f"cannot produce images in pixel space {space!r}; run without --zca")
-    mean = torch.tensor(ctx.dataset.mean, dtype=torch.float32, device=images01.device).view(1, -1, 1, 1)
-    std = torch.tensor(ctx.dataset.std, dtype=torch.float32, device=images01.device).view(1, -1, 1, 1)
+    mean, std = _mean_std(ctx, images01.device)
     return (images01 - mean) / std
 
 
@@ -128,8 +133,7 @@ def from_pixel_space(ctx: DistillContext, images: torch.Tensor) -> torch.Tensor:
         return images
     if space != "normalized":
         raise ConfigError(f"cannot read images in pixel space {space!r}; run without --zca")
-    mean = torch.tensor(ctx.dataset.mean, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
-    std = torch.tensor(ctx.dataset.std, dtype=torch.float32, device=images.device).view(1, -1, 1, 1)
+    mean, std = _mean_std(ctx, images.device)
     return images * std + mean
 
 
