@@ -31,6 +31,7 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                    help="override a protocol key, e.g. --set train.batch_size=128 (repeatable)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when present)")
     p.add_argument("--executor", default="local", help="how student jobs run (`ddr list executors`; default: local)")
+    p.add_argument("--address", default=None, help="the cluster an executor connects to (ray: ADDR of `ray start --head`)")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.safetensors or state-dict .pt)")
     p.add_argument("--ars", action="store_true", help="also compute the augmentation robust score (ARS)")
     p.add_argument("--zca", action="store_true", help="ZCA-whiten the dataset (for ZCA-space distilled sets)")
@@ -74,6 +75,7 @@ def _options(args: argparse.Namespace, protocol_overrides: dict[str, Any], ipc: 
         label_strategy=args.label_strategy, loss=args.loss, num_eval=args.num_eval, epochs=args.epochs, lr=args.lr,
         overrides=protocol_overrides, device=args.device, teacher=args.teacher, ars=args.ars or None, zca=args.zca,
         download=args.download, executor=args.executor, job_cache=not args.no_job_cache,
+        executor_options={"address": args.address} if args.address else {},
     )
 
 

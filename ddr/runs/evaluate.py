@@ -49,7 +49,8 @@ class EvalOptions:
         teacher: a teacher checkpoint file instead of the trained reference.
         ars: also compute ARS; zca: ZCA-whiten the dataset; download: fetch a missing dataset.
         method_protocol: the protocol the method asks for (the default protocol).
-        executor: how jobs run (``local``).
+        executor: how jobs run (``local``); executor_options: its keyword arguments
+            (``{"address": ...}`` for ``ray``).
         job_cache: reuse finished jobs from the cache (new results are stored either way).
     """
 
@@ -72,6 +73,7 @@ class EvalOptions:
     download: bool = False
     method_protocol: str = "hard"
     executor: str = "local"
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
     job_cache: bool = True
 
     def protocol_overrides(self) -> dict[str, Any]:
@@ -296,7 +298,7 @@ class Evaluator:
             state = model.state_dict() if job.role == "real" and model is not None else None
             store_record(result.to_dict(), state)
 
-        executor = self.session.executor(self.options.executor)
+        executor = self.session.executor(self.options.executor, self.options.executor_options)
         for result in executor.run(todo, self.workspace, finished):
             results[result.key] = result
         return results

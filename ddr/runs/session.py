@@ -8,7 +8,7 @@ builds its own Session and gets its own view.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,12 +73,17 @@ class Session:
 
         return tqdm(iterable, total=total, desc=desc, leave=leave, disable=None, dynamic_ncols=True)
 
-    def executor(self, name: str) -> "Executor":
-        """A fresh executor by registry name (``local``)."""
+    def executor(self, name: str, options: "Mapping[str, Any] | None" = None) -> "Executor":
+        """A fresh executor by registry name (``local``), built with ``options`` as keyword
+        arguments (``{"address": ...}`` for ``ray``)."""
         registry = self.system.executors()
         resolved = registry.resolve(name)
         target = registry.materialize(resolved.spec)
-        executor = target(**resolved.params)
+        kwargs = {**resolved.params, **{k: v for k, v in dict(options or {}).items() if v is not None}}
+        try:
+            executor = target(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"executor '{resolved.name}' does not take the options {sorted(kwargs)}: {exc}") from None
         if not callable(getattr(executor, "run", None)):
             raise ConfigError(f"executor '{resolved.name}' ({resolved.spec.target_path}) has no run() method")
         return executor
