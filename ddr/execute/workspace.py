@@ -39,6 +39,8 @@ class Workspace:
         seed: the run seed (random subsets derive from it).
         teachers: ``teachers() -> [nn.Module]``: the teacher(s), eval mode, frozen.
         progress: wraps a loop in a progress bar.
+        teacher_arch: ``(arch, arch_params)`` the teachers are built with (``None``: unknown), so an
+            executor in another process can rebuild them from their state dicts.
         distilled: distilled sets by content hash: ``(Split on device, soft labels or None)``.
     """
 
@@ -52,6 +54,7 @@ class Workspace:
     seed: int
     teachers: Callable[[], list[Any]]
     progress: Callable[..., Any]
+    teacher_arch: "tuple[str, dict[str, Any]] | None" = None
     distilled: dict[str, tuple["Split", "torch.Tensor | None"]] = field(default_factory=dict)
     _random: dict[int, "Split"] = field(default_factory=dict)
     _teacher_logits: dict[int, "torch.Tensor"] = field(default_factory=dict)
@@ -93,8 +96,9 @@ class Workspace:
 
         if index not in self._teacher_logits:
             split = self.random_subset(index)
+            teachers = self.teachers()  # outside no_grad: the first call may train the reference
             with torch.no_grad():
-                self._teacher_logits[index] = torch.stack([t(split.images) for t in self.teachers()]).mean(0)
+                self._teacher_logits[index] = torch.stack([t(split.images) for t in teachers]).mean(0)
         return self._teacher_logits[index]
 
     # -- components --------------------------------------------------------------------------------

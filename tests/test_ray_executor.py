@@ -1,0 +1,239 @@
+"""The ``ray`` executor: the local executor's numbers bit for bit, errors as DdrErrors, cancellation,
+the missing-Ray message, and the CLI's ``--executor ray``.
+
+Every test but the missing-Ray ones needs Ray (skipped when it is not installed) and shares one
+local ``ray.init(num_cpus=2)`` on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddr.errors import ConfigError, DdrError
+from ddr.execute.ray import RAY_MISSING, RayExecutor
+from ddr.runs.evaluate import EvalOptions, Evaluator
+from ddr.runs.session import Session
+
+FAST = {"real.epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[Any]:
+    """One local Ray for this module (2 CPUs), shut down afterwards unless it was running before."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        import logging
+
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def distilled_set(soft: bool) -> Any:
+    """A fixed digits set at IPC 1 (first pool image of each class), optionally with soft labels."""
+    import torch
+
+    from ddr.method.distilled import DistilledSet
+
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, device="cpu"), session=Session(progress_bars=False))
+    pool = evaluator.pool
+    picks = torch.stack([index[0] for index in pool.class_indices(10)])
+    labels = pool.labels[picks]
+    logits = torch.nn.functional.one_hot(labels, 10).float() * 3.0 if soft else None
+    return DistilledSet(images=pool.images[picks].clone(), labels=labels.clone(), soft_labels=logits,
+                        pixel_space="normalized")
+
+
+def evaluate(executor: str, distilled: Any, **options: Any) -> tuple[Any, Evaluator]:
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, num_eval=2, epochs=3, device="cpu", job_cache=False,
+                                      executor=executor, overrides={**FAST, **options.pop("overrides", {})},
+                                      **options),
+                          session=Session(progress_bars=False))
+    return evaluator.evaluate(distilled), evaluator
+
+
+def reference_state(evaluator: Evaluator) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    from ddr.store.jobs import model_path
+
+    return load_file(str(model_path(evaluator.reference().key)))
+
+
+@pytest.mark.parametrize("case", [
+    # stored soft labels: the random baseline is labelled by the teacher's logits in the worker;
+    # an LR search on the validation split
+    {"soft": True, "overrides": {"selection": "validation", "lr_grid": [0.005, 0.05]}},
+    # the teacher relabels every batch (the teacher's state dict crosses to the workers)
+    {"soft": False, "label_strategy": "teacher"},
+])
+def test_ray_gives_the_local_numbers_bit_for_bit(local_ray: Any, case: dict[str, Any], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    options = {k: v for k, v in case.items() if k != "soft"}
+    distilled = distilled_set(case["soft"])
+    local, local_eval = evaluate("local", distilled, **dict(options))
+    local_reference = reference_state(local_eval)
+    remote, remote_eval = evaluate("ray", distilled, **dict(options))
+    assert remote.run_spec["executor"] == "ray" and remote.reused == {}
+    assert [(s.role, s.index, s.seed) for s in remote.students] == [(s.role, s.index, s.seed) for s in local.students]
+    assert [s.accuracy for s in remote.students] == [s.accuracy for s in local.students]
+    assert [s.lr for s in remote.students] == [s.lr for s in local.students]
+    assert [s.selection for s in remote.students] == [s.selection for s in local.students]
+    assert remote.reference.accuracy == local.reference.accuracy
+    for name in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs"):
+        assert remote.to_json()[name] == local.to_json()[name], name
+    # the reference trained on Ray is cached (as the teacher) exactly as the local one was
+    remote_reference = reference_state(remote_eval)
+    assert sorted(remote_reference) == sorted(local_reference)
+    assert all(torch.equal(remote_reference[k], local_reference[k]) for k in local_reference)
+    if case["soft"]:
+        assert {s.selection.get("mode") for s in remote.students} == {"validation"}
+
+
+def test_a_ddr_error_in_a_task_is_raised_in_the_driver_as_is(local_ray: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddr.execute.student import run_job
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, num_eval=1, epochs=2, device="cpu"),
+                          session=Session(progress_bars=False))
+    distilled = distilled_set(False)
+    from ddr.method.distilled import distilled_sha256
+
+    sha = distilled_sha256(distilled)
+    plan = evaluator.plan(distilled, "hard", None, sha)
+    evaluator.workspace.add_distilled(sha, distilled_split(distilled), None)
+    job = replace(plan.by_role("syn_hard")[0], lr_candidates=(1e30,), key="")  # diverges in the first epoch
+    with pytest.raises(DdrError) as expected:
+        run_job(job, evaluator.workspace)
+    assert "training diverged" in str(expected.value)
+    seen: list[Any] = []
+    with pytest.raises(DdrError) as raised:
+        RayExecutor().run([job], evaluator.workspace, lambda *args: seen.append(args))
+    assert type(raised.value) is type(expected.value) and str(raised.value) == str(expected.value)
+    assert seen == []
+    assert "Traceback" not in str(raised.value) and "RayTaskError" not in repr(raised.value)
+
+
+def distilled_split(distilled: Any) -> Any:
+    from ddr.engine.data import Split
+
+    return Split(labels=distilled.labels, images=distilled.images)
+
+
+class InterruptingRay:
+    """The real ``ray`` module, except that ``wait`` is interrupted (Ctrl-C) and ``cancel`` is recorded."""
+
+    def __init__(self, ray: Any) -> None:
+        self._ray = ray
+        self.cancelled: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ray, name)
+
+    def wait(self, *args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    def cancel(self, ref: Any, **kwargs: Any) -> None:
+        self.cancelled.append(ref)
+        self._ray.cancel(ref, **kwargs)
+
+
+def test_ctrl_c_cancels_every_outstanding_task(local_ray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, num_eval=2, epochs=1000, device="cpu"),
+                          session=Session(progress_bars=False))
+    distilled = distilled_set(False)
+    from ddr.method.distilled import distilled_sha256
+
+    sha = distilled_sha256(distilled)
+    evaluator.workspace.add_distilled(sha, distilled_split(distilled), None)
+    jobs = list(evaluator.plan(distilled, "hard", None, sha).students)
+    executor = RayExecutor()
+    executor.ray = fake = InterruptingRay(local_ray)
+    with pytest.raises(KeyboardInterrupt):
+        executor.run(jobs, evaluator.workspace, lambda *args: None)
+    assert len(fake.cancelled) == len(jobs)
+
+
+def test_the_payload_ships_a_teacher_only_when_a_job_needs_one_and_needs_in_memory_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from ddr.engine.data import Split
+    from ddr.execute.ray import _payload
+    from ddr.method.distilled import distilled_sha256
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, num_eval=1, epochs=1, device="cpu"),
+                          session=Session(progress_bars=False))
+    distilled = distilled_set(False)
+    sha = distilled_sha256(distilled)
+    ws = evaluator.workspace
+    ws.add_distilled(sha, distilled_split(distilled), None)
+    asked: list[int] = []
+    teacher = evaluator.make_model(0, *evaluator.teacher_arch())
+    ws.teachers = lambda: asked.append(1) or [teacher]
+    hard = _payload(list(evaluator.plan(distilled, "hard", None, sha).students), ws)
+    assert hard["teachers"] is None and asked == [] and set(hard["distilled"]) == {sha} and set(hard["random"]) == {0}
+    assert len(hard["pool"]) == 0  # no job trains on the pool: it stays in the driver
+    soft = _payload(list(evaluator.plan(distilled, "teacher", None, sha).students), ws)
+    assert asked and soft["teachers"]["arch"] == evaluator.teacher_arch()
+    (state,) = soft["teachers"]["states"]
+    assert all(torch.equal(state[k], v) for k, v in teacher.state_dict().items())
+    assert soft["torch"]["threads"] == torch.get_num_threads()
+    # a streamed training pool cannot be shipped: a clear error before any task starts
+    ws.pool = Split(labels=ws.pool.labels, source=[(image, 0) for image in ws.pool.images])
+    with pytest.raises(DdrError, match="the ray executor needs an in-memory dataset"):
+        _payload([evaluator.reference()], ws)
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    with pytest.raises(ConfigError, match=re.escape(RAY_MISSING)):
+        RayExecutor()
+    with pytest.raises(ConfigError, match=re.escape('pip install "ddr-bench[ray]"')):
+        Session(progress_bars=False).executor("ray", {"address": "127.0.0.1:6379"})
+
+
+def test_listing_the_ray_executor_imports_neither_ray_nor_torch() -> None:
+    code = ("import sys; from ddr.plugin.manager import PluginSystem; s = PluginSystem(); "
+            "spec = s.executors().get('ray'); import ddr.execute.ray; "
+            "assert spec.target_path == 'ddr.execute.ray:RayExecutor', spec.target_path; "
+            "bad = [m for m in ('ray', 'torch') if m in sys.modules]; assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_cli_gives_the_same_numbers_on_ray_and_locally(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    env = {**os.environ, "DDR_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["run", "--method", "random", "--num-eval", "2", "--epochs", "5", "--set", "real.epochs=2", "--json",
+            "--no-progress", "--no-job-cache", "--out", str(tmp_path / "runs")]
+
+    def ddr(executor: str) -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, "-m", "ddr", *args, "--executor", executor], capture_output=True,
+                              text=True, env=env, timeout=600, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    remote = ddr("ray")  # its own local Ray, shut down at exit
+    local = ddr("local")
+    assert remote["run_spec"]["executor"] == "ray" and local["run_spec"]["executor"] == "local"
+    for name in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "ddrs"):
+        assert remote[name] == local[name], name
