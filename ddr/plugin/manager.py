@@ -175,9 +175,15 @@ class PluginSystem:
             self.plugins[name] = info
             try:
                 module = importlib.import_module(name)
-            except Exception as exc:
-                self._fail(info, f"-p {name}: no plugin entry point or importable module of that name "
-                                 f"({type(exc).__name__}: {exc})")
+            except ModuleNotFoundError as exc:
+                if exc.name is not None and name != exc.name and not name.startswith(exc.name + "."):
+                    self._fail(info, exc)  # the module exists; something it imports does not
+                else:
+                    self._fail(info, f"-p {name}: no plugin entry point or importable module of that name "
+                                     f"({type(exc).__name__}: {exc})")
+                continue
+            except Exception as exc:  # a local plugin module may raise anything at import
+                self._fail(info, exc)
                 continue
             self._register(module, info)
 

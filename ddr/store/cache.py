@@ -20,11 +20,19 @@ _TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This directory is a cache
 
 
 def cache_root() -> Path:
+    """The cache directory, created (with its ``CACHEDIR.TAG``) on first use; an ArtifactError
+    naming ``DDR_CACHE_DIR`` when it cannot be (a regular file, read-only, no space)."""
     root = cache_dir()
-    root.mkdir(parents=True, exist_ok=True)
     tag = root / "CACHEDIR.TAG"
-    if not tag.exists():
-        atomic_write_text(tag, _TAG)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not tag.exists():
+            atomic_write_text(tag, _TAG)
+    except OSError:
+        from ddr.store.writable import check_cache
+
+        check_cache()  # says what is wrong with the directory and what to do
+        raise
     return root
 
 
@@ -34,6 +42,8 @@ def entry_dir(namespace: str, key: str) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary sibling renamed into place (``path`` holds
+    the old or the new text, never a part)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -84,9 +84,11 @@ def save_distilled(ds: DistilledSet, path: Path) -> Path:
             os.fsync(f.fileno())
         _move_into_place(tmp, path)
     except OSError as e:
+        from ddr.store.writable import fix_for, reason
+
         raise ArtifactError(
-            f"cannot write distilled set to {path}: {e}\n  check that the directory is writable "
-            "and the disk has space"
+            f"cannot write distilled set to {path}: {reason(e)}; "
+            f"{fix_for(e, path.parent, 'choose another directory')}"
         ) from e
     finally:
         _remove(tmp)

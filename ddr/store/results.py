@@ -300,10 +300,16 @@ class ResultsDB:
         except (OSError, sqlite3.Error) as exc:
             raise ArtifactError(f"cannot open the results database {self.path}: {exc}") from exc
         self._conn.row_factory = sqlite3.Row
-        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
-        self._retry(self._create_schema)
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._retry(lambda: self._conn.execute("PRAGMA journal_mode = WAL"))
+            self._retry(self._create_schema)
+        except sqlite3.DatabaseError as exc:  # not an SQLite file, or a damaged one
+            self._conn.close()
+            raise ArtifactError(f"the results database {self.path} is corrupt or not a database ({exc}); move it "
+                                "aside (a new one is created on the next use) or restore a copy; the run records "
+                                "it was built from can be imported again with `ddr results import`") from None
 
     # -- plumbing ---------------------------------------------------------------------------
 

@@ -64,7 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     rows = []
     for i in evaluator.session.progress(missing, total=len(missing), desc="experts"):
         t0 = time.perf_counter()
-        traj = train_expert(settings, i, factory=factory, pool=pool, device=evaluator.device, system=evaluator.system)
+        traj = train_expert(settings, i, factory=factory, pool=pool, device=evaluator.device, system=evaluator.system,
+                            log=_log)
         rows.append({"index": i, "seconds": time.perf_counter() - t0, "path": str(traj.path.parent)})
     record = {"dataset": dataset.name, "arch": arch, "num_experts": args.num_experts, "epochs": args.epochs,
               "trained": len(missing), "seconds": time.perf_counter() - start, "experts": rows,

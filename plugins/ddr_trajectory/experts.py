@@ -171,16 +171,33 @@ def _read_trajectory(folder: Path, file: str = "trajectory.safetensors") -> Traj
 # -- training ----------------------------------------------------------------------------------------
 
 def train_expert(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
-                 device: torch.device | str, system: Any = None, progress: Any = None) -> Trajectory:
-    """Train expert ``index`` (or return it from the cache) and store its trajectory."""
+                 device: torch.device | str, system: Any = None, progress: Any = None,
+                 log: Callable[[str], None] | None = None) -> Trajectory:
+    """Train expert ``index`` (or return it from the cache) and store its trajectory.
+
+    The entry is locked while it trains (:mod:`ddr.store.locks`): a ddr process training the
+    same expert on the same cache is waited for (``log`` says so) and its trajectory read.
+    """
+    from ddr.store.locks import entry_lock
+
+    folder = settings.folder(index)
+    if settings.has(index):
+        return _read_trajectory(folder)
+    with entry_lock(folder, f"expert trajectory {index} ({settings.arch} on {settings.dataset})", log=log):
+        if settings.has(index):  # another process trained it while we waited
+            return _read_trajectory(folder)
+        return _train_and_store(settings, index, factory=factory, pool=pool, device=device, system=system,
+                                progress=progress)
+
+
+def _train_and_store(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
+                     device: torch.device | str, system: Any, progress: Any) -> Trajectory:
     from ddr.engine.build import build_augmentations, build_label_strategy
     from ddr.engine.seeds import derive_seed, torch_generator
     from ddr.engine.training import Recipe, TrainData, train
     from ddr.store.cache import atomic_write_json, publish_dir
 
     folder = settings.folder(index)
-    if settings.has(index):
-        return _read_trajectory(folder)
     seed = derive_seed(settings.seed, "expert", index)
     model = reinitialise(factory(), seed).to(device)
     check_functional(model, settings.arch)
@@ -256,7 +273,7 @@ def experts_for(ctx: "DistillContext", *, num_experts: int, epochs: int, lr: flo
         ctx.log(f"training {len(missing)} expert trajectories x {epochs} epochs ({settings.arch} on "
                 f"{settings.dataset}, {len(ctx.train)} images); they are cached for later runs")
         for i in ctx.progress(missing, total=len(missing), desc="experts"):
-            train_expert(settings, i, factory=factory, pool=ctx.train, device=ctx.device)
+            train_expert(settings, i, factory=factory, pool=ctx.train, device=ctx.device, log=ctx.log)
     return [_read_trajectory(settings.folder(i)) for i in range(num_experts)]
 
 

@@ -164,10 +164,15 @@ def decode_all(paths: Sequence[Path], geometry: Geometry, *, workers: int | None
 def _write_atomically(path: Path, images: torch.Tensor) -> None:
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    save_file({"images": images.contiguous()}, str(partial))
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({"images": images.contiguous()}, str(partial))
+        os.replace(partial, path)
+    except OSError:  # a full or read-only cache: the decode is used now and repeated next time
+        pass
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 class ImageFileSource(torch.utils.data.Dataset):

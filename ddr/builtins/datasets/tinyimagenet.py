@@ -38,10 +38,19 @@ LAYOUT = ("wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG and val/val_
           "(the unzipped official tiny-imagenet-200.zip)")
 
 
-def _fetch(root: Path) -> None:
-    from torchvision.datasets.utils import download_and_extract_archive
+MAX_BYTES = 4 * 2**30
+"""Bound on the extracted archive (bytes); the official zip holds about 0.5 GB."""
 
-    download_and_extract_archive(URL, download_root=str(root), md5=MD5)
+
+def _fetch(root: Path) -> None:
+    """Download the official zip with torchvision (which checks its md5), then extract it with
+    ddr's :func:`~ddr.store.archives.safe_extract` (no links, no paths outside ``root``, bounded size)."""
+    from torchvision.datasets.utils import download_url
+
+    from ddr.store.archives import safe_extract
+
+    download_url(URL, str(root), filename=Path(URL).name, md5=MD5)
+    safe_extract(Path(root) / Path(URL).name, Path(root), max_bytes=MAX_BYTES)
 
 
 def _locate(root: Path, download: bool) -> Path:
@@ -53,7 +62,9 @@ def _locate(root: Path, download: bool) -> Path:
         raise missing_data(NAME, directory, LAYOUT, f"run again with --download (download=True), or unzip {URL} into {root}")
     try:
         _fetch(Path(root))
-    except Exception as error:  # network, checksum and archive errors
+    except DataError:  # the archive was refused (ddr's own message says why)
+        raise
+    except Exception as error:  # network and checksum errors
         raise download_failed(NAME, directory, error, f"unzip {URL} into {root}") from error
     if not all(p.exists() for p in needed):
         raise missing_data(NAME, directory, LAYOUT, "the download finished but the layout is incomplete")

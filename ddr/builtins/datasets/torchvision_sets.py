@@ -1,7 +1,9 @@
 """MNIST, Fashion-MNIST, SVHN, CIFAR-10 and CIFAR-100 in their official on-disk formats.
 
 Every dataset lives where torchvision puts it under the data directory ``root``, and
-torchvision downloads it when ``download=True``:
+torchvision downloads it when ``download=True`` (checking its md5); the CIFAR archives are then
+extracted by :func:`ddr.store.archives.safe_extract`, and ``.gz`` idx files decompressed with a
+size bound, so no archive member can land outside ``root`` or fill the disk:
 
 - ``mnist``: ``root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (idx files; ``.gz``
   copies are decompressed in place), read by ``torchvision.datasets.MNIST``.
@@ -19,9 +21,7 @@ unpickled, with an unpickler that can build nothing but numpy arrays, lists, dic
 
 from __future__ import annotations
 
-import gzip
 import pickle
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,9 @@ class OnDisk:
             )
         try:
             self.fetch(Path(root))
-        except Exception as error:  # network, checksum and archive errors all mean the same here
+        except DataError:  # an archive refused by safe_extract: its message says why
+            raise
+        except Exception as error:  # network and checksum errors all mean the same here
             raise download_failed(self.name, directory, error, layout) from error
         if not self.present(root):
             raise missing_data(self.name, directory, layout, "the download finished but the files are missing")
@@ -120,20 +122,19 @@ _IDX_FILES = (
 )
 
 
+IDX_MAX_BYTES = 256 * 2**20
+"""Bound on one decompressed idx file (bytes); the largest official one is 47 MB."""
+
+
 def _gunzip_idx_files(raw: Path) -> None:
     """Decompress ``raw/*.gz`` idx files whose uncompressed copy is missing (what torchvision's
     own download step does)."""
+    from ddr.store.archives import safe_gunzip
+
     for name in _IDX_FILES:
         packed = raw / f"{name}.gz"
         if packed.is_file() and not (raw / name).is_file():
-            partial = raw / f".{name}.partial"
-            try:
-                with gzip.open(packed, "rb") as src, open(partial, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-            except (OSError, EOFError) as error:
-                partial.unlink(missing_ok=True)
-                raise DataError(f"cannot decompress {packed}: {error}; delete it and download again") from error
-            partial.replace(raw / name)
+            safe_gunzip(packed, raw / name, max_bytes=IDX_MAX_BYTES)
 
 
 def _load_idx_dataset(name: str, tv_class_name: str, root: Path, download: bool,
@@ -267,11 +268,22 @@ def _class_names(meta_path: Path, key: str, expected: int) -> tuple[str, ...]:
     return tuple(str(n) for n in names)
 
 
+CIFAR_MAX_BYTES = 2**30
+"""Bound on an extracted CIFAR archive (bytes); the official ones hold about 180 MB."""
+
+
 def _fetch_cifar(tv_class_name: str) -> Callable[[Path], None]:
+    """Download the official archive with torchvision (which checks its md5), then extract it with
+    ddr's :func:`~ddr.store.archives.safe_extract` (no links, no paths outside ``root``, bounded size)."""
     def fetch(root: Path) -> None:
         import torchvision.datasets as tvd
+        from torchvision.datasets.utils import download_url
 
-        getattr(tvd, tv_class_name)(str(root), train=True, download=True)
+        from ddr.store.archives import safe_extract
+
+        source = getattr(tvd, tv_class_name)
+        download_url(source.url, str(root), filename=source.filename, md5=source.tgz_md5)
+        safe_extract(Path(root) / source.filename, Path(root), max_bytes=CIFAR_MAX_BYTES)
 
     return fetch
 

@@ -89,9 +89,12 @@ class ZCA:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         tensors = {"mean": self.mean, "transform": self.transform, "inverse_transform": self.inverse_transform}
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(partial),
-                  metadata={"eps": repr(self.eps), "shape": json.dumps(list(self.shape)), "version": FIT_VERSION})
-        os.replace(partial, path)
+        try:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(partial),
+                      metadata={"eps": repr(self.eps), "shape": json.dumps(list(self.shape)), "version": FIT_VERSION})
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> "ZCA":
@@ -182,7 +185,10 @@ def apply_zca(dataset: ImageDataset, cache_dir: Path | None = None, eps: float =
     if zca is None:
         zca = fit_zca(train_images, eps)
         if cache_file is not None:
-            zca.save(cache_file)
+            try:
+                zca.save(cache_file)
+            except OSError:  # a full or read-only cache: the fit is used now and refit next time
+                pass
     train = Split(labels=dataset.train.labels, images=zca.apply(train_images))
     test = Split(labels=dataset.test.labels, images=zca.apply(test_images))
     preprocess = {**dataset.preprocess, "zca": {"eps": float(eps), "key": key}}
