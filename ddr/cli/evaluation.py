@@ -40,7 +40,14 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-job-cache", action="store_true", help="train every student again instead of reusing cached ones")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"write the run record under this directory (default: {DEFAULT_OUT})")
+    _add_output_options(p)
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars; warnings and errors only")
+    p.add_argument("-v", "--verbose", action="store_true", help="also show debug messages")
+    p.add_argument("--log", default=None, metavar="FILE", help="also write every message (debug included) to FILE")
 
 
 def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -58,13 +65,21 @@ def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _session(args: argparse.Namespace) -> Any:
+    """The command's session, its messages and bars on the terminal (closed by ``ddr.cli.main``)."""
+    from ddr.cli.display import open_display
     from ddr.runs.session import Session
 
-    if args.deterministic:
+    if getattr(args, "deterministic", False):
         from ddr.engine.seeds import set_deterministic
 
         set_deterministic(True)
-    return Session.for_cli(args.plugin_system, progress=not args.no_progress)
+    verbosity = -1 if getattr(args, "quiet", False) else 1 if getattr(args, "verbose", False) else 0
+    bars = not getattr(args, "no_progress", False)
+    display, close = open_display(verbosity=verbosity, bars=bars, log_file=getattr(args, "log", None))
+    args.cleanups = [*getattr(args, "cleanups", []), close]
+    session = Session.for_cli(args.plugin_system, progress=bars, display=display)
+    session.results_db = getattr(args, "db", None)
+    return session
 
 
 def _options(args: argparse.Namespace, protocol_overrides: dict[str, Any], ipc: int | None) -> Any:
@@ -116,14 +131,32 @@ def _guarded(session: Any, work: Any) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from ddr.runs.run import run
 
+    if args.suite is not None:
+        from ddr.cli.suites import cmd_run_suite, refuse_run_options
+
+        refuse_run_options(args, {"dataset": "digits", "seed": 0})
+        session = _session(args)
+        return cmd_run_suite(args, session, _options(args, {}, 1))
+    if args.resume or args.exit_on_error:
+        raise ConfigError("--resume and --exit-on-error apply to suites: ddr run SUITE.yaml --resume")
+    if not args.method:
+        raise ConfigError("say what to run: ddr run --method NAME (see `ddr list methods`) or ddr run SUITE.yaml")
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     if args.iterations is not None:
         method_overrides["iterations"] = args.iterations
     session = _session(args)
     options = _options(args, protocol_overrides, 1 if args.ipc is None else args.ipc)
+    if args.eval_arch is not None:
+        from ddr.cli.suites import cmd_run_cross_arch
+
+        archs = [a.strip() for a in args.eval_arch.split(",") if a.strip()]
+        if not archs or len(set(archs)) != len(archs):
+            raise ConfigError(f"--eval-arch expects distinct comma-separated architectures, got {args.eval_arch!r}")
+        return int(_guarded(session, lambda: cmd_run_cross_arch(args, session, options, method_overrides, archs)))
     result, _ = _guarded(session, lambda: run(
         args.method, options=options, session=session, method_overrides=method_overrides, out=args.out,
-        save_distilled_to=args.save_distilled, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets))
+        save_distilled_to=args.save_distilled, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets,
+        timeout=args.timeout))
     return _report(args, session, result)
 
 
@@ -137,28 +170,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--set method.KEY only applies to `ddr run`")
     session = _session(args)
     options = _options(args, protocol_overrides, args.ipc)
+    finish = None
+    if args.ddranking_config:  # a DD-Ranking config file mapped onto the options (docs/ddranking.md)
+        from ddr.compat.ddranking.config import cli_eval_options
+
+        base = options
+        options, finish = _guarded(session, lambda: cli_eval_options(args.ddranking_config, base, log=session.log))
     result = _guarded(session, lambda: eval_path(args.path, options=options, session=session, out=args.out,
                                                  resize=args.resize, pixel_space=args.pixel_space))
+    if finish is not None:
+        finish(result)
     return _report(args, session, result)
 
 
 # -- ddr teacher ---------------------------------------------------------------------------------
 
 def cmd_teacher_train(args: argparse.Namespace) -> int:
-    import shutil
-
     from ddr.runs.evaluate import EvalOptions, Evaluator
-    from ddr.runs.session import Session
+    from ddr.store.writable import check_directory, copy_file
 
-    session = Session.for_cli(args.plugin_system)
+    session = _session(args)
     evaluator = Evaluator(EvalOptions(dataset=args.dataset, ipc=1, protocol=args.protocol, arch=args.arch,
                                       seed=args.seed, device=args.device, download=args.download), session=session)
+    where = {"what": "the teacher checkpoint (--output)", "choose": "choose a writable --output FILE"}
+    if args.output:  # refused before training when it cannot be written
+        check_directory(Path(args.output).parent, **where)
     accuracy, cached = evaluator.real_accuracy()
     path = evaluator.teacher_checkpoint()
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, args.output)
-        path = Path(args.output)
+        path = copy_file(path, Path(args.output), **where)
     record = {"dataset": args.dataset, "arch": evaluator.teacher_arch()[0], "accuracy": accuracy,
               "cached": cached, "checkpoint": str(path)}
     print(json.dumps(record, indent=2) if args.json else
@@ -220,13 +260,23 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register the heavy sub-commands on the main parser's subparsers."""
-    p = sub.add_parser("run", help="distill with a method, then evaluate it (default: digits, IPC 1)")
-    p.add_argument("--method", required=True, help="method name, optionally with a preset (dm.paper)")
+    p = sub.add_parser("run", help="distill with a method, then evaluate it (default: digits, IPC 1); or run a suite")
+    p.add_argument("suite", nargs="?", default=None, metavar="SUITE.yaml",
+                   help="a suite file (methods x datasets x IPCs x seeds x architectures) instead of --method")
+    p.add_argument("--method", default=None, help="method name, optionally with a preset (dm.paper)")
+    p.add_argument("--eval-arch", default=None, metavar="A,B,...",
+                   help="evaluate the distilled set on each of these student architectures (generalisation table)")
+    p.add_argument("--resume", action="store_true", help="suite: keep every complete record, run the rest")
+    p.add_argument("--exit-on-error", action="store_true", help="suite: stop at the first failing run")
+    p.add_argument("--db", default=None, metavar="FILE",
+                   help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
     p.add_argument("--iterations", type=int, default=None, help="distillation iterations (method.iterations)")
     p.add_argument("--save-distilled", default=None, metavar="DIR", help="also save the distilled set here (ddr format)")
     p.add_argument("--no-cache", action="store_true", help="distill again even if the set is cached")
     p.add_argument("--no-auto-assets", action="store_true",
                    help="never build expensive assets (experts, teachers) on demand; say which command builds them")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop the distillation after SECONDS (wall clock) and report the method as failed")
     _add_eval_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -235,6 +285,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--resize", action="store_true", help="resize images to the dataset's size instead of failing")
     p.add_argument("--pixel-space", choices=["normalized", "zca", "pixel01"], default=None,
                    help="pixel space of .pt images (default: normalized; zca with --zca)")
+    p.add_argument("--ddranking-config", default=None, metavar="FILE",
+                   help="a DD-Ranking 0.2.0 config (YAML/JSON): evaluate as its evaluator does (docs/ddranking.md)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_eval)
 
@@ -249,6 +301,7 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--download", action="store_true")
     t.add_argument("--output", default=None, help="also copy the checkpoint (.safetensors) here")
     t.add_argument("--json", action="store_true")
+    _add_output_options(t)
     t.set_defaults(func=cmd_teacher_train)
 
     p = sub.add_parser("show", help="print a run record, or list the records in a folder")

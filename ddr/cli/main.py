@@ -107,14 +107,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                     import_target(spec)
                 except DdrError as exc:
                     problems.append(f"bad target: {exc}")
-            if kind == "protocols":
-                from ddr.protocol.config import load_protocol
-
-                for spec in registry.list():
-                    try:
-                        load_protocol(spec.path)
-                    except DdrError as exc:
-                        problems.append(f"bad protocol '{spec.name}': {exc}")
+        problems.extend(_static_problems(kind, registry.list()))
     for info in system.failures():
         problems.append(f"failed plugin: {info.short()}")
     counts = {kind: len(system.registry(kind).specs) for kind in SPEC_TYPES}
@@ -122,6 +115,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"plugins: {sum(p.status == 'active' for p in system.plugins.values())} active, "
           f"{sum(p.status == 'blocked' for p in system.plugins.values())} blocked, "
           f"{len(system.failures())} failed")
+    problems.extend(_storage_problems())
     if problems:
         for problem in problems:
             print(f"PROBLEM {problem}")
@@ -130,16 +124,65 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _static_problems(kind: str, specs: Sequence[Any]) -> list[str]:
+    """What ``ddr doctor`` finds wrong in specs without importing torch: method presets that do
+    not fit their parameter schema, protocol YAML files that do not load or validate."""
+    problems: list[str] = []
+    for spec in specs:
+        block = f"fix the plugin '{spec.provider}' or block it with -p no:{spec.provider}"
+        if kind == "methods":
+            for preset, values in sorted(spec.presets.items()):
+                try:
+                    spec.check_params(dict(values))
+                except DdrError as exc:
+                    problems.append(f"bad preset: method '{spec.name}' preset '{preset}' (plugin '{spec.provider}'): "
+                                    f"{exc}; {block}")
+        elif kind == "protocols":
+            from ddr.protocol.config import load_protocol
+
+            try:
+                load_protocol(spec.path)
+            except DdrError as exc:
+                problems.append(f"bad protocol '{spec.name}' (plugin '{spec.provider}'): {exc}; {block}")
+    return problems
+
+
+def _storage_problems() -> list[str]:
+    """Whether the cache directory takes writes and the results database opens (printed as
+    ``cache:`` and ``results database:`` lines; problems returned)."""
+    from ddr.store.results import ResultsDB, default_path
+    from ddr.store.writable import check_cache
+
+    problems: list[str] = []
+    try:
+        print(f"cache: {check_cache()} (writable)")
+    except DdrError as exc:
+        problems.append(f"cache: {exc}")
+    path = default_path()
+    if not path.exists():
+        print(f"results database: {path} (not created yet; runs and `ddr results import` create it)")
+        return problems
+    try:
+        with ResultsDB(path) as db:
+            print(f"results database: {path} ({len(db)} runs)")
+    except DdrError as exc:
+        problems.append(f"results database: {exc}")
+    return problems
+
+
 # -- validate ------------------------------------------------------------------------------------
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from ddr.protocol.config import build_protocol
     from ddr.protocol.yaml import load_yaml_with_includes
     from ddr.runs.runconfig import validate_run_config
+    from ddr.runs.suite import is_suite_file, load_suite
 
     for path in args.config:
         data = load_yaml_with_includes(path)
-        if "version" in data and "name" in data and "method" not in data:
+        if is_suite_file(data):
+            print(f"{path}: valid {load_suite(path, _plugin_system(args)).summary()}")
+        elif "version" in data and "name" in data and "method" not in data:
             protocol = build_protocol(data, path)
             print(f"{path}: valid protocol '{protocol.name}' version {protocol.version}")
         else:
@@ -218,8 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("doctor", help="check plugins: conflicts, load failures, importable targets")
-    p.add_argument("--materialize", action="store_true", help="import every target and load every protocol")
+    p = sub.add_parser("doctor", help="check plugins (conflicts, load failures, method presets, protocols), "
+                                      "the cache and the results database")
+    p.add_argument("--materialize", action="store_true", help="also import every component's target")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("describe", help="one component in full: parameters with types, defaults and docs, presets")
@@ -230,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_describe)
 
-    p = sub.add_parser("validate", help="validate protocol or run config YAML files")
+    p = sub.add_parser("validate", help="validate suite, protocol or run config YAML files (strict: did-you-mean)")
     p.add_argument("config", nargs="+")
     p.set_defaults(func=cmd_validate)
 
@@ -261,7 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         # every command, run and eval included, uses the plugin system configured by -p
         args.plugin_system = system if system is not None else _configure_plugins(args.plugins)
-        return int(args.func(args) or 0)
+        try:
+            return int(args.func(args) or 0)
+        finally:
+            for cleanup in getattr(args, "cleanups", []):  # the display's bars and log handlers
+                cleanup()
     except DdrError as exc:
         if debug:
             raise

@@ -210,6 +210,8 @@ def train(
         _check_finite(last_loss, recipe, epoch)  # one host sync per epoch: stop a diverged student early
         if evaluate_every and evaluate is not None and ((epoch + 1) % evaluate_every == 0 or epoch + 1 == recipe.epochs):
             evaluations.append((epoch + 1, evaluate(model)))
+            if hasattr(epochs, "set_postfix"):  # a progress bar shows the accuracy as it is measured
+                epochs.set_postfix(acc=evaluations[-1][1])
             model.train()
     return TrainResult(epochs_trained=recipe.epochs, lr=recipe.lr, final_loss=float(last_loss),
                        seconds=time.perf_counter() - start, evaluations=evaluations)

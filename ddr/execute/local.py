@@ -13,16 +13,26 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class LocalExecutor:
-    """Sequential, in-process; the reference job shows an epoch progress bar."""
+    """Sequential, in-process; every job shows an epoch bar, the students bar the last accuracy."""
 
     name = "local"
 
     def run(self, jobs: "Sequence[StudentJob]", workspace: "Workspace",
             on_result: "Callable[[StudentJob, JobResult, Any], None]") -> "list[JobResult]":
         results = []
-        for job in workspace.progress(list(jobs), total=len(jobs), desc="students") if len(jobs) > 1 else jobs:
-            progress = workspace.progress if job.role == "real" else None
-            result, model = run_job(job, workspace, progress=progress)
+        bar = workspace.progress(list(jobs), total=len(jobs), desc="students") if len(jobs) > 1 else jobs
+        for job in bar:
+            result, model = run_job(job, workspace, progress=_epoch_bar(workspace, job))
             on_result(job, result, model)
             results.append(result)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(last=f"{job.role}[{job.index}] {result.accuracy:.4f}")
         return results
+
+
+def _epoch_bar(workspace: "Workspace", job: "StudentJob") -> Any:
+    """An epoch bar named after the job (``syn_hard[2] epochs``)."""
+    def progress(iterable: Any, total: int | None = None, desc: str = "", leave: bool = False) -> Any:
+        return workspace.progress(iterable, total=total, desc=f"{job.role}[{job.index}] {desc}".strip(), leave=False)
+
+    return progress

@@ -5,7 +5,7 @@ Works on the JSON form of results (``metrics.json``, ``--json``), so it never im
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 ROWS = (("acc real (hard)", "acc_real_hard"), ("acc syn (hard)", "acc_syn_hard"), ("acc syn (any)", "acc_syn_any"),
@@ -67,3 +67,30 @@ def runs_listing(records: list[tuple[str, Mapping[str, Any]]]) -> str:
         score = fmt_summary(ddrs) if ddrs else "-"
         lines.append(f"{name:<{width}}  DDRS {score:<18} {describe_run(record)}")
     return "\n".join(lines)
+
+
+GENERALISATION_COLUMNS = (("acc syn (hard)", "acc_syn_hard"), ("acc syn (any)", "acc_syn_any"),
+                          ("acc random", "acc_rdm_any"), ("acc real", "acc_real_hard"), ("HLR", "hlr"),
+                          ("IOR", "ior"), ("DDRS", "ddrs"))
+
+
+def generalisation_table(records: Sequence[Mapping[str, Any]], failures: Sequence[tuple[str, str]] | None = None) -> str:
+    """One distilled set on several student architectures (DC-Bench's cross-architecture table):
+    one row per architecture, each scored against its own real-data and random students."""
+    from ddr.report.tabular import text_table
+
+    if not records and not failures:
+        return "no results"
+    head = describe_run(records[0]) if records else ""
+    distill_arch = (records[0].get("run_spec") or {}).get("distill_arch") if records else None
+    rows = []
+    for record in records:
+        arch = record.get("eval_arch") or (record.get("run_spec") or {}).get("arch") or "?"
+        rows.append([arch] + [fmt_summary(record[key]) if key in record else "-" for _, key in GENERALISATION_COLUMNS])
+    for arch, message in failures or []:
+        rows.append([arch, f"failed: {message}"] + [""] * (len(GENERALISATION_COLUMNS) - 1))
+    table = text_table(["student arch"] + [label for label, _ in GENERALISATION_COLUMNS], rows,
+                       ["l"] + ["r"] * len(GENERALISATION_COLUMNS))
+    note = f"distilled with {distill_arch}; " if distill_arch else ""
+    return (f"{head}\n{table}\n{note}each row's HLR/IOR/DDRS use that architecture's own real-data and random "
+            "students (fractions)")

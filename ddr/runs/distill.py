@@ -2,7 +2,8 @@
 distilled set from the cache).
 
 Parameters are resolved as: schema defaults < the dataset's budget preset (``reduced`` on
-digits, when the method has one) < the named preset (``dm.paper``) < ``--set method.KEY``; every
+digits, when the method has one and no preset is named) or the named preset (``dm.paper``)
+< ``--set method.KEY``; every
 key and value is checked against the method's schema first. The distilled set is cached by a
 content key (method, its version and distribution, resolved parameters, dataset, ipc, seed,
 training pool and student architecture), so the same spec distils once.
@@ -15,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import DdrError
+from ddr.errors import DdrError, DistilledSetError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     import torch
 
     from ddr.method.context import DistillContext, Method
@@ -30,7 +33,8 @@ DISTILL_FORMAT_VERSION = 1
 
 @dataclass
 class DistillOutcome:
-    """A distilled set and how it was obtained (``cached``: read from the cache)."""
+    """A distilled set and how it was obtained (``cached``: read from the cache; ``seconds``:
+    distillation wall time)."""
 
     distilled: "DistilledSet"
     key: str
@@ -40,6 +44,8 @@ class DistillOutcome:
     params: dict[str, Any]
     budget: str | None = None
     budget_params: dict[str, Any] | None = None
+    stored_at: "Path | None" = None
+    """Where the set is on disk: its cache entry, a rescue folder, or ``None`` (only in memory)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ def resolve_method(system: Any, method: str, dataset: str, overrides: Mapping[st
     spec = resolved.spec
     user = spec.check_params(dict(overrides or {}))
     budget = system.datasets().get(dataset).budget
-    budget_params = dict(spec.presets[budget]) if budget and budget in spec.presets else None
+    # a named preset (dm.smoke, dm.paper) says the whole budget: the dataset's is not mixed in
+    use_budget = budget and budget in spec.presets and resolved.preset is None
+    budget_params = dict(spec.presets[budget]) if use_budget else None
     params = dict(spec.defaults)
     params.update(budget_params or {})
     if resolved.preset is not None:
@@ -160,44 +168,97 @@ def distill_key(choice: MethodChoice, evaluator: "Evaluator") -> str:
 
 
 def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = True,
-            auto_assets: bool = True) -> DistillOutcome:
-    """Run (or fetch from the cache) the distillation ``choice`` describes."""
-    from ddr.execute.student import PeakMemory
-    from ddr.method.distilled import DistilledSet
+            auto_assets: bool = True, timeout: float | None = None) -> DistillOutcome:
+    """Run (or fetch from the cache) the distillation ``choice`` describes.
+
+    Args:
+        use_cache: read and store the distilled set in the cache (``--no-cache``: neither).
+        auto_assets: the method may build expensive assets (experts, a teacher) on demand.
+        timeout: stop the method after this many seconds (wall clock, ``--timeout``) and report
+            it as a failure; ``None``: no limit.
+
+    A set being distilled by another ddr process on the same cache is waited for (its entry is
+    locked, :mod:`ddr.store.locks`) and read, so concurrent runs distill it once. When the cache
+    cannot store the set (a full disk), it is saved to a rescue folder instead and the run goes on.
+    """
+    from ddr.runs.deadline import check_timeout
     from ddr.store.cache import entry_dir
-    from ddr.store.formats import load_distilled, save_distilled
+    from ddr.store.locks import entry_lock
+
+    timeout = check_timeout(timeout)
+    key = distill_key(choice, evaluator)
+    if not use_cache:
+        return _run_method(choice, evaluator, key, auto_assets=auto_assets, timeout=timeout)
+    folder = entry_dir("distilled", key)
+    found = _from_cache(choice, evaluator, key, folder, quiet=True)
+    if found is not None:
+        return found
+    with entry_lock(folder, f"the distilled set of {choice.name} ({key[:12]})", log=evaluator.log):
+        found = _from_cache(choice, evaluator, key, folder)  # another process may just have stored it
+        if found is not None:
+            return found
+        outcome = _run_method(choice, evaluator, key, auto_assets=auto_assets, timeout=timeout)
+        outcome.stored_at = _store(outcome, folder, evaluator.log)
+    return outcome
+
+
+def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: "Path", *,
+                quiet: bool = False) -> DistillOutcome | None:
+    """The cached outcome, or ``None`` when the entry is absent or unreadable (said unless ``quiet``)."""
+    from ddr.store.formats import load_distilled
+
+    if not (folder / "meta.json").exists():
+        return None
+    try:
+        distilled = load_distilled(folder)
+    except DdrError:
+        if not quiet:
+            evaluator.log(f"cache entry {folder} is unreadable; distilling again")
+        return None
+    evaluator.log(f"distilled set found in the cache ({folder}); skipping distillation")
+    return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds", 0.0)),
+                          choice.name, choice.params, choice.budget, choice.budget_params, stored_at=folder)
+
+
+def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_assets: bool,
+                timeout: float | None) -> DistillOutcome:
+    """Materialize the method and run it (under ``timeout`` seconds when given)."""
+    from ddr.execute.student import PeakMemory
+    from ddr.method.distilled import DistilledSet, validate_distilled
+    from ddr.runs.deadline import DeadlineExceeded, time_limit
 
     system = evaluator.system
     spec = choice.spec
     dist, version = system.provenance().get(spec.provider or "", ("", ""))
-    key = distill_key(choice, evaluator)
-    folder = entry_dir("distilled", key)
-    if use_cache and (folder / "meta.json").exists():
-        try:
-            distilled = load_distilled(folder)
-            evaluator.log(f"distilled set found in the cache ({folder}); skipping distillation")
-            return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds", 0.0)),
-                                  choice.name, choice.params, choice.budget, choice.budget_params)
-        except DdrError:
-            evaluator.log(f"cache entry {folder} is unreadable; distilling again")
+    who = f"method '{choice.name}' (plugin '{spec.provider}', {dist or 'no distribution'} {version})".replace(" )", ")")
     target = system.methods().materialize(spec)
     ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets)
     peak = PeakMemory(evaluator.device)
     start = time.perf_counter()
     try:
-        method: Method = target()
-        distilled = method.distill(ctx)
+        with time_limit(timeout, what=f"method '{choice.name}'", log=evaluator.log):
+            method: Method = target()
+            distilled = method.distill(ctx)
+    except DeadlineExceeded:
+        raise DdrError(f"{who} ran past --timeout {timeout:g} s and was stopped; raise --timeout, lower its budget "
+                       "(--iterations, --set method.KEY=VALUE, a smaller preset) or report it to the plugin's "
+                       "authors") from None
     except DdrError:
         raise
     except SystemExit as exc:  # a plugin must not end the process: that would fake success (exit 0)
-        raise DdrError(f"method '{choice.name}' (plugin '{spec.provider}', {dist} {version}) called sys.exit({exc.code!r}) "
-                       "instead of returning a DistilledSet; report it to the plugin's authors") from exc
+        raise DdrError(f"{who} called sys.exit({exc.code!r}) instead of returning a DistilledSet; report it to "
+                       "the plugin's authors") from exc
     except Exception as exc:
-        raise DdrError(f"method '{choice.name}' (plugin '{spec.provider}', {dist} {version}) failed: "
-                       f"{type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
+        raise DdrError(f"{who} failed: {type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
     seconds = time.perf_counter() - start
     if not isinstance(distilled, DistilledSet):
         raise DdrError(f"method '{choice.name}' returned {type(distilled).__name__}, not a DistilledSet")
+    ds = evaluator.dataset
+    try:  # refused before it is cached: a bad set is never read back from the cache
+        validate_distilled(distilled, num_classes=ds.num_classes, ipc=evaluator.ipc, channels=ds.channels,
+                           image_size=(ds.image_size[0], ds.image_size[1]), mean=ds.mean, std=ds.std)
+    except DistilledSetError as exc:
+        raise DistilledSetError(f"{who} returned a distilled set that cannot be evaluated: {exc}") from None
     distilled.meta.update({
         "method": spec.name, "method_ref": choice.name, "method_version": spec.version, "provider": spec.provider,
         "distribution": dist, "distribution_version": version, "params": choice.params,
@@ -206,7 +267,58 @@ def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = T
     })
     if distilled.label_strategy is None:
         distilled.label_strategy = spec.label_strategy
-    if use_cache:
-        save_distilled(distilled, folder)
     return DistillOutcome(distilled, key, False, seconds, choice.name, choice.params, choice.budget,
                           choice.budget_params)
+
+
+def _store(outcome: DistillOutcome, folder: "Path", log: Any) -> "Path | None":
+    """Store a fresh distilled set in the cache (called holding its lock); when the cache cannot
+    take it, save it to a rescue folder and say where. Returns where the set is on disk (``None``:
+    only in memory)."""
+    import shutil
+
+    from ddr.store.formats import save_distilled
+    from ddr.store.writable import rescue_dir
+
+    for stale in folder.parent.glob(f"{folder.name}.tmp-*"):  # left by a killed process; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        return save_distilled(outcome.distilled, folder)
+    except DdrError as exc:
+        problem = str(exc).splitlines()[0]
+    rescue = rescue_dir(f"distilled-{outcome.key[:16]}")
+    try:
+        save_distilled(outcome.distilled, rescue)
+    except DdrError:
+        log(f"warning: the cache could not store the distilled set ({problem}); it exists only in this run's "
+            "memory: rerun with --save-distilled DIR on a disk with space to keep it")
+        return None
+    log(f"warning: the cache could not store the distilled set ({problem}); saved it to {rescue} instead "
+        f"(`ddr eval {rescue}` evaluates it again)")
+    return rescue
+
+
+def check_save_target(path: "Path") -> None:
+    """Refuse, before any work, a ``--save-distilled DIR`` whose parent cannot be written."""
+    from pathlib import Path
+
+    from ddr.store.writable import check_directory
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DdrError(f"--save-distilled {path}: it exists and is not a directory; remove it or choose another path")
+    check_directory(path.parent, what="the distilled set (--save-distilled)",
+                    choose="choose a writable location with --save-distilled DIR")
+
+
+def save_copy(outcome: DistillOutcome, path: "Path") -> "Path":
+    """``--save-distilled DIR``: write the set there; a failure names where the set still is."""
+    from ddr.store.formats import save_distilled
+
+    try:
+        return save_distilled(outcome.distilled, path)
+    except DdrError as exc:
+        where = (f"the distilled set is safe at {outcome.stored_at}: copy it from there, or rerun with a writable "
+                 "--save-distilled DIR (it is read from the cache)") if outcome.stored_at is not None else \
+            "rerun with a writable --save-distilled DIR"
+        raise type(exc)(f"{str(exc).splitlines()[0]}; {where}") from exc

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import ConfigError, DdrError, DistilledSetError
+from ddr.errors import ArtifactError, ConfigError, DdrError, DistilledSetError
 from ddr.protocol.config import Protocol, default_protocol, resolve_protocol
 from ddr.runs.records import EvaluationResult
 from ddr.runs.session import Session, resolve_device
@@ -115,12 +115,38 @@ class Evaluator:
                                                    overrides, self.system)
         self.device = resolve_device(o.device)
         self.system.executors().get(o.executor)  # an unknown executor fails here, not after the cached jobs
+        from ddr.store.writable import check_cache
+
+        check_cache()  # a read-only, full or misplaced DDR_CACHE_DIR fails here, before any work
         teacher = o.teacher or self.protocol.teacher.checkpoint
         self.teacher_path = Path(teacher) if teacher else None
+        self._check_names()  # a misspelt name fails here, before any distillation or training
         self.want_ars = bool(self.protocol.metrics.ars if o.ars is None else o.ars)
         self._dataset: ImageDataset | None = None
         self._workspace: Workspace | None = None
         self._teachers: list[Any] | None = None
+        self._unstored_models: dict[str, Any] = {}  # reference states the cache could not store (key -> state)
+        self._warned_unstored = False
+
+    def _check_names(self) -> None:
+        """Resolve every component named by the options and the protocol, and find the teacher file."""
+        from ddr.engine.build import loss_spec
+
+        o, system = self.options, self.system
+        for arch in {o.arch, self.protocol.teacher.arch} - {None}:
+            system.architectures().resolve(arch)
+        if o.label_strategy is not None and o.label_strategy not in system.losses():
+            system.label_strategies().resolve(o.label_strategy)
+        if o.loss is not None:
+            loss_spec(o.loss, system=system)
+        if self.teacher_path is not None and not self.teacher_path.is_file():
+            raise ArtifactError(f"teacher checkpoint not found: {self.teacher_path} (or it is not a file); give a "
+                                ".safetensors or state-dict .pt file, or leave --teacher out to use the real-data "
+                                "reference")
+        if self.teacher_path is not None:  # an unreadable or unsafe file fails now, not after the distillation
+            from ddr.engine.teachers import read_state_dict
+
+            read_state_dict(self.teacher_path)
 
     # -- settings ----------------------------------------------------------------------------------
     @property
@@ -178,7 +204,8 @@ class Evaluator:
             pool, validation = self._split_validation()
             self._workspace = Workspace(system=self.system, device=self.device, dataset=self.dataset, pool=pool,
                                         validation=validation, test=self.dataset.test.to(self.device), ipc=self.ipc,
-                                        seed=self.seed, teachers=self.teachers, progress=self.session.progress)
+                                        seed=self.seed, teachers=self.teachers, progress=self.session.progress,
+                                        teacher_arch=self.teacher_arch())
         return self._workspace
 
     @property
@@ -275,9 +302,52 @@ class Evaluator:
 
     # -- executing -----------------------------------------------------------------------------------
     def run_jobs(self, jobs: "list[StudentJob]", reused: dict[str, int]) -> "dict[str, JobResult]":
-        """Results of ``jobs``: from the job cache when finished before, else run by the executor."""
+        """Results of ``jobs``: from the job cache when finished before, else run by the executor.
+
+        The jobs to run are locked first (:mod:`ddr.store.locks`) and looked up again, so a job
+        that another ddr process is training on the same cache is trained once and read here.
+        A result the cache cannot store (a full disk) is kept for this run with a warning.
+        """
+        from ddr.store.jobs import job_dir, store_record
+        from ddr.store.locks import entry_locks
+
+        results, todo = self._from_job_cache(jobs, reused)
+        if not todo:
+            return results
+        locks = [(job_dir(job.key), "the real-data reference" if job.role == "real" else
+                  f"student job {job.role} #{job.index}") for job in todo]
+        with entry_locks(locks, log=self.log):
+            found, todo = self._from_job_cache(todo, reused)
+            results.update(found)
+            if not todo:
+                return results
+            for job in todo:
+                if job.role == "real":
+                    self._announce_reference(job)
+            def finished(job: "StudentJob", result: "JobResult", model: Any) -> None:
+                # stored even under --no-job-cache (which only skips reading): the teacher is read from here
+                state = model.state_dict() if job.role == "real" and model is not None else None
+                try:
+                    store_record(result.to_dict(), state)
+                except DdrError as exc:  # the result is kept for this run; only the cache misses it
+                    if state is not None:
+                        self._unstored_models[job.key] = {k: v.detach().cpu().clone() for k, v in state.items()}
+                    if not self._warned_unstored:  # once per evaluator: the cause is the same for every job
+                        self._warned_unstored = True
+                        self.log(f"warning: {exc}; continuing: this run keeps its results, a later run trains "
+                                 "the jobs that could not be stored again")
+
+            executor = self.session.executor(self.options.executor, self.options.executor_options)
+            for result in executor.run(todo, self.workspace, finished):
+                results[result.key] = result
+        return results
+
+    def _from_job_cache(self, jobs: "list[StudentJob]",
+                        reused: dict[str, int]) -> "tuple[dict[str, JobResult], list[StudentJob]]":
+        """(results of the cached ``jobs``, the jobs still to run); nothing is read under
+        ``--no-job-cache``."""
         from ddr.protocol.plan import JobResult
-        from ddr.store.jobs import cached_record, store_record
+        from ddr.store.jobs import cached_record
 
         results: dict[str, JobResult] = {}
         todo = []
@@ -290,35 +360,24 @@ class Evaluator:
                 reused[job.role] = reused.get(job.role, 0) + 1
             else:
                 todo.append(job)
-        if not todo:
-            return results
-
-        def finished(job: "StudentJob", result: "JobResult", model: Any) -> None:
-            # stored even under --no-job-cache (which only skips reading): the teacher is read from here
-            state = model.state_dict() if job.role == "real" and model is not None else None
-            store_record(result.to_dict(), state)
-
-        executor = self.session.executor(self.options.executor, self.options.executor_options)
-        for result in executor.run(todo, self.workspace, finished):
-            results[result.key] = result
-        return results
+        return results, todo
 
     def real_accuracy(self) -> tuple[float, bool]:
         """``(acc_real_hard, cached?)``: the reference, trained once under the real-data recipe."""
         job = self.reference()
         reused: dict[str, int] = {}
-        self._announce_reference(job)
         result = self.run_jobs([job], reused)[job.key]
         return result.accuracy, bool(reused)
 
     def _announce_reference(self, job: "StudentJob") -> None:
-        """Say that the reference trains now (once; it is cached) unless the cache has it."""
-        if not (self.options.job_cache and self._cached(job)):
-            self.log(f"training the real-data reference once ({self.dataset.name}, {job.recipe['epochs']} epochs, "
-                     f"{len(self.pool)} images); it is cached for every later run")
+        """Say that the reference trains now (once: it is cached; :meth:`run_jobs` calls this
+        only when this process, holding the job's lock, is about to train it)."""
+        self.log(f"training the real-data reference once ({self.dataset.name}, {job.recipe['epochs']} epochs, "
+                 f"{len(self.pool)} images); it is cached for every later run")
 
     @staticmethod
     def _cached(job: "StudentJob") -> bool:
+        """Whether the job cache holds ``job`` with its model."""
         from ddr.store.jobs import cached_record
 
         return cached_record(job.key, needs_model=True) is not None
@@ -330,7 +389,29 @@ class Evaluator:
         from ddr.store.jobs import model_path
 
         self.real_accuracy()
-        return model_path(self.reference().key)
+        key = self.reference().key
+        if key in self._unstored_models and not model_path(key).is_file():
+            return self._rescue_reference(key)
+        return model_path(key)
+
+    def _rescue_reference(self, key: str) -> Path:
+        """The reference model the cache could not store, saved to a rescue folder (a warning
+        says where); an ArtifactError when that fails too."""
+        from safetensors.torch import save_file
+
+        from ddr.store.jobs import MODEL_FILE
+        from ddr.store.writable import reason, rescue_dir
+
+        path = rescue_dir(f"reference-{key[:16]}") / MODEL_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_file(self._unstored_models[key], str(path))
+        except OSError as exc:
+            raise ArtifactError(f"the real-data reference trained, but neither the cache nor {path.parent} could "
+                                f"store its model ({reason(exc)}); free space under DDR_CACHE_DIR (or point it "
+                                "elsewhere) and rerun") from None
+        self.log(f"warning: the cache could not store the real-data reference; its model is saved at {path}")
+        return path
 
     def teachers(self) -> list["torch.nn.Module"]:
         """The teacher(s) in eval mode, frozen: a user checkpoint or the reference model."""
@@ -338,8 +419,15 @@ class Evaluator:
             from ddr.engine.teachers import load_teacher
 
             arch, params = self.teacher_arch()
-            path = self.teacher_checkpoint()
-            self._teachers = [load_teacher(self.make_model(0, arch, params), path)]
+            key = self.reference().key if self.teacher_path is None else ""
+            if key in self._unstored_models:  # trained by this run, but the cache could not store it
+                model = self.make_model(0, arch, params)
+                model.load_state_dict(self._unstored_models[key])
+                model.eval().requires_grad_(False)
+                self._teachers = [model]
+            else:
+                path = self.teacher_checkpoint()
+                self._teachers = [load_teacher(self.make_model(0, arch, params), path)]
         return self._teachers
 
     # -- label strategy ------------------------------------------------------------------------------
@@ -404,8 +492,9 @@ class Evaluator:
         soft = distilled.soft_labels.to(self.device) if distilled.soft_labels is not None else None
         self.workspace.add_distilled(sha, syn, soft)
         reused: dict[str, int] = {}
-        self._announce_reference(plan.real)
+        self.session.stage(f"reference · {ds.name} · {plan.real.arch}")
         results = self.run_jobs([plan.real], reused)
+        self.session.stage(f"students · {len(plan.students)} jobs · {plan.students[0].arch if plan.students else ''}")
         results.update(self.run_jobs(list(plan.students), reused))
         if reused:
             self.log("reused from the job cache: " + ", ".join(f"{n} {role}" for role, n in sorted(reused.items())))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.runs.evaluate import EvalOptions, Evaluator
 from ddr.runs.records import EvaluationResult, RunSpec
-from ddr.runs.session import Session
+from ddr.runs.session import Session, captured_log
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.runs.distill import DistillOutcome
@@ -21,7 +21,9 @@ def observed(session: Session, spec: RunSpec, work: Callable[[], EvaluationResul
     """Run ``work`` between ``ddr_run_start`` and ``ddr_run_finish`` (``ddr_run_error`` on failure)."""
     session.hook.ddr_run_start(run=spec)
     try:
-        result = work()
+        with captured_log() as lines:
+            session.run_log = lines
+            result = work()
     except BaseException as exc:
         session.hook.ddr_run_error(run=spec, error=exc)
         raise
@@ -30,26 +32,50 @@ def observed(session: Session, spec: RunSpec, work: Callable[[], EvaluationResul
 
 
 def _write_record(result: EvaluationResult, out: str | Path | None, label: str, session: Session,
-                  hashed: Mapping[str, Any]) -> None:
-    if out is None:
+                  hashed: Mapping[str, Any], folder: str | Path | None = None) -> None:
+    """Write the record under ``out`` (folder named by ``label`` and the hash of ``hashed``), or
+    into ``folder`` when given (a suite names its units' folders before running them)."""
+    if out is None and folder is None:
         return
     from ddr.store.records import record_folder, write_records
 
-    folder = record_folder(Path(out), label, dict(hashed))
-    result.record_dir = str(write_records(folder, result, session.system).resolve())
+    target = Path(folder) if folder is not None else record_folder(Path(str(out)), label, dict(hashed))
+    log_text = "\n".join(session.run_log) + "\n" if session.run_log is not None else None
+    result.record_dir = str(write_records(target, result, session.system, log_text=log_text).resolve())
+    add_to_results_db(Path(result.record_dir), session, suite=hashed.get("suite"))
+
+
+def add_to_results_db(folder: Path, session: Session, suite: str | None = None) -> None:
+    """Add a written record to the results database (``ddr results``); the record folder stays
+    the primary copy, so a database that cannot be written is a warning, not a lost run."""
+    from ddr.errors import DdrError
+    from ddr.store.results import ResultsDB
+
+    try:
+        with ResultsDB(session.results_db) as db:
+            db.add_record(folder, suite=suite)
+    except DdrError as exc:
+        session.log(f"warning: the run record {folder} is complete, but adding it to the results database failed "
+                    f"({exc}); add it later with `ddr results import {folder}`")
 
 
 def run(method: str, *, options: EvalOptions | None = None, session: Session | None = None,
         method_overrides: Mapping[str, Any] | None = None, out: str | Path | None = None,
         save_distilled_to: str | Path | None = None, use_cache: bool = True,
-        auto_assets: bool = True, **option_fields: Any) -> tuple[EvaluationResult, "DistillOutcome"]:
+        auto_assets: bool = True, eval_arch: str | None = None, record_dir: str | Path | None = None,
+        spec_extra: Mapping[str, Any] | None = None, timeout: float | None = None,
+        **option_fields: Any) -> tuple[EvaluationResult, "DistillOutcome"]:
     """Distill with ``method`` then evaluate; returns (evaluation result, distillation outcome).
 
     ``options`` (or ``option_fields``, :class:`EvalOptions` fields) say what to evaluate;
-    ``method_overrides`` are ``--set method.KEY=VALUE`` values.
+    ``method_overrides`` are ``--set method.KEY=VALUE`` values. With ``eval_arch`` the set is
+    distilled as usual (with ``options.arch``, the protocol's by default) and evaluated on
+    students of ``eval_arch``, each scored against that architecture's own real-data and random
+    students (cross-architecture generalisation). ``record_dir`` writes the record into that
+    folder instead of one named under ``out``; ``spec_extra`` is added to ``run_spec.json``
+    (a suite's name). ``timeout`` stops the distillation after that many seconds (``--timeout``).
     """
-    from ddr.runs.distill import distill, resolve_method
-    from ddr.store.formats import save_distilled
+    from ddr.runs.distill import distill, resolve_method, save_copy
 
     session = session or Session()
     system = session.system
@@ -64,10 +90,21 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
                    dataset=o.dataset, ipc=o.ipc, protocol=o.protocol, seed=o.seed, executor=o.executor,
                    device=o.device, overrides=o.protocol_overrides())
     evaluator = Evaluator(replace(o, method_protocol=choice.spec.protocol), session=session)
-    if out is not None:
-        from ddr.store.records import check_writable
+    student_evaluator = evaluator
+    if eval_arch is not None:
+        session.system.architectures().resolve(eval_arch)  # a misspelt architecture fails before distilling
+        if eval_arch != evaluator.student_arch()[0]:  # the distillation's own arch keeps the protocol's params
+            student_evaluator = Evaluator(replace(o, method_protocol=choice.spec.protocol, arch=eval_arch),
+                                          session=session)
+    for target in (out, Path(record_dir).parent if record_dir is not None else None):
+        if target is not None:
+            from ddr.store.records import check_writable
 
-        check_writable(Path(out))
+            check_writable(Path(target))
+    if save_distilled_to is not None:
+        from ddr.runs.distill import check_save_target
+
+        check_save_target(Path(save_distilled_to))
     outcome_box: list[DistillOutcome] = []
 
     def work() -> EvaluationResult:
@@ -75,21 +112,27 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             session.log(f"{choice.spec.name}: the '{choice.budget}' budget of dataset {o.dataset} "
                         f"({', '.join(f'{k}={v}' for k, v in (choice.budget_params or {}).items())}); "
                         f"{choice.spec.name}.paper or --set method.KEY=VALUE overrides it")
-        outcome = distill(choice, evaluator, use_cache=use_cache, auto_assets=auto_assets)
+        session.stage(f"distill · {choice.name} · {o.dataset} · IPC {o.ipc} · seed {o.seed}")
+        outcome = distill(choice, evaluator, use_cache=use_cache, auto_assets=auto_assets, timeout=timeout)
         outcome_box.append(outcome)
         if save_distilled_to is not None:
-            save_distilled(outcome.distilled, Path(save_distilled_to))
+            save_copy(outcome, Path(save_distilled_to))
         run_spec = {"method": outcome.method, "method_params": outcome.params, "distill_key": outcome.key,
-                    "budget": outcome.budget}
-        result = evaluator.evaluate(outcome.distilled, method_strategy=choice.spec.label_strategy, run_spec=run_spec)
+                    "budget": outcome.budget, **dict(spec_extra or {})}
+        if eval_arch is not None:
+            run_spec["distill_arch"] = evaluator.student_arch()[0]
+        result = student_evaluator.evaluate(outcome.distilled, method_strategy=choice.spec.label_strategy,
+                                            run_spec=run_spec)
         result.extra.update({
             "method": outcome.method, "method_params": outcome.params, "budget": outcome.budget,
             "distill_seconds": round(outcome.seconds, 3), "distill_cached": outcome.cached,
             "distill_peak_memory_bytes": outcome.distilled.meta.get("peak_memory_bytes"),
             "storage_bytes": storage_bytes(outcome.distilled),
         })
-        _write_record(result, out, f"{outcome.method}-{evaluator.dataset.name}-ipc{o.ipc}-seed{o.seed}", session,
-                      result.run_spec)
+        label = f"{outcome.method}-{evaluator.dataset.name}-ipc{o.ipc}-seed{o.seed}"
+        if eval_arch is not None:
+            label += f"-{eval_arch}"
+        _write_record(result, out, label, session, result.run_spec, folder=record_dir)
         return result
 
     result = observed(session, spec, work)

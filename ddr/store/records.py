@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,19 +30,20 @@ def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
 def check_writable(directory: Path, what: str = "--out") -> None:
     """Fail before any work when ``directory`` cannot hold records: it is (below) a file, or
     cannot be created or written. The message names the path and the fix."""
+    from ddr.store.writable import fix_for, probe, reason
+
     directory = Path(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".ddr-write-check-"):
-            pass
+        probe(directory)  # writes (and fsyncs) a few KiB: a full disk is refused too
     except OSError as exc:
-        raise ArtifactError(f"cannot write run records to {directory} ({what}): {exc.strerror or exc}; "
-                            f"choose a writable directory with {what} DIR") from None
+        raise ArtifactError(f"cannot write run records to {directory} ({what}): {reason(exc)}; "
+                            f"{fix_for(exc, directory, f'choose a writable directory with {what} DIR')}") from None
 
 
 def write_records(folder: Path, result: "EvaluationResult", system: "PluginSystem",
-                  extra_metrics: dict[str, Any] | None = None) -> Path:
-    """Write the three record files of ``result`` into ``folder`` and return it.
+                  extra_metrics: dict[str, Any] | None = None, log_text: str | None = None) -> Path:
+    """Write the three record files of ``result`` (and ``log.txt`` when ``log_text`` is given)
+    into ``folder`` and return it.
 
     The files are written into a temporary sibling folder that is renamed into place, so a
     record folder is complete or absent; an earlier record of the same run is replaced.
@@ -61,12 +61,26 @@ def write_records(folder: Path, result: "EvaluationResult", system: "PluginSyste
         atomic_write_json(tmp / "metrics.json", metrics)
         env = environment_info(plugins=system.describe(), device=result.run_spec.get("device"))
         atomic_write_json(tmp / "env.json", env)
+        if log_text is not None:  # what the run said while it ran (log.txt)
+            (tmp / "log.txt").write_text(log_text, encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ArtifactError(f"cannot write the run record {folder}: {exc.strerror or exc}; the distilled set and "
-                            "every finished student are in the cache, so rerunning with a writable --out costs "
-                            "seconds") from exc
+        from ddr.store.writable import fix_for, reason, rescue_dir
+
+        rescue = rescue_dir(folder.name)
+        saved: Path | None = None
+        if folder != rescue:  # keep the finished record somewhere safe and say where
+            try:
+                saved = write_records(rescue, result, system, extra_metrics, log_text)
+            except ArtifactError:
+                saved = None
+        where = (f"the record was saved to {saved} instead (`ddr show {saved}`; move it once there is space)"
+                 if saved is not None else "the finished jobs stay in the job cache, so rerunning with a writable "
+                 "--out costs seconds")
+        raise ArtifactError(f"cannot write the run record {folder}: {reason(exc)}; "
+                            f"{fix_for(exc, folder.parent, 'choose a writable directory with --out DIR')}; "
+                            f"{where}") from exc
     return folder
