@@ -11,4 +11,10 @@ def ddr_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec(name="local", target="ddr.execute.local:LocalExecutor",
                      summary="one job after another in this process (the default)"),
+        ExecutorSpec(name="ray", target="ddr.execute.ray:RayExecutor",
+                     summary="each job a Ray task, on a local Ray or a cluster (--address ADDR)"),
+        ExecutorSpec(name="batched", target="ddr.execute.batched:BatchedExecutor",
+                     summary="compatible students trained together as one stacked model (grouped convs / vmap); "
+                             "the rest job by job",
+                     presets={"bf16": {"bf16": True}, "vmap": {"backend": "vmap"}}),
     ]
