@@ -59,15 +59,18 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None) -> tuple[
                                      soft_labels=data.soft_labels, teachers=teachers)
         pipeline = ws.augmentation(job.augmentation)
         kwargs: dict[str, Any] = {}
+        kept: dict[str, Any] = {}  # the reference keeps its best epoch's weights (DD-Ranking's real-data model)
         if job.selection == "ddranking":
             kwargs = {"evaluate_every": job.test_interval,
-                      "evaluate": lambda m: test_accuracy(m, ws.test, device=ws.device)}
+                      "evaluate": lambda m, kept=kept: _tested(m, ws, kept if job.role == "real" else None)}
         result = train(model, data, Recipe.from_mapping(job.recipe, lr=candidate),
                        generator=torch_generator(job.seed, ws.device), strategy=strategy, augmentation=pipeline,
                        device=ws.device, progress=progress, **kwargs)
         test_acc: float | None
         if job.selection == "ddranking":
             score = test_acc = max(acc for _, acc in result.evaluations)
+            if "state" in kept:
+                model.load_state_dict(kept["state"])
         elif job.selection == "validation" and len(job.lr_candidates) > 1:
             score, test_acc = test_accuracy(model, ws.validation, device=ws.device), None
         else:
@@ -84,6 +87,20 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None) -> tuple[
         info = {"mode": job.selection, "scores_by_lr": tried, "chosen_lr": chosen}
     if job.selection == "ddranking":
         info["best_on_test"] = True
+        info["test_interval"] = job.test_interval
+        info["best_epoch"] = max(result.evaluations, key=lambda e: e[1])[0]
     return JobResult(key=job.key, role=job.role, index=job.index, seed=job.seed, accuracy=float(test_acc),
                      lr=float(chosen), epochs_trained=result.epochs_trained, seconds=time.perf_counter() - start,
                      peak_memory_bytes=peak.read(), selection=info), model
+
+
+def _tested(model: "torch.nn.Module", ws: "Workspace", kept: dict[str, Any] | None) -> float:
+    """Test accuracy (fraction) of ``model`` now; with ``kept``, a copy of the weights of the best
+    epoch so far is kept there under ``state`` (the first of equal accuracies, like ``max``)."""
+    from ddr.engine.training import test_accuracy
+
+    accuracy = test_accuracy(model, ws.test, device=ws.device)
+    if kept is not None and accuracy > kept.get("accuracy", -1.0):
+        kept["accuracy"] = accuracy
+        kept["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return accuracy

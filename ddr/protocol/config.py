@@ -36,10 +36,11 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "student": {"arch": str, "arch_params": dict, "arch_by_size": dict},
     "train": dict(_RECIPE),
     "hard_augmentation": list,
+    "syn_hard_learned_lr": bool,
     "augmentation": list,
     "label_strategy": str,
     "loss": (str, dict, type(None)),
-    "real": {**_RECIPE, "augmentation": list},
+    "real": {**_RECIPE, "augmentation": list, "selection": str},
     "teacher": {"arch": (str, type(None)), "arch_params": dict, "checkpoint": (str, type(None))},
     "selection": str,
     "lr_grid": list,
@@ -54,6 +55,7 @@ OPTIONAL_KEYS = ("summary", "include")
 """Keys a protocol may leave out (metadata, not behaviour)."""
 
 SELECTIONS = ("last", "validation", "ddranking")
+REAL_SELECTIONS = ("last", "ddranking")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "half-cosine")
 BASE_INCLUDE = "ddr.builtins.protocols:_base.yaml"
@@ -153,11 +155,18 @@ class Protocol:
     metrics: MetricsConfig
     data: Mapping[str, Any]
     """The merged YAML data the fields were read from (for records)."""
+    real_selection: str = "last"
+    """How the reference's accuracy is read: ``last`` epoch, or ``ddranking`` (best test accuracy
+    every ``test_interval`` epochs, keeping that epoch's weights as DD-Ranking's real-data model)."""
+    syn_hard_learned_lr: bool = True
+    """acc_syn_hard trains with the distilled set's learned LR; ``False``: like the random baseline,
+    with the protocol LR or its LR search (DD-Ranking's soft-label evaluator)."""
 
     @property
     def test_set_selection(self) -> bool:
-        """Whether a reported accuracy is chosen on the test set (only ``selection: ddranking``)."""
-        return self.selection == "ddranking"
+        """Whether a reported accuracy is chosen on the test set (``selection`` or
+        ``real.selection`` is ``ddranking``)."""
+        return self.selection == "ddranking" or self.real_selection == "ddranking"
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(dict(self.data))
@@ -203,6 +212,8 @@ def _check_values(p: Mapping[str, Any], where: str) -> None:
                    for m in recipe["milestones"]):
             raise ConfigError(f"{where}: {section}.milestones are fractions of the epochs in [0, 1], "
                               f"got {recipe['milestones']!r}")
+    if p["real"]["selection"] not in REAL_SELECTIONS:
+        raise ConfigError(f"{where}: real.selection must be one of {REAL_SELECTIONS}, got {p['real']['selection']!r}")
     if p["num_eval"] < 1:
         raise ConfigError(f"{where}: num_eval must be >= 1")
     grid = p["lr_grid"]
@@ -252,7 +263,7 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
         num_eval=merged["num_eval"],
         metrics=MetricsConfig(w=float(metrics["w"]), lam=float(metrics["lambda"]),
                               ddranking_compat_percent=metrics["ddranking_compat_percent"], ars=metrics["ars"]),
-        data=merged,
+        data=merged, real_selection=real["selection"], syn_hard_learned_lr=merged["syn_hard_learned_lr"],
     )
 
 

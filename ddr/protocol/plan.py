@@ -230,11 +230,14 @@ def reference_job(protocol: Any, inputs: PlanInputs) -> StudentJob:
     """The real-data reference: the teacher architecture on the whole pool under the real recipe.
 
     Its key depends on neither the distilled set nor the IPC nor the teacher, so every method and
-    IPC reuses one trained reference (and teacher) per (dataset, protocol recipe, seed).
+    IPC reuses one trained reference (and teacher) per (dataset, protocol recipe, seed). Under
+    ``real.selection: ddranking`` it reports the best test accuracy every ``test_interval`` epochs.
     """
+    selection = getattr(protocol, "real_selection", "last")
     return StudentJob(role="real", index=0, data=DataRef("pool"), recipe=dict(inputs.real),
-                      lr_candidates=(float(inputs.real["lr"]),), selection="last",
-                      test_interval=0, label_strategy="hard", loss=None,
+                      lr_candidates=(float(inputs.real["lr"]),), selection=selection,
+                      test_interval=protocol.test_interval if selection == "ddranking" else 0,
+                      label_strategy="hard", loss=None,
                       augmentation=tuple(protocol.real_augmentation), arch=inputs.teacher_arch,
                       arch_params=inputs.teacher_arch_params, seed=derive_seed(inputs.seed, "real"),
                       needs_teacher=False, context=inputs.context)
@@ -266,15 +269,17 @@ def build_plan(protocol: Any, inputs: PlanInputs) -> Plan:
 
     real = reference_job(protocol, inputs)
     hard_aug, any_aug = tuple(protocol.hard_augmentation), tuple(protocol.augmentation)
-    same_run = inputs.strategy == "hard" and inputs.loss is None and list(hard_aug) == list(any_aug)
+    same_run = inputs.strategy == "hard" and inputs.loss is None and list(hard_aug) == list(any_aug) and (
+        inputs.learned_lr is None or getattr(protocol, "syn_hard_learned_lr", True))
     syn = DataRef("distilled", sha256=inputs.distilled_sha256,
                   soft="stored" if inputs.has_soft_labels else None)
     rdm_soft = "teacher" if inputs.has_soft_labels and inputs.strategy == "stored_soft" else None
     teacher_any = inputs.strategy_teacher
     students: list[StudentJob] = []
     for i in range(protocol.num_eval):
+        hard_lr = inputs.learned_lr if getattr(protocol, "syn_hard_learned_lr", True) else None
         students.append(job("syn_hard", i, DataRef("distilled", sha256=inputs.distilled_sha256), strategy="hard",
-                            loss=None, augmentation=hard_aug, lr=inputs.learned_lr, teacher=False))
+                            loss=None, augmentation=hard_aug, lr=hard_lr, teacher=False))
         if not same_run:
             students.append(job("syn_any", i, syn, strategy=inputs.strategy, loss=inputs.loss, augmentation=any_aug,
                                 lr=inputs.learned_lr, teacher=teacher_any))

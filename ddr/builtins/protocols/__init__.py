@@ -22,4 +22,10 @@ def ddr_protocols() -> list[ProtocolSpec]:
                      summary="RDED's own student recipe: AdamW 1e-3 half-cosine, 300 epochs, KL T=20, rded aug + CutMix"),
         ProtocolSpec(name="digits", path=f"{_PACKAGE}:digits.yaml", version="1",
                      summary="embedded quick protocol: digits 16 px, ConvNet-3 w64, 300 epochs, DSA"),
+        ProtocolSpec(name="ddranking-hard", path=f"{_PACKAGE}:ddranking-hard.yaml", version="1",
+                     summary="DD-Ranking 0.2.0's hard-label evaluator end to end (best test epoch, LR grid; "
+                             "docs/ddranking.md)"),
+        ProtocolSpec(name="ddranking-soft", path=f"{_PACKAGE}:ddranking-soft.yaml", version="1",
+                     summary="DD-Ranking 0.2.0's soft-label evaluator (and ARS with --ars) end to end "
+                             "(docs/ddranking.md)"),
     ]
