@@ -2,8 +2,10 @@
 
 Every command gives each method parameter and the protocol settings it depends on explicitly,
 so changing a default never changes these numbers; only a change in behaviour does. The
-outputs were recorded once, on the commit before the architecture step (9dfefa1), and must be
-reproduced bit for bit by every later commit on the same kind of machine (CPU, 2 threads).
+outputs were recorded on the commit before the architecture step (9dfefa1); CPU kernels differ
+in their last bits between machines, so on a new machine they were re-recorded from abd1fac
+(which reproduced 9dfefa1's outputs bit for bit on the old one). Every later commit must
+reproduce them bit for bit on the same kind of machine (CPU, 2 threads).
 
     python tests/data/golden/record.py          # rewrites commands.json and outputs/*.json
 """
