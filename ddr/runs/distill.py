@@ -6,7 +6,8 @@ digits, when the method has one and no preset is named) or the named preset (``d
 < ``--set method.KEY``; every
 key and value is checked against the method's schema first. The distilled set is cached by a
 content key (method, its version and distribution, resolved parameters, dataset, ipc, seed,
-training pool and student architecture), so the same spec distils once.
+training pool, student architecture and, for a teacher-based method, the teacher), so the same
+spec distils once.
 """
 
 from __future__ import annotations
@@ -157,8 +158,10 @@ def distill_key(choice: MethodChoice, evaluator: "Evaluator") -> str:
     spec = choice.spec
     dist, version = evaluator.system.provenance().get(spec.provider or "", ("", ""))
     arch, arch_params = evaluator.student_arch()
+    # a teacher-based method's set depends on the teacher: its file, or the reference's recipe and arch
+    teacher = {"teacher": evaluator.teacher_identity(evaluator.reference())} if spec.needs_teacher else {}
     return sha256_json({
-        "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
+        **teacher, "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
         "provider": spec.provider, "distribution": dist, "distribution_version": version,
         "params": choice.params, "dataset": evaluator.dataset.name,
         "dataset_version": evaluator.dataset_spec().version, "pixel_space": evaluator.dataset.pixel_space,
