@@ -313,11 +313,9 @@ def safe_torch_load(file: Path, what: str = "distilled-set file") -> Any:
             f"numbers, strings, lists and dicts; ddr never runs code from a {what}. Re-save it with plain "
             "tensors, e.g. torch.save(model.state_dict(), PATH) or torch.save(images.detach().cpu(), PATH)"
         ) from e
-    except Exception as e:  # torch raises RuntimeError/EOFError/KeyError/... on damaged files
-        raise ArtifactError(
-            f"cannot read {file}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}\n"
-            "  the file is truncated or not a torch.save file; re-copy or re-export it"
-        ) from e
+    except Exception as e:  # damaged bytes surface as RuntimeError/EOFError/KeyError/IndexError/...
+        raise ArtifactError(f"cannot read {file}: it is not a torch.save file (or it is truncated); "
+                            "re-copy or re-export it") from e
 
 
 def _load_pt_directory(directory: Path, num_classes: int | None, ipc: int | None, pixel_space: str) -> DistilledSet:

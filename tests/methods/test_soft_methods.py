@@ -187,9 +187,10 @@ def test_sre2l_vs_random_on_digits(tmp_path: Path) -> None:
                           "--set", "method.r_bn=0.1", cwd=tmp_path)
     syn, rdm = result["acc_syn_any"]["mean"], result["acc_rdm_any"]["mean"]
     hard = result["acc_syn_hard"]["mean"]
-    # teacher relabelling is what makes recovered images useful
-    assert syn > hard + 0.02, (syn, hard, rdm)
-    assert syn > 0.4, syn
+    # Teacher relabelling makes recovered images useful: well above chance (0.1) with 1 image per
+    # class. Whether it also beats the same images' hard labels is within noise at 3 students
+    # (0.429 vs 0.367 on one machine, 0.437 vs 0.455 on another, same code), so that is not asserted.
+    assert syn > 0.4, (syn, hard, rdm)
 
 
 # -- d4m -----------------------------------------------------------------------------------------
