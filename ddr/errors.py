@@ -6,6 +6,8 @@ traceback). Messages say what was wrong *and* what to do about it.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM arrived (a scheduler or ``kill`` ended the run); the CLI exits 143."""
@@ -62,3 +64,29 @@ class DistilledSetError(DdrError):
 
 class ArtifactError(DdrError):
     """A file on disk (distilled set, checkpoint, cache entry) cannot be read safely."""
+
+
+def portable_error(exc: DdrError) -> dict[str, Any]:
+    """What of a DdrError crosses a process boundary (a Ray task's reply): its class, args and
+    the attributes that pickle. :func:`rebuilt_error` makes the same error from it."""
+    import pickle
+
+    state = {}
+    for key, value in vars(exc).items():
+        try:
+            pickle.dumps(value)
+        except Exception:  # an attribute that cannot travel is left out
+            continue
+        state[key] = value
+    return {"cls": type(exc), "args": exc.args, "state": state}
+
+
+def rebuilt_error(record: dict[str, Any]) -> BaseException:
+    """The DdrError of :func:`portable_error`, same class and message, without calling its
+    ``__init__`` (whose signature may differ from its args)."""
+    cls = record["cls"]
+    assert isinstance(cls, type) and issubclass(cls, BaseException)
+    exc = cls.__new__(cls)
+    exc.args = tuple(record["args"])
+    exc.__dict__.update(record["state"])
+    return exc

@@ -237,3 +237,81 @@ def test_the_cli_gives_the_same_numbers_on_ray_and_locally(tmp_path: Path) -> No
     assert remote["run_spec"]["executor"] == "ray" and local["run_spec"]["executor"] == "local"
     for name in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "ddrs"):
         assert remote[name] == local[name], name
+
+
+class SubmitSpy:
+    """Records every task ``RayExecutor.submit`` sends (what it is, and whether a unit's record
+    folder existed then), passing each on to the real method."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, watch: Path | None = None) -> None:
+        self.calls: list[tuple[str, bool]] = []
+        real = RayExecutor.submit
+        spy = self
+
+        def submit(executor: RayExecutor, function: Any, argument: Any, **kwargs: Any) -> Any:
+            spy.calls.append((kwargs["what"], watch is not None and any(watch.glob("*/env.json"))))
+            return real(executor, function, argument, **kwargs)
+
+        monkeypatch.setattr(RayExecutor, "submit", submit)
+
+
+@pytest.mark.parametrize("method", ["dm.smoke", "rded.smoke"])  # rded: the teacher's weights travel to the task
+def test_a_distillation_runs_as_a_ray_task_and_gives_the_local_set(local_ray: Any, method: str, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from ddr.runs.run import run
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    spy = SubmitSpy(monkeypatch)
+
+    def distilled(executor: str) -> Any:
+        options = EvalOptions(dataset="digits", ipc=1, num_eval=1, epochs=2, device="cpu", executor=executor,
+                              overrides=dict(FAST))
+        _, outcome = run(method, options=options, session=Session(progress_bars=False), use_cache=False)
+        return outcome
+
+    local = distilled("local")
+    assert spy.calls == []
+    remote = distilled("ray")
+    assert [what for what, _ in spy.calls] == [f"the distillation of {method}"]
+    assert remote.key == local.key and not remote.cached
+    assert torch.equal(remote.distilled.images, local.distilled.images)
+    assert torch.equal(remote.distilled.labels, local.distilled.labels)
+    assert (remote.distilled.soft_labels is None) == (local.distilled.soft_labels is None)
+    assert remote.distilled.meta["distill_key"] == local.distilled.meta["distill_key"]
+    assert remote.distilled.meta["method"] == method.split(".")[0] and remote.seconds > 0
+
+
+def test_a_failing_remote_distillation_is_the_same_ddr_error(local_ray: Any, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddr.runs.run import run
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    options = EvalOptions(dataset="digits", ipc=1, num_eval=1, epochs=2, device="cpu", executor="ray",
+                          overrides=dict(FAST))
+    # the time limit is armed in the worker, as --timeout arms it locally
+    with pytest.raises(DdrError, match=r"method 'dm' \(plugin 'dm'.*ran past --timeout 0.01 s") as raised:
+        run("dm", options=options, session=Session(progress_bars=False), use_cache=False,
+            method_overrides={"iterations": 100000}, timeout=0.01)
+    assert "Traceback" not in str(raised.value) and "Ray" not in type(raised.value).__name__
+
+
+def test_a_suite_under_ray_submits_the_next_units_distillations_ahead(local_ray: Any, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddr.runs.scheduler import run_suite
+    from ddr.runs.suite import load_suite
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "s.yaml").write_text("suite: ahead\nmethods: [dm]\ndatasets: [digits]\nipcs: [1]\nseeds: [0, 1]\n"
+                                     "num_eval: 1\nepochs: 2\nper_method: {dm: {preset: smoke}}\n"
+                                     "set: {real.epochs: 1}\n", encoding="utf-8")
+    spy = SubmitSpy(monkeypatch, watch=tmp_path / "runs" / "ahead")
+    session = Session(progress_bars=False, results_db=str(tmp_path / "results.sqlite"))
+    report = run_suite(load_suite(tmp_path / "s.yaml", session.system), session=session, out=tmp_path / "runs",
+                       base=EvalOptions(device="cpu", executor="ray"))
+    assert report.exit_status == 0 and report.count("done") == 2
+    distillations = [seen for what, seen in spy.calls if what.startswith("the distillation")]
+    # both were sent before the first unit's record existed (2 CPUs: two tasks at once)
+    assert distillations == [False, False]
+    assert session.prefetched == {}

@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import ConfigError, DdrError
+from ddr.errors import ConfigError, DdrError, portable_error, rebuilt_error
+from ddr.execute.portable import apply_torch_settings, plugin_settings, state_dict_cpu, torch_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
     from ddr.engine.data import Split
     from ddr.execute.workspace import Workspace
@@ -48,8 +48,8 @@ _WAIT_SECONDS = 0.5
 _started_here = False
 """This process started the local Ray it uses (and shuts it down at exit)."""
 
-_remote: Any = None
-"""The Ray remote function of :func:`_run_in_worker`, made on first use."""
+_remote: dict[Any, Any] = {}
+"""Ray remote functions by the function they run, made on first use."""
 
 _worker_cache: dict[str, Any] = {}
 """In a worker process: the workspace of the current run, by run token (one entry)."""
@@ -125,6 +125,36 @@ class RayExecutor:
         """Shut down the local Ray this process started (a Ray started elsewhere is left running)."""
         _shutdown_started_ray()
 
+    def _task_options(self, device: str, env: "dict[str, str] | None" = None) -> dict[str, Any]:
+        """Ray options of one task on ``device`` (``cpu``/``cuda``): its CPUs, GPUs, environment."""
+        options: dict[str, Any] = {"num_cpus": self.cpus_per_task}
+        env_vars = dict(env or {})
+        if device == "cuda":
+            options["num_gpus"] = self.gpus_per_task
+            cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+            if cublas is not None:  # read when CUDA initialises: it must be in the worker's environment
+                env_vars["CUBLAS_WORKSPACE_CONFIG"] = cublas
+        if env_vars:
+            options["runtime_env"] = {"env_vars": env_vars}
+        if self.started:  # a cluster may autoscale: only a local Ray's resources are fixed
+            _check_resources(self.ray, options)
+        return options
+
+    def slots(self, device: str = "cpu") -> int:
+        """How many tasks on ``device`` the cluster runs at once now (at least 1)."""
+        have = self.ray.cluster_resources()
+        if device == "cuda":
+            return max(1, int(float(have.get("GPU", 0)) // self.gpus_per_task)) if self.gpus_per_task else 1
+        return max(1, int(float(have.get("CPU", 1)) // self.cpus_per_task)) if self.cpus_per_task else 1
+
+    def submit(self, function: "Callable[[Any], Any]", argument: Any, *, what: str, device: str = "cpu",
+               env: "dict[str, str] | None" = None) -> "RayPending":
+        """Run ``function(argument)`` as one Ray task on ``device`` (``what`` names it in messages);
+        ``function`` must be a module-level function the workers can import. A reply
+        ``{"error": portable_error(...)}`` is raised again by :meth:`RayPending.result`."""
+        task = _remote_task(self.ray, function).options(**self._task_options(device, env))
+        return RayPending(self.ray, task.remote(argument), what)
+
     # -- the driver ---------------------------------------------------------------------------------
     def run(self, jobs: "Sequence[StudentJob]", workspace: "Workspace",
             on_result: "Callable[[StudentJob, JobResult, Any], None]") -> "list[JobResult]":
@@ -138,15 +168,7 @@ class RayExecutor:
         ray = self.ray
         payload = ray.put(_payload(jobs, workspace))
         token = uuid.uuid4().hex
-        options: dict[str, Any] = {"num_cpus": self.cpus_per_task}
-        if workspace.device.type == "cuda":
-            options["num_gpus"] = self.gpus_per_task
-            cublas = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
-            if cublas is not None:  # read when CUDA initialises: it must be in the worker's environment
-                options["runtime_env"] = {"env_vars": {"CUBLAS_WORKSPACE_CONFIG": cublas}}
-        if self.started:  # a cluster may autoscale: only a local Ray's resources are fixed
-            _check_resources(ray, options)
-        task = _remote_task(ray).options(**options)
+        task = _remote_task(ray, _run_in_worker).options(**self._task_options(workspace.device.type))
         pending = {task.remote(token, [payload], job.to_dict()): job for job in jobs}
         results: dict[str, JobResult] = {}
         try:
@@ -184,12 +206,41 @@ def _check_resources(ray: Any, options: dict[str, Any]) -> None:
             )
 
 
-def _remote_task(ray: Any) -> Any:
-    """The Ray remote function of :func:`_run_in_worker` (made once per process)."""
-    global _remote
-    if _remote is None:
-        _remote = ray.remote(_run_in_worker)
-    return _remote
+def _remote_task(ray: Any, function: "Callable[..., Any]") -> Any:
+    """The Ray remote function of ``function`` (made once per process and function)."""
+    if function not in _remote:
+        _remote[function] = ray.remote(function)
+    return _remote[function]
+
+
+class RayPending:
+    """A submitted task (:meth:`RayExecutor.submit`): wait for its reply, or cancel it."""
+
+    def __init__(self, ray: Any, ref: Any, what: str) -> None:
+        self.ray, self.ref, self.what = ray, ref, what
+
+    def wait(self) -> Iterator[None]:
+        """Yield every ``_WAIT_SECONDS`` until the task has finished (so a caller can show a
+        ticking bar, and Ctrl-C or SIGTERM is handled promptly)."""
+        while True:
+            done, _ = self.ray.wait([self.ref], num_returns=1, timeout=_WAIT_SECONDS)
+            if done:
+                return
+            yield None
+
+    def result(self) -> Any:
+        """The task's return value (waiting for it); a DdrError the task returned is raised here."""
+        for _ in self.wait():
+            pass
+        reply = _get(self.ray, self.ref, self.what)
+        return reply
+
+    def cancel(self) -> None:
+        """Stop the task if it still runs (nothing happens when it has finished)."""
+        try:
+            self.ray.cancel(self.ref, force=True)
+        except Exception:  # already finished or gone: nothing to cancel
+            pass
 
 
 def _completions(ray: Any, pending: "dict[Any, StudentJob]") -> "Iterator[tuple[StudentJob, dict[str, Any]]]":
@@ -201,43 +252,21 @@ def _completions(ray: Any, pending: "dict[Any, StudentJob]") -> "Iterator[tuple[
             yield job, _get(ray, ref, job)
 
 
-def _get(ray: Any, ref: Any, job: "StudentJob") -> dict[str, Any]:
+def _get(ray: Any, ref: Any, what: "StudentJob | str") -> dict[str, Any]:
     """A finished task's reply; a worker's DdrError is raised here as the same class and message."""
     try:
         reply = ray.get(ref)
     except ray.exceptions.RayTaskError:
-        raise  # a bug in the per-job code: keep the worker's traceback
+        raise  # a bug in ddr's task code: keep the worker's traceback
     except ray.exceptions.RayError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DdrError(f"the Ray task of job {job.role} {job.index} failed ({type(exc).__name__}: {reason}); "
+        name = what if isinstance(what, str) else f"job {what.role} {what.index}"
+        raise DdrError(f"the Ray task of {name} failed ({type(exc).__name__}: {reason}); "
                        "check the Ray logs (`ray status`, /tmp/ray/session_latest/logs) or run with "
                        "--executor local") from None
-    if "error" in reply:
-        raise _rebuild_error(reply["error"]) from None
+    if isinstance(reply, dict) and "error" in reply:
+        raise rebuilt_error(reply["error"]) from None
     return reply
-
-
-def _error_record(exc: DdrError) -> dict[str, Any]:
-    """What crosses the process boundary of a DdrError: its class, args and picklable attributes."""
-    import pickle
-
-    state = {}
-    for key, value in vars(exc).items():
-        try:
-            pickle.dumps(value)
-        except Exception:  # an attribute that cannot travel is left out
-            continue
-        state[key] = value
-    return {"cls": type(exc), "args": exc.args, "state": state}
-
-
-def _rebuild_error(record: dict[str, Any]) -> BaseException:
-    """The DdrError of :func:`_error_record`, without calling its ``__init__`` (same message)."""
-    cls = record["cls"]
-    exc = cls.__new__(cls)
-    exc.args = tuple(record["args"])
-    exc.__dict__.update(record["state"])
-    return exc
 
 
 def _cpu_split(split: "Split", what: str, dataset: str) -> "Split":
@@ -271,16 +300,15 @@ def _payload(jobs: "list[StudentJob]", ws: "Workspace") -> dict[str, Any]:
         models = ws.teachers()
         if ws.teacher_arch is not None:
             teachers = {"arch": ws.teacher_arch,
-                        "states": [_state_dict_cpu(t) for t in models]}
+                        "states": [state_dict_cpu(t) for t in models]}
         else:  # no architecture to rebuild them from: ship the frozen modules themselves
             import copy
 
             teachers = {"modules": [copy.deepcopy(t).cpu() for t in models]}
     system = ws.system
     return {
-        "plugins": {"autoload": system.autoload, "block": sorted(system.blocked), "load": list(system.requested),
-                    "strict": system.strict},
-        "torch": _torch_settings(),
+        "plugins": plugin_settings(system),
+        "torch": torch_settings(),
         "device": ws.device.type,
         "dataset": {"name": ds.name, "num_classes": ds.num_classes, "channels": ds.channels,
                     "image_size": tuple(ds.image_size), "mean": tuple(ds.mean), "std": tuple(ds.std),
@@ -294,30 +322,7 @@ def _payload(jobs: "list[StudentJob]", ws: "Workspace") -> dict[str, Any]:
     }
 
 
-def _torch_settings() -> dict[str, Any]:
-    """The driver's torch settings that change numbers: threads and determinism switches."""
-    import torch
-
-    return {"threads": torch.get_num_threads(),
-            "deterministic": torch.are_deterministic_algorithms_enabled(),
-            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
-            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-            "matmul_precision": torch.get_float32_matmul_precision()}
-
-
 # -- the worker -------------------------------------------------------------------------------------
-def _apply_torch_settings(settings: dict[str, Any]) -> None:
-    import torch
-
-    if torch.get_num_threads() != settings["threads"]:
-        torch.set_num_threads(settings["threads"])
-    torch.use_deterministic_algorithms(settings["deterministic"], warn_only=settings["warn_only"])
-    torch.backends.cudnn.deterministic = settings["cudnn_deterministic"]
-    torch.backends.cudnn.benchmark = settings["cudnn_benchmark"]
-    torch.set_float32_matmul_precision(settings["matmul_precision"])
-
-
 def _rebuild_workspace(payload: dict[str, Any]) -> "Workspace":
     """The driver's workspace, rebuilt in a worker process on the worker's device."""
     import torch
@@ -387,14 +392,9 @@ def _run_in_worker(token: str, payload_ref: list[Any], job_data: dict[str, Any])
             payload = ray.get(payload_ref[0])
             _worker_cache[token] = (payload["torch"], _rebuild_workspace(payload))
         settings, ws = _worker_cache[token]
-        _apply_torch_settings(settings)
+        apply_torch_settings(settings)
         job = StudentJob.from_dict(job_data)
         result, model = run_job(job, ws)
     except DdrError as exc:
-        return {"error": _error_record(exc)}
-    return {"result": asdict(result), "state": _state_dict_cpu(model) if job.role == "real" else None}
-
-
-def _state_dict_cpu(model: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
-    """``model``'s parameters and buffers as CPU tensors (what crosses the process boundary)."""
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return {"error": portable_error(exc)}
+    return {"result": asdict(result), "state": state_dict_cpu(model) if job.role == "real" else None}

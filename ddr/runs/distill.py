@@ -223,18 +223,23 @@ def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: 
                           choice.name, choice.params, choice.budget, choice.budget_params, stored_at=folder)
 
 
-def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_assets: bool,
-                timeout: float | None) -> DistillOutcome:
-    """Materialize the method and run it (under ``timeout`` seconds when given)."""
-    from ddr.execute.student import PeakMemory
-    from ddr.method.distilled import DistilledSet, validate_distilled
-    from ddr.runs.deadline import DeadlineExceeded, time_limit
-
-    system = evaluator.system
+def _who(choice: MethodChoice, system: Any) -> str:
+    """The method, its plugin and distribution, as messages name them."""
     spec = choice.spec
     dist, version = system.provenance().get(spec.provider or "", ("", ""))
-    who = f"method '{choice.name}' (plugin '{spec.provider}', {dist or 'no distribution'} {version})".replace(" )", ")")
-    target = system.methods().materialize(spec)
+    return f"method '{choice.name}' (plugin '{spec.provider}', {dist or 'no distribution'} {version})".replace(" )", ")")
+
+
+def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
+                   timeout: float | None) -> "tuple[DistilledSet, float, int | None]":
+    """Materialize the method and run it here, under ``timeout`` seconds when given:
+    ``(what it returned, wall seconds, peak device memory in bytes)``. Any failure is a
+    DdrError naming the plugin."""
+    from ddr.execute.student import PeakMemory
+    from ddr.runs.deadline import DeadlineExceeded, time_limit
+
+    who = _who(choice, evaluator.system)
+    target = evaluator.system.methods().materialize(choice.spec)
     ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets)
     peak = PeakMemory(evaluator.device)
     start = time.perf_counter()
@@ -254,8 +259,59 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
     except Exception as exc:
         raise DdrError(f"{who} failed: {type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
     seconds = time.perf_counter() - start
+    from ddr.method.distilled import DistilledSet
+
     if not isinstance(distilled, DistilledSet):
         raise DdrError(f"method '{choice.name}' returned {type(distilled).__name__}, not a DistilledSet")
+    return distilled, seconds, peak.read()
+
+
+def submit_distillation(executor: Any, choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
+                        timeout: float | None) -> Any:
+    """Send the distillation to ``executor`` (one that can ``submit`` work elsewhere, ``ray``);
+    returns its pending handle (``.wait()``, ``.result()``, ``.cancel()``)."""
+    from ddr.runs.remote_distill import distill_task, make_task
+
+    task = make_task(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+    return executor.submit(distill_task, task, what=f"the distillation of {choice.name}",
+                           device=evaluator.device.type)
+
+
+def _remote_executor(evaluator: "Evaluator") -> Any:
+    """The evaluator's executor when it runs distillations elsewhere (has ``submit``), else ``None``."""
+    if evaluator.options.executor == "local":
+        return None
+    executor = evaluator.session.executor(evaluator.options.executor, evaluator.options.executor_options)
+    return executor if callable(getattr(executor, "submit", None)) else None
+
+
+def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_assets: bool,
+                timeout: float | None) -> DistillOutcome:
+    """Run the method (here, or as a task of an executor that submits work elsewhere, ``ray``),
+    validate what it returned and stamp its metadata."""
+    from ddr.method.distilled import validate_distilled
+    from ddr.runs.remote_distill import moved
+
+    system = evaluator.system
+    spec = choice.spec
+    dist, version = system.provenance().get(spec.provider or "", ("", ""))
+    who = _who(choice, system)
+    pending = evaluator.session.prefetched.pop(key, None)
+    executor = _remote_executor(evaluator) if pending is None else None
+    if pending is None and executor is not None:
+        pending = submit_distillation(executor, choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+    if pending is None:
+        distilled, seconds, peak = execute_method(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+    else:
+        try:
+            for _ in evaluator.session.progress(pending.wait(), total=None, desc=f"distill {choice.name} (remote)"):
+                pass
+            reply = pending.result()["reply"]
+        finally:
+            pending.cancel()  # Ctrl-C, SIGTERM: nothing keeps distilling (a no-op once finished)
+        for message in reply.messages:
+            evaluator.log(message)
+        distilled, seconds, peak = moved(reply.distilled, evaluator.device), reply.seconds, reply.peak_memory_bytes
     ds = evaluator.dataset
     try:  # refused before it is cached: a bad set is never read back from the cache
         validate_distilled(distilled, num_classes=ds.num_classes, ipc=evaluator.ipc, channels=ds.channels,
@@ -266,7 +322,7 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
         "method": spec.name, "method_ref": choice.name, "method_version": spec.version, "provider": spec.provider,
         "distribution": dist, "distribution_version": version, "params": choice.params,
         "budget": choice.budget, "dataset": evaluator.dataset.name, "ipc": evaluator.ipc, "seed": evaluator.seed,
-        "distill_seconds": seconds, "peak_memory_bytes": peak.read(), "distill_key": key,
+        "distill_seconds": seconds, "peak_memory_bytes": peak, "distill_key": key,
     })
     if distilled.label_strategy is None:
         distilled.label_strategy = spec.label_strategy

@@ -413,6 +413,10 @@ class Evaluator:
         self.log(f"warning: the cache could not store the real-data reference; its model is saved at {path}")
         return path
 
+    def use_teachers(self, models: list["torch.nn.Module"]) -> None:
+        """Make ``models`` (eval mode, frozen) the teachers, as a worker does with the driver's."""
+        self._teachers = list(models)
+
     def teachers(self) -> list["torch.nn.Module"]:
         """The teacher(s) in eval mode, frozen: a user checkpoint or the reference model."""
         if self._teachers is None:

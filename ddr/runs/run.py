@@ -14,7 +14,7 @@ from ddr.runs.records import EvaluationResult, RunSpec
 from ddr.runs.session import Session, captured_log
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.runs.distill import DistillOutcome
+    from ddr.runs.distill import DistillOutcome, MethodChoice
 
 
 def observed(session: Session, spec: RunSpec, work: Callable[[], EvaluationResult]) -> EvaluationResult:
@@ -59,6 +59,19 @@ def add_to_results_db(folder: Path, session: Session, suite: str | None = None) 
                     f"({exc}); add it later with `ddr results import {folder}`")
 
 
+def prepare_distillation(method: str, options: EvalOptions, session: Session,
+                         method_overrides: Mapping[str, Any] | None = None) -> "tuple[MethodChoice, EvalOptions, Evaluator]":
+    """The resolved method, the options it is evaluated under (the protocol settings it needs
+    under the user's own overrides) and the evaluator of its distillation."""
+    from ddr.runs.distill import resolve_method
+
+    choice = resolve_method(session.system, method, options.dataset, method_overrides)
+    o = options
+    if choice.spec.protocol_overrides:  # what the method needs, under the user's own overrides
+        o = replace(o, overrides={**dict(choice.spec.protocol_overrides), **dict(o.overrides)})
+    return choice, o, Evaluator(replace(o, method_protocol=choice.spec.protocol), session=session)
+
+
 def run(method: str, *, options: EvalOptions | None = None, session: Session | None = None,
         method_overrides: Mapping[str, Any] | None = None, out: str | Path | None = None,
         save_distilled_to: str | Path | None = None, use_cache: bool = True,
@@ -75,21 +88,17 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     folder instead of one named under ``out``; ``spec_extra`` is added to ``run_spec.json``
     (a suite's name). ``timeout`` stops the distillation after that many seconds (``--timeout``).
     """
-    from ddr.runs.distill import distill, resolve_method, save_copy
+    from ddr.runs.distill import distill, save_copy
 
     session = session or Session()
-    system = session.system
-    system.require_healthy()
+    session.system.require_healthy()
     o = options or EvalOptions()
     if option_fields:
         o = replace(o, **option_fields)
-    choice = resolve_method(system, method, o.dataset, method_overrides)
-    if choice.spec.protocol_overrides:  # what the method needs, under the user's own overrides
-        o = replace(o, overrides={**dict(choice.spec.protocol_overrides), **dict(o.overrides)})
+    choice, o, evaluator = prepare_distillation(method, o, session, method_overrides)
     spec = RunSpec(command="run", method=method, method_params=dict(method_overrides or {}), source=None,
                    dataset=o.dataset, ipc=o.ipc, protocol=o.protocol, seed=o.seed, executor=o.executor,
                    device=o.device, overrides=o.protocol_overrides())
-    evaluator = Evaluator(replace(o, method_protocol=choice.spec.protocol), session=session)
     student_evaluator = evaluator
     if eval_arch is not None:
         session.system.architectures().resolve(eval_arch)  # a misspelt architecture fails before distilling

@@ -127,6 +127,65 @@ def _write_manifest(suite: Suite, units: list[SuiteUnit], folder: Path) -> None:
     })
 
 
+class DistillPrefetch:
+    """Under an executor that runs work elsewhere (``ray``: it has ``submit``), the distillations
+    of the next units are submitted while the current unit is evaluated, as many ahead as the
+    cluster runs tasks at once; each unit then collects its own (:attr:`Session.prefetched`).
+    Teacher-based methods are not sent ahead (their teacher is trained when their unit runs);
+    a unit whose options do not resolve is left to fail with its own message when it runs.
+    Under any other executor this does nothing."""
+
+    def __init__(self, session: Session, units: list[SuiteUnit], base: "EvalOptions", out: Path, *,
+                 resume: bool, use_cache: bool, timeout: float | None) -> None:
+        self.session, self.units, self.base, self.out = session, units, base, out
+        self.resume, self.use_cache, self.timeout = resume, use_cache, timeout
+        self.executor: Any = None
+        self.window = 1
+        if base.executor != "local":
+            executor = session.executor(base.executor, base.executor_options)
+            if callable(getattr(executor, "submit", None)):
+                from ddr.runs.session import resolve_device
+
+                self.executor = executor
+                slots = getattr(executor, "slots", None)
+                self.window = max(1, int(slots(resolve_device(base.device).type))) if callable(slots) else 1
+        self.considered: set[str] = set()
+
+    def ahead(self, index: int) -> None:
+        """Submit the distillations of units ``index``, ``index + 1``, ... (up to the window)."""
+        if self.executor is None:
+            return
+        from ddr.runs.distill import distill_key, submit_distillation
+        from ddr.runs.run import prepare_distillation
+        from ddr.store.cache import entry_dir
+
+        for unit in self.units[index:index + self.window]:
+            if unit.uid in self.considered:
+                continue
+            self.considered.add(unit.uid)
+            if self.resume and record_is_complete(unit.folder(self.out)):
+                continue
+            try:
+                choice, _, evaluator = prepare_distillation(unit.method, unit_options(unit, self.base), self.session,
+                                                            dict(unit.params))
+                if choice.spec.needs_teacher:
+                    continue
+                key = distill_key(choice, evaluator)
+                if key in self.session.prefetched or (self.use_cache and (entry_dir("distilled", key) /
+                                                                           "meta.json").exists()):
+                    continue
+                self.session.prefetched[key] = submit_distillation(self.executor, choice, evaluator,
+                                                                   auto_assets=True, timeout=self.timeout)
+            except Exception:  # noqa: BLE001 - the unit fails with its own message when it runs
+                continue
+
+    def close(self) -> None:
+        """Cancel what no unit collected (an interrupted suite, a unit found in the cache)."""
+        for pending in self.session.prefetched.values():
+            pending.cancel()
+        self.session.prefetched.clear()
+
+
 def run_suite(suite: Suite, *, session: Session, out: str | Path, base: "EvalOptions", resume: bool = False,
               exit_on_error: bool = False, use_cache: bool = True, timeout: float | None = None,
               announce: Any = None) -> SuiteReport:
@@ -147,36 +206,41 @@ def run_suite(suite: Suite, *, session: Session, out: str | Path, base: "EvalOpt
     remove_stale_temporaries(folder)
     _write_manifest(suite, units, folder)
     report = SuiteReport(suite=suite, total=len(units))
+    prefetch = DistillPrefetch(session, units, base, Path(out), resume=resume, use_cache=use_cache, timeout=timeout)
     with ResultsDB(session.results_db) as db:
-        for index, unit in enumerate(session.progress(units, total=len(units), desc=f"suite {suite.name}")):
-            target = unit.folder(Path(out))
-            start = time.perf_counter()
-            if resume and record_is_complete(target):
-                db.add_record(target, suite=suite.name)
-                outcome = UnitOutcome(unit, "skipped", record_dir=str(target), ddrs=_ddrs(target))
-            else:
-                session.stage(f"{index + 1}/{len(units)} {unit.label}")
-                try:
-                    result, _ = run(unit.method, options=unit_options(unit, base), session=session,
-                                    method_overrides=dict(unit.params), eval_arch=unit.eval_arch, record_dir=target,
-                                    spec_extra={"suite": suite.name, "suite_unit": unit.uid}, use_cache=use_cache,
-                                    timeout=timeout)
-                    outcome = UnitOutcome(unit, "done", record_dir=result.record_dir,
-                                          seconds=time.perf_counter() - start, ddrs=result.scores["ddrs"].mean)
-                except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: finished units are on disk and in the DB
-                    report.interrupted = exc
+        try:
+            for index, unit in enumerate(session.progress(units, total=len(units), desc=f"suite {suite.name}")):
+                prefetch.ahead(index)
+                target = unit.folder(Path(out))
+                start = time.perf_counter()
+                if resume and record_is_complete(target):
+                    db.add_record(target, suite=suite.name)
+                    outcome = UnitOutcome(unit, "skipped", record_dir=str(target), ddrs=_ddrs(target))
+                else:
+                    session.stage(f"{index + 1}/{len(units)} {unit.label}")
+                    try:
+                        result, _ = run(unit.method, options=unit_options(unit, base), session=session,
+                                        method_overrides=dict(unit.params), eval_arch=unit.eval_arch, record_dir=target,
+                                        spec_extra={"suite": suite.name, "suite_unit": unit.uid}, use_cache=use_cache,
+                                        timeout=timeout)
+                        outcome = UnitOutcome(unit, "done", record_dir=result.record_dir,
+                                              seconds=time.perf_counter() - start, ddrs=result.scores["ddrs"].mean)
+                    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: finished units are on disk and in the DB
+                        report.interrupted = exc
+                        break
+                    except Exception as exc:  # noqa: BLE001 - one faulty plugin fails only its own unit
+                        plugin, distribution = _provenance(session, unit.method)
+                        message = str(exc) if isinstance(exc, DdrError) else f"{type(exc).__name__}: {exc}"
+                        outcome = UnitOutcome(unit, "failed", error=message.splitlines()[0] if message else type(exc).__name__,
+                                              plugin=plugin, distribution=distribution, seconds=time.perf_counter() - start)
+                        session.log(f"{unit.label} failed: {outcome.error}")
+                report.outcomes.append(outcome)
+                if announce is not None:
+                    announce(index, len(units), outcome)
+                if outcome.status == "failed" and exit_on_error:
                     break
-                except Exception as exc:  # noqa: BLE001 - one faulty plugin fails only its own unit
-                    plugin, distribution = _provenance(session, unit.method)
-                    message = str(exc) if isinstance(exc, DdrError) else f"{type(exc).__name__}: {exc}"
-                    outcome = UnitOutcome(unit, "failed", error=message.splitlines()[0] if message else type(exc).__name__,
-                                          plugin=plugin, distribution=distribution, seconds=time.perf_counter() - start)
-                    session.log(f"{unit.label} failed: {outcome.error}")
-            report.outcomes.append(outcome)
-            if announce is not None:
-                announce(index, len(units), outcome)
-            if outcome.status == "failed" and exit_on_error:
-                break
+        finally:
+            prefetch.close()
     return report
 
 

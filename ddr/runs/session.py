@@ -61,6 +61,10 @@ class Session:
     """The results database every record is added to (``None``: ``$DDR_CACHE_DIR/results.sqlite``)."""
     run_log: list[str] | None = field(default=None, repr=False)
     """The current run's log lines (filled while a run is observed; its record's ``log.txt``)."""
+    prefetched: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Distillations submitted ahead to a remote executor, by content key (a suite under
+    ``--executor ray`` submits the next units' while one is evaluated); each has ``.wait()``,
+    ``.result()`` and ``.cancel()``."""
 
     def __post_init__(self) -> None:
         if self.system is None:

@@ -1,0 +1,146 @@
+"""Distilling in another process: what a distillation task carries and what its worker does.
+
+An executor that runs work elsewhere offers ``submit(function, argument, what=..., device=...)``
+(the ``ray`` executor does). :func:`ddr.runs.distill.distill` then sends :func:`distill_task`
+there with a :class:`DistillTask` instead of running the method in this process:
+
+* the driver resolves the method and its parameters, computes the distillation's content key,
+  and ships the teacher's weights when the method needs one (trained here first, once);
+* the worker rebuilds the plugin system, a session and an evaluator from the same options
+  (with the ``local`` executor and the driver's torch settings), runs the method with the same
+  seeds through the same code (:func:`ddr.runs.distill.execute_method`) under the same
+  ``--timeout``, and returns the set as CPU tensors with its log lines;
+* the driver validates the set, stamps its metadata and stores it: the cache is written only
+  by the driver, so the set is the one ``local`` would have made, bit for bit on equal hardware.
+
+Files the options name (a protocol YAML, a dataset folder) and assets a method builds on
+demand (MTT's experts, under ``DDR_CACHE_DIR``, passed to the worker) must be reachable from
+the worker: true for a local Ray, and for a cluster with a shared file system.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ddr.errors import DdrError, portable_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddr.method.distilled import DistilledSet
+    from ddr.runs.distill import MethodChoice
+    from ddr.runs.evaluate import EvalOptions, Evaluator
+
+
+@dataclass
+class DistillTask:
+    """Everything a worker needs to distill as the driver would (plain, picklable data).
+
+    Attributes:
+        plugins: the driver's plugin-system settings (autoload, block and load lists, strict).
+        torch: the driver's torch settings that change numbers (threads, determinism).
+        options: the evaluation options, with the ``local`` executor, the driver's resolved
+            device type and no teacher file (the teacher travels in ``teachers``).
+        method: the method reference as resolved (``dm``, ``dm.paper``); ``params``: its
+            resolved parameters (the worker checks it resolves the same ones).
+        provenance: the driver's (distribution, version) of the method's plugin.
+        teachers: ``{"arch": (name, params), "states": [state dict, ...]}`` for a teacher-based
+            method, else ``None``.
+        cache_dir: the driver's cache root (``DDR_CACHE_DIR``) for assets built on demand.
+        auto_assets, timeout: as for :func:`ddr.runs.distill.distill` (timeout in seconds).
+    """
+
+    plugins: dict[str, Any]
+    torch: dict[str, Any]
+    options: "EvalOptions"
+    method: str
+    params: dict[str, Any]
+    provenance: tuple[str, str]
+    teachers: dict[str, Any] | None = None
+    cache_dir: str | None = None
+    auto_assets: bool = True
+    timeout: float | None = None
+
+
+@dataclass
+class DistillReply:
+    """A worker's distillation: the set (CPU tensors), wall seconds, peak device memory (bytes)
+    and the messages it logged."""
+
+    distilled: "DistilledSet"
+    seconds: float
+    peak_memory_bytes: int | None
+    messages: list[str] = field(default_factory=list)
+
+
+def make_task(choice: "MethodChoice", evaluator: "Evaluator", *, auto_assets: bool,
+              timeout: float | None) -> DistillTask:
+    """The task that distills ``choice`` as ``evaluator`` would (teachers trained here if needed)."""
+    from ddr.execute.portable import plugin_settings, state_dict_cpu, torch_settings
+    from ddr.store.cache import cache_root
+
+    system = evaluator.system
+    teachers = None
+    if choice.spec.needs_teacher:
+        teachers = {"arch": evaluator.teacher_arch(), "states": [state_dict_cpu(t) for t in evaluator.teachers()]}
+    options = replace(evaluator.options, executor="local", executor_options={}, teacher=None,
+                      device=evaluator.device.type)
+    return DistillTask(
+        plugins=plugin_settings(system), torch=torch_settings(), options=options, method=choice.name, params=dict(choice.params),
+        provenance=tuple(system.provenance().get(choice.spec.provider or "", ("", ""))),
+        teachers=teachers, cache_dir=str(cache_root()), auto_assets=auto_assets, timeout=timeout,
+    )
+
+
+def distill_task(task: DistillTask) -> dict[str, Any]:
+    """Run ``task`` in this (worker) process: ``{"reply": DistillReply}`` or ``{"error": ...}``."""
+    try:
+        return {"reply": _distill(task)}
+    except DdrError as exc:
+        return {"error": portable_error(exc)}
+
+
+def _distill(task: DistillTask) -> DistillReply:
+    from ddr.execute.portable import apply_torch_settings
+    from ddr.plugin.manager import PluginSystem
+    from ddr.runs.distill import execute_method, resolve_method
+    from ddr.runs.evaluate import Evaluator
+    from ddr.runs.session import Session
+
+    apply_torch_settings(task.torch)
+    if task.cache_dir is not None:
+        os.environ["DDR_CACHE_DIR"] = task.cache_dir
+    system = PluginSystem(**task.plugins)
+    system.require_healthy()
+    messages: list[str] = []
+    session = Session(system=system, log=messages.append, progress_bars=False)
+    evaluator = Evaluator(task.options, session=session)
+    choice = resolve_method(system, task.method, task.options.dataset, task.params)
+    here = tuple(system.provenance().get(choice.spec.provider or "", ("", "")))
+    if choice.params != task.params or here != tuple(task.provenance):
+        raise DdrError(f"method '{task.method}' on this Ray worker is not the driver's (plugin "
+                       f"{' '.join(here) or '?'} here, {' '.join(task.provenance) or '?'} in the driver; parameters "
+                       f"{'equal' if choice.params == task.params else 'differ'}); install the same ddr and plugins "
+                       "on every node")
+    if task.teachers is not None:
+        evaluator.use_teachers(_teachers(evaluator, task.teachers))
+    distilled, seconds, peak = execute_method(choice, evaluator, auto_assets=task.auto_assets, timeout=task.timeout)
+    return DistillReply(distilled=moved(distilled, "cpu"), seconds=seconds, peak_memory_bytes=peak, messages=messages)
+
+
+def _teachers(evaluator: "Evaluator", shipped: dict[str, Any]) -> list[Any]:
+    arch, params = shipped["arch"]
+    models = []
+    for state in shipped["states"]:
+        model = evaluator.make_model(0, arch, params)
+        model.load_state_dict(state, strict=True)
+        model.eval().requires_grad_(False)
+        models.append(model)
+    return models
+
+
+def moved(distilled: "DistilledSet", device: Any) -> "DistilledSet":
+    """``distilled`` with its tensors on ``device`` (a copy; meta shared)."""
+    soft = distilled.soft_labels
+    return replace(distilled, images=distilled.images.detach().to(device), labels=distilled.labels.detach().to(device),
+                   soft_labels=None if soft is None else soft.detach().to(device))
