@@ -157,6 +157,15 @@ def test_a_suite_runs_writes_records_and_rows_and_resume_keeps_them(ddr_cli, tmp
     board = ddr_cli("leaderboard", "--suite", "tiny", timeout=300)
     assert board.returncode == 0 and "| dm.smoke |" in board.stdout and "| random |" in board.stdout, board.stdout
 
+    # the file changes (dm.smoke dropped): its name still selects every run tagged 'tiny', the file
+    # only the runs of the units it has now
+    write_suite(tmp_path, methods="[random]")
+    board = ddr_cli("leaderboard", "--suite", str(suite), timeout=300)
+    assert board.returncode == 0 and "| dm.smoke |" not in board.stdout and "| random |" in board.stdout, board.stdout
+    listed = ddr_cli("results", "--suite", str(suite), "--csv", timeout=300)
+    assert listed.returncode == 0 and listed.stdout.count("\n") == 1 + 2, listed.stdout  # header + 2 random runs
+    assert ddr_cli("results", "--suite", "tiny", "--csv", timeout=300).stdout.count("\n") == 1 + 4
+
 
 def test_a_failing_method_fails_only_its_own_runs(ddr_cli, local_module, tmp_path: Path) -> None:
     module = local_module("broken_plugin", FAILING_METHOD)

@@ -52,6 +52,23 @@ def parse_where(items: Sequence[str] | None) -> dict[str, Any]:
     return where
 
 
+def selected_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The rows ``--suite`` and ``--where`` select. ``--suite NAME`` is every run tagged NAME;
+    ``--suite FILE.yaml`` is the runs of that suite file's units as the file reads now (runs
+    of units an earlier version of the file had are left out)."""
+    where = parse_where(getattr(args, "where", None))
+    suite = args.suite
+    if suite is not None and (suite.endswith((".yaml", ".yml")) or Path(suite).is_file()):
+        from ddr.cli.main import _plugin_system
+        from ddr.runs.suite import load_suite
+
+        loaded = load_suite(suite, _plugin_system(args))
+        where["run_spec.suite_unit"] = [unit.uid for unit in loaded.units()]
+        suite = loaded.name
+    with _db(args) as db:
+        return db.query(suite=suite, where=where)
+
+
 def _out(text: str, path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +83,7 @@ def _out(text: str, path: str | None) -> None:
 def cmd_results(args: argparse.Namespace) -> int:
     from ddr.report.tabular import csv_text, fmt_num, text_table
 
-    with _db(args) as db:
-        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    rows = selected_rows(args)
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
@@ -202,8 +218,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from ddr.report.leaderboard import render
 
-    with _db(args) as db:
-        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    rows = selected_rows(args)
     if not rows:
         raise DdrError("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
                        + "; add run folders with `ddr results import DIR`")
@@ -214,8 +229,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from ddr.report.plots import plot_all
 
-    with _db(args) as db:
-        rows = db.query(suite=args.suite, where=parse_where(args.where))
+    rows = selected_rows(args)
     for path in plot_all(rows, args.output, w=args.w):
         print(path)
     return 0
@@ -235,7 +249,8 @@ def _w(text: str) -> float:
 def _common(p: argparse.ArgumentParser, where: bool = True) -> None:
     p.add_argument("--db", default=None, metavar="FILE",
                    help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
-    p.add_argument("--suite", default=None, help="only runs of this suite")
+    p.add_argument("--suite", default=None, metavar="NAME|FILE",
+                   help="only runs of this suite (a suite file: only its current units)")
     if where:
         p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
                        help="filter: a column (method, ipc, arch, ...) or a JSON path "
