@@ -30,7 +30,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 from ddr.errors import DataError
 
@@ -207,45 +207,43 @@ def safe_extract(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_members(archive: Path, staging: Path, members: Any, open_member: Any, budget: "_Budget") -> None:
+    """Check every member against ``budget`` first, then write them under ``staging``;
+    ``open_member(handle_info)`` opens one file member's data."""
+    pairs = []
+    for member, info in members:
+        budget.add(member)
+        pairs.append((member, info))
+    for member, info in pairs:
+        dest = staging / _check_name(archive, member.name)
+        if member.kind == "dir":
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open_member(member, info) as source:
+            _copy(archive, member.name, source, dest, member.size)
+
+
 def _extract_zip(archive: Path, staging: Path, max_bytes: int, max_ratio: float, max_members: int) -> None:
     try:
         with zipfile.ZipFile(archive) as handle:
-            budget = _Budget(archive, max_bytes, max_ratio, max_members)
-            pairs = []
-            for member, info in _zip_members(archive, handle):
-                budget.add(member)
-                pairs.append((member, info))
-            for member, info in pairs:
-                dest = staging / _check_name(archive, member.name)
-                if member.kind == "dir":
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with handle.open(info) as source:
-                    _copy(archive, member.name, source, dest, member.size)
+            _write_members(archive, staging, _zip_members(archive, handle), lambda member, info: handle.open(info),
+                           _Budget(archive, max_bytes, max_ratio, max_members))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise DataError(f"cannot read {archive} as a zip archive: {exc}; delete it and download it again") from None
 
 
 def _extract_tar(archive: Path, staging: Path, max_bytes: int, max_ratio: float, max_members: int) -> None:
+    def open_member(member: Any, tar_info: tarfile.TarInfo) -> Any:
+        source = handle.extractfile(tar_info)
+        if source is None:  # pragma: no cover - isfile() members always have data
+            raise _refuse(archive, f"member {member.name!r} has no data")
+        return source
+
     try:
         with tarfile.open(archive, "r:*") as handle:
-            budget = _Budget(archive, max_bytes, max_ratio, max_members)
-            pairs = []
-            for member, tar_info in _tar_members(archive, handle):
-                budget.add(member)
-                pairs.append((member, tar_info))
-            for member, tar_info in pairs:
-                dest = staging / _check_name(archive, member.name)
-                if member.kind == "dir":
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                source = handle.extractfile(tar_info)
-                if source is None:  # pragma: no cover - isfile() members always have data
-                    raise _refuse(archive, f"member {member.name!r} has no data")
-                with source:
-                    _copy(archive, member.name, source, dest, member.size)
+            _write_members(archive, staging, _tar_members(archive, handle), open_member,
+                           _Budget(archive, max_bytes, max_ratio, max_members))
     except (tarfile.TarError, EOFError, gzip.BadGzipFile, ValueError) as exc:
         raise DataError(f"cannot read {archive} as a tar archive: {exc}; delete it and download it again") from None
     except Exception as exc:  # bz2/lzma decompression errors have no common base class
