@@ -86,6 +86,16 @@ def test_a_protocol_missing_a_key_names_it_and_the_include_to_use(tmp_path: Path
         resolve_protocol(str(_write(tmp_path / "p.yaml", data)))
 
 
+def test_a_protocol_written_before_the_later_keys_keeps_its_meaning(tmp_path: Path) -> None:
+    data = _hard_data()
+    del data["real"]["selection"], data["syn_hard_learned_lr"]  # a complete file from before they existed
+    old = resolve_protocol(str(_write(tmp_path / "p.yaml", data)))
+    assert old.real_selection == "last" and old.syn_hard_learned_lr is True
+    assert old.to_dict() == _hard_data()  # the same protocol as the shipped 'hard'
+    data["real"]["selection"] = "ddranking"  # a later key given is honoured
+    assert resolve_protocol(str(_write(tmp_path / "q.yaml", data))).real_selection == "ddranking"
+
+
 # -- strict schema -----------------------------------------------------------------------------
 
 def test_unknown_top_level_key_says_did_you_mean(tmp_path: Path) -> None:

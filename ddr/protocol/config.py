@@ -54,6 +54,10 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
 OPTIONAL_KEYS = ("summary", "include")
 """Keys a protocol may leave out (metadata, not behaviour)."""
 
+LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True}
+"""Keys added after the first protocol schema, with the behaviour every protocol had before them:
+a file written then (listing every key it had, without ``include``) keeps meaning what it meant."""
+
 SELECTIONS = ("last", "validation", "ddranking")
 REAL_SELECTIONS = ("last", "ddranking")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -239,6 +243,13 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
     merged = deep_merge(data, overrides or {})
     merged.pop("include", None)
     check_schema(merged, PROTOCOL_SCHEMA, where)
+    for dotted, default in LATER_KEYS.items():
+        *sections, key = dotted.split(".")
+        holder: Any = merged
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, Mapping) else None
+        if isinstance(holder, dict) and key not in holder:
+            holder[key] = default
     missing = _missing(merged, PROTOCOL_SCHEMA)
     if missing:
         raise ConfigError(
