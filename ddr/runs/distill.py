@@ -311,6 +311,8 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
             pending.cancel()  # Ctrl-C, SIGTERM: nothing keeps distilling (a no-op once finished)
         for message in reply.messages:
             evaluator.log(message)
+        evaluator.log(f"{choice.name}: distilled in a task of the {evaluator.options.executor} executor "
+                      f"({reply.seconds:.1f} s)")
         distilled, seconds, peak = moved(reply.distilled, evaluator.device), reply.seconds, reply.peak_memory_bytes
     ds = evaluator.dataset
     try:  # refused before it is cached: a bad set is never read back from the cache
