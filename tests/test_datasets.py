@@ -13,6 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dataset_files import cifar_pixels as _cifar_pixels
+from dataset_files import jpeg as _jpeg
+from dataset_files import pickle_file as _pickle
+from dataset_files import write_cifar10
+from dataset_files import write_imagenet as _write_imagenet  # landscape 40x30: resize shorter side, centre crop
 from PIL import Image
 
 from ddr.builtins.datasets import catalog, ddr_datasets
@@ -133,29 +138,9 @@ def test_check_dataset_accepts_a_good_dataset_and_reports_each_violation():
 
 # -- CIFAR -------------------------------------------------------------------------------------
 
-def _pickle(path: Path, obj) -> None:
-    with open(path, "wb") as f:
-        pickle.dump(obj, f, protocol=2)
-
-
-def _cifar_pixels(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
-
-
 def test_cifar10_reads_official_python_batches(tmp_path):
-    directory = tmp_path / "cifar-10-batches-py"
-    directory.mkdir()
-    batches = []
-    for i in range(1, 6):
-        data = _cifar_pixels(4, seed=i)
-        labels = [(2 * i + j) % 10 for j in range(4)]
-        batches.append((data, labels))
-        _pickle(directory / f"data_batch_{i}", {"batch_label": f"training batch {i} of 5", "labels": labels,
-                                                "data": data, "filenames": [f"f{j}.png" for j in range(4)]})
-    test_data = _cifar_pixels(10, seed=9)
-    _pickle(directory / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": list(range(10)),
-                                       "data": test_data, "filenames": []})
-    _pickle(directory / "batches.meta", {"label_names": list(catalog.CIFAR10_NAMES), "num_vis": 3072})
+    batches = [(_cifar_pixels(4, seed=i), [(2 * i + j) % 10 for j in range(4)]) for i in range(1, 6)]
+    write_cifar10(tmp_path, batches, (_cifar_pixels(10, seed=9), list(range(10))))
 
     ds = load("cifar10", tmp_path)
     check_dataset(SPECS["cifar10"], root=tmp_path, check_normalization=False)
@@ -298,12 +283,6 @@ def test_svhn_reads_mat_files_and_maps_label_10_to_0(tmp_path):
 
 # -- Tiny-ImageNet -----------------------------------------------------------------------------
 
-def _jpeg(path: Path, size: tuple[int, int], value: int, mode: str = "RGB") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    color = value if mode == "L" else (value, 255 - value, value // 2)
-    Image.new(mode, size, color).save(path, quality=95)
-
-
 def _write_tiny_imagenet(root: Path) -> list[str]:
     base = root / "tiny-imagenet-200"
     wnids = ["n03000684", "n01443537", "n02099601"]  # deliberately unsorted in the file
@@ -363,14 +342,6 @@ def test_missing_tinyimagenet_explains_layout(tmp_path):
 
 
 # -- ImageNet and subsets ----------------------------------------------------------------------
-
-def _write_imagenet(root: Path, wnids: list[str], per_class: int = 1) -> None:
-    for split in ("train", "val"):
-        for k, wnid in enumerate(wnids):
-            for i in range(per_class):
-                # landscape 40x30 images: resize shorter side to the target, centre crop
-                _jpeg(root / "imagenet" / split / wnid / f"{wnid}_{i}.JPEG", (40, 30), 20 * k + i)
-
 
 def test_imagenette_streams_in_mtt_class_order(tmp_path):
     wnids = [w for w, _ in catalog.IMAGENETTE]

@@ -2,14 +2,27 @@
 
 Never imports torch (registration modules import it to build their specs).
 
-``MTT_TABLE`` is the table of the MTT README (GeorgeCazenavette/mtt-distillation; Cazenavette et
-al., CVPR 2022): ``syn_steps``, ``expert_epochs``, ``max_start_epoch``, ``lr_img``, ``lr_lr``,
-``lr_teacher`` (the initial learnable student LR), ``batch_syn`` (None: the whole synthetic set)
-and whether the authors used ZCA, as DD-Ranking's methods/MTT readme transcribes it (CIFAR-10
-IPC 10 uses ``lr_img = 100``: the README's value makes the images explode, README issue #31). A parameter
-left ``null`` takes its value from the table for the run's (dataset, ipc), else from
-``GENERIC``. ZCA is a property of the loaded dataset (``ddr run --zca``), not a method parameter:
-the table's ``zca`` column is advice only.
+``MTT_TABLE`` is MTT's per-setting table (GeorgeCazenavette/mtt-distillation, readme.md "full list
+of hyper-parameters", an image there; Cazenavette et al., CVPR 2022) as DD-Ranking transcribes it
+as commands in NUS-HPC-AI-Lab/DD-Ranking ``methods/MTT/readme.md``: ``syn_steps``,
+``expert_epochs``, ``max_start_epoch``, ``lr_img``, ``lr_lr``, ``lr_teacher`` (the initial learnable
+student LR), ``batch_syn`` (None: the whole synthetic set) and whether the authors used ZCA. Every
+row below equals that file's command; the CIFAR-100 IPC 1 row is also the MTT readme's own example
+command. CIFAR-10 IPC 10 uses ``lr_img = 100``: the value in MTT's table image makes the images
+explode (mtt-distillation issue #31).
+
+``DATM_TABLE`` is the official DATM configs, NUS-HPC-AI-Lab/DATM ``configs/<dataset>/ConvIN/IPC<k>.yaml``
+(``CIFAR-10``, ``CIFAR-100``, ``TinyImageNet``), with the defaults of ``utils/cfg.py`` for keys a
+config leaves out (``Sequential_Generation: True``, ``current_max_start_epoch: 20``,
+``expansion_end_epoch: 3000``, ``lr_y: 2``, ``threshold: 1``, ``Iteration: 5000``). A config with
+``Sequential_Generation: False`` has a fixed window: ``current_max_start_epoch = max_start_epoch``
+here. ``init`` is its ``pix_init`` (``samples_predicted_correctly`` -> ``correct``). DATM's experts
+are 100-epoch FTD/GSAM trajectories (README: ``buffer_FTD.py --train_epochs=100``); ddr trains
+plain-SGD experts (MTT's ``buffer.py``), so DATM asks for 100 expert epochs but not for FTD.
+
+A parameter left ``null`` takes its value from the method's table for the run's (dataset, ipc),
+else from ``GENERIC`` / ``DATM_GENERIC``. ZCA is a property of the loaded dataset
+(``ddr run --zca``), not a method parameter: the tables' ``zca`` column is advice only.
 """
 
 from __future__ import annotations
@@ -21,8 +34,9 @@ from ddr.plugin.params import ParamSpec
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
 
 MTT_TABLE: dict[tuple[str, int], dict[str, Any]] = {
-    # the authors' table as DD-Ranking's methods/MTT readme transcribes it (CIFAR-10 IPC 10: lr_img
-    # 100, not the README's typo that makes the images explode, mtt-distillation issue #31)
+    # source: NUS-HPC-AI-Lab/DD-Ranking methods/MTT/readme.md (the commands transcribing the table of
+    # GeorgeCazenavette/mtt-distillation readme.md; CIFAR-10 IPC 10: lr_img 100, not the table's typo
+    # that makes the images explode, mtt-distillation issue #31)
     ("cifar10", 1): dict(syn_steps=50, expert_epochs=2, max_start_epoch=2, lr_img=100, lr_lr=1e-07,
                          lr_teacher=0.01, batch_syn=None, zca=True),
     ("cifar10", 10): dict(syn_steps=30, expert_epochs=2, max_start_epoch=20, lr_img=100, lr_lr=1e-05,
@@ -47,12 +61,50 @@ GENERIC: dict[str, Any] = dict(syn_steps=20, expert_epochs=2, max_start_epoch=20
                                lr_teacher=0.01, batch_syn=None)
 
 
-def table_value(dataset: str, ipc: int, key: str) -> Any:
-    """The table's value of ``key`` for (dataset, ipc), else the generic default."""
-    row = MTT_TABLE.get((dataset, int(ipc)))
+DATM_TABLE_KEYS = TABLE_KEYS + ("min_start_epoch", "current_max_start_epoch", "expansion_end_epoch", "lr_y",
+                                 "threshold", "init", "iterations")
+
+
+def _datm(syn_steps: int, expert_epochs: int, lr_img: float, lr_lr: float, batch_syn: int, lr_y: float,
+          min_start: int, max_start: int, current_max: int | None = None, expansion_end: int = 3000,
+          threshold: float = 1.0, init: str = "correct") -> dict[str, Any]:
+    """One DATM config; ``current_max=None``: ``Sequential_Generation: False`` (a fixed window)."""
+    return dict(syn_steps=syn_steps, expert_epochs=expert_epochs, lr_img=lr_img, lr_lr=lr_lr, lr_teacher=0.01,
+                batch_syn=batch_syn, lr_y=lr_y, min_start_epoch=min_start, max_start_epoch=max_start,
+                current_max_start_epoch=max_start if current_max is None else current_max,
+                expansion_end_epoch=expansion_end if current_max is not None else 1, threshold=threshold, init=init,
+                iterations=10000, zca=True)
+
+
+DATM_TABLE: dict[tuple[str, int], dict[str, Any]] = {
+    # source: NUS-HPC-AI-Lab/DATM configs/<CIFAR-10|CIFAR-100|TinyImageNet>/ConvIN/IPC<k>.yaml, keys a
+    # config omits from utils/cfg.py (Sequential_Generation True, expansion_end_epoch 3000, threshold 1).
+    # Every config: lr_teacher 0.01, Iteration 10000, zca True. batch_syn above K*ipc means the whole set.
+    ("cifar10", 1): _datm(80, 2, 100, 1e-07, 10, 5.0, 0, 4, threshold=1.1),  # Sequential_Generation: False
+    ("cifar10", 10): _datm(80, 2, 100, 1e-05, 100, 2.0, 0, 20, current_max=10, expansion_end=1000),
+    ("cifar10", 50): _datm(80, 2, 1000, 1e-05, 500, 2.0, 0, 40, current_max=20, expansion_end=2000),
+    ("cifar100", 1): _datm(40, 3, 1000, 1e-05, 1000, 10.0, 0, 20, current_max=10, expansion_end=1000),
+    ("cifar100", 10): _datm(80, 2, 1000, 1e-05, 1000, 10.0, 0, 50, current_max=30, expansion_end=2000),
+    ("cifar100", 50): _datm(80, 2, 1000, 1e-05, 1000, 10.0, 20, 70, init="real"),  # Sequential_Generation: False
+    ("tinyimagenet", 1): _datm(40, 2, 10000, 1e-04, 1000, 10.0, 0, 20, current_max=15, expansion_end=2000),
+    ("tinyimagenet", 10): _datm(40, 2, 100, 1e-04, 500, 10.0, 10, 50),  # Sequential_Generation: False
+    ("tinyimagenet", 50): _datm(20, 2, 100, 1e-04, 1000, 10.0, 40, 70),  # Sequential_Generation: False
+}
+
+DATM_GENERIC: dict[str, Any] = {
+    # MTT's generic values, and utils/cfg.py's defaults for DATM's own keys (a fixed window unless asked)
+    **GENERIC, "min_start_epoch": 0, "current_max_start_epoch": None, "expansion_end_epoch": 3000, "lr_y": 2.0,
+    "threshold": 1.0, "init": "correct", "iterations": 5000,
+}
+
+
+def table_value(dataset: str, ipc: int, key: str, method: str = "mtt") -> Any:
+    """The method's table value of ``key`` for (dataset, ipc), else its generic default."""
+    table, generic = (DATM_TABLE, DATM_GENERIC) if method == "datm" else (MTT_TABLE, GENERIC)
+    row = table.get((dataset, int(ipc)))
     if row is not None and key in row:
         return row[key]
-    return GENERIC[key]
+    return generic[key]
 
 
 def common_params() -> tuple[ParamSpec, ...]:

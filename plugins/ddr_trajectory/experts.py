@@ -9,8 +9,10 @@ Each expert is one content-addressed cache entry ``<cache>/experts/<key>/`` hold
 ``trajectory.safetensors`` (tensors ``epoch_0000`` ... ``epoch_EEEE``: flat float32 parameter
 vectors in ``named_parameters()`` order) and ``meta.json``. The key covers the dataset, its pixel
 space (ZCA or not), the architecture (name and a fingerprint of the built network), a fingerprint of
-the training pool, epochs, learning rate, batch size, augmentation, seed and the expert's index, so
-training is resumable expert by expert and never mixes experts of different settings.
+the training pool (its pixels; for a dataset that streams from disk, its file list, sizes and
+modification times: :func:`pool_fingerprint`), epochs, learning rate, batch size, augmentation,
+seed and the expert's index, so training is resumable expert by expert and never mixes experts
+of different settings. Streamed pools train through the same loop (a DataLoader batch source).
 
 Official MTT buffers (``replay_buffer_<n>.pt``: a list of experts, each a list of per-epoch lists
 of parameter tensors) are imported with :func:`import_buffers`; they are read with
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ddr.errors import ArtifactError, ConfigError, DataError
+from ddr.errors import ArtifactError, ConfigError
 from ddr_trajectory.functional import ParamLayout, check_functional, flat_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,13 +59,47 @@ def model_fingerprint(model: nn.Module) -> str:
 
 
 def pool_fingerprint(pool: "Split") -> str:
-    """sha256 of the training pool's images and labels (in-memory splits only)."""
-    from ddr.store.hashing import tensor_sha256
+    """sha256 identifying the training pool: its images and labels when in memory; for a split that
+    streams from disk, its labels and the identity of its source (:func:`source_fingerprint`)."""
+    from ddr.store.hashing import sha256_json, tensor_sha256
 
-    if not pool.in_memory:
-        raise DataError("trajectory methods train experts on an in-memory training pool; streamed datasets "
-                        "(ImageNet-style folders read on the fly) are not supported")
-    return tensor_sha256(pool.images, pool.labels)
+    if pool.in_memory:
+        return tensor_sha256(pool.images, pool.labels)
+    return sha256_json({"streamed": source_fingerprint(pool.source), "labels": tensor_sha256(pool.labels)})
+
+
+def source_fingerprint(source: Any) -> str:
+    """sha256 of a streaming source without decoding it where possible.
+
+    A ``torch.utils.data.Subset`` (the training pool of a streamed dataset) is its indices plus its
+    dataset's fingerprint; a source of image files (``paths`` and ``geometry``, as
+    :class:`ddr.builtins.datasets.images.ImageFileSource`) is its file list with sizes and
+    modification times, its geometry and its normalisation; any other source is hashed image by
+    image (one pass over it).
+    """
+    import hashlib
+    import os
+
+    from torch.utils.data import Subset
+
+    from ddr.store.hashing import sha256_json, tensor_sha256
+
+    if isinstance(source, Subset):
+        return sha256_json({"subset": tensor_sha256(torch.as_tensor(list(source.indices), dtype=torch.int64)),
+                            "of": source_fingerprint(source.dataset)})
+    paths, geometry = getattr(source, "paths", None), getattr(source, "geometry", None)
+    if paths is not None and geometry is not None:
+        digest = hashlib.sha256(repr((type(source).__name__, repr(geometry), tensor_sha256(
+            getattr(source, "mean", None), getattr(source, "std", None)))).encode())
+        for path in paths:
+            stat = os.stat(path)
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+    digest = hashlib.sha256(type(source).__name__.encode())
+    for i in range(len(source)):
+        image = source[i][0]
+        digest.update(tensor_sha256(image).encode())
+    return digest.hexdigest()
 
 
 def reinitialise(model: nn.Module, seed: int) -> nn.Module:
@@ -71,8 +107,9 @@ def reinitialise(model: nn.Module, seed: int) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         for module in model.modules():
-            if hasattr(module, "reset_parameters") and any(True for _ in module.parameters(recurse=False)):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset) and any(True for _ in module.parameters(recurse=False)):
+                reset()
     return model
 
 

@@ -8,9 +8,15 @@ the images (``lr_img``, momentum 0.5) and the LR (``lr_lr``, momentum 0.5).
 
 DATM (Guo et al., ICLR 2024) adds: start epochs from ``[min_start_epoch, upper)`` where ``upper``
 grows linearly from ``current_max_start_epoch`` to ``max_start_epoch`` over the first
-``expansion_end_epoch`` iterations; soft labels (logits) initialised from an expert's logits on
-real images it classifies correctly (the initial images), learned jointly (``lr_y``, momentum
-0.9) through a soft cross-entropy in the unroll.
+``expansion_end_epoch`` iterations; images initialised from real images the first expert (at its
+last epoch, DATM's ``Label_Model_Timestamp = -1``) classifies correctly, drawn in random order in
+chunks of 256 as DATM does; soft labels (logits) initialised from the experts' logits on those
+images, averaged over the experts that classify each image correctly, learned jointly (``lr_y``,
+momentum 0.9) through a soft cross-entropy in the unroll; an iteration whose loss exceeds
+``threshold`` updates nothing (DATM's ``grand_loss <= threshold``).
+
+Real images are used only to initialise (``ipc`` per class, drawn by index), so datasets whose
+images stream from disk work: only the drawn images are decoded.
 
 Randomness: expert and start-epoch draws and the unroll's minibatch/augmentation seeds all come
 from ``ctx.generator``; the same seed gives the same synthetic set.
@@ -24,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ddr.errors import ConfigError, DdrError
+from ddr.errors import ConfigError, DataError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import LossCurve, RealSampler, class_major_labels, init_synthetic
-from ddr_trajectory.defaults import TABLE_KEYS, table_value
+from ddr_trajectory.defaults import DATM_TABLE_KEYS, TABLE_KEYS, table_value
 from ddr_trajectory.experts import Trajectory, experts_for, experts_from_path
 from ddr_trajectory.functional import (
     FunctionalStudent,
@@ -61,16 +67,17 @@ class TrajectoryMatching:
 
         specs = common_params()
         if self.datm:
-            from ddr_datm import DATM_PARAMS
+            from ddr_datm import datm_params
 
-            specs = specs + DATM_PARAMS
+            specs = datm_params()
         return {s.name: s.default for s in specs}
 
     def distill(self, ctx: "DistillContext") -> DistilledSet:
         p = {**self.default_params(), **dict(ctx.params)}
-        for key in TABLE_KEYS:
+        table_keys = DATM_TABLE_KEYS if self.datm else TABLE_KEYS
+        for key in table_keys:
             if p.get(key) is None:
-                p[key] = table_value(ctx.dataset.name, ctx.ipc, key)
+                p[key] = table_value(ctx.dataset.name, ctx.ipc, key, self.name)
         iterations, syn_steps = int(p["iterations"]), int(p["syn_steps"])
         expert_epochs, max_start = int(p["expert_epochs"]), int(p["max_start_epoch"])
         min_start = int(p.get("min_start_epoch", 0) or 0) if self.datm else 0
@@ -109,11 +116,12 @@ class TrajectoryMatching:
         labels = class_major_labels(ctx.num_classes, ctx.ipc, ctx.device)
 
         soft = None
+        threshold = math.inf
         if self.datm:
             label_epoch = p.get("label_expert_epoch")
-            label_epoch = max_start if label_epoch is None else int(label_epoch)
-            label_epoch = min(label_epoch, experts[0].epochs)
-            images, soft = self._init_datm(ctx, sampler, student, experts[0], label_epoch, str(p["init"]))
+            images, soft = self._init_datm(ctx, sampler, student, experts, None if label_epoch is None else
+                                           int(label_epoch), str(p["init"]))
+            threshold = float(p["threshold"])
         else:
             images = init_synthetic(ctx, sampler, str(p["init"]))
 
@@ -135,6 +143,7 @@ class TrajectoryMatching:
         targets = soft if soft is not None else labels
         curve = LossCurve(iterations)
         lr_curve: list[float] = []
+        skipped = 0
 
         for it in ctx.progress(range(iterations), total=iterations, desc=self.name):
             upper = max_start
@@ -149,19 +158,22 @@ class TrajectoryMatching:
                            generator=gen, augment=augment, criterion=criterion,
                            checkpoint_segments=int(p["checkpoint_segments"]))
             loss = trajectory_loss(final, start, target)
-            opt_img.zero_grad(set_to_none=True)
-            opt_lr.zero_grad(set_to_none=True)
-            if opt_y is not None:
-                opt_y.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_img.step()
-            opt_lr.step()
-            if opt_y is not None:
-                opt_y.step()
-            if not log_lr:
-                with torch.no_grad():
-                    lr_param.clamp_(min=1e-6)  # keep the learnable LR positive (MTT does not; it can diverge)
             curve.add(loss.detach())
+            if threshold < math.inf and float(loss.detach()) > threshold:
+                skipped += 1  # DATM updates nothing on an iteration whose loss exceeds the threshold
+            else:
+                opt_img.zero_grad(set_to_none=True)
+                opt_lr.zero_grad(set_to_none=True)
+                if opt_y is not None:
+                    opt_y.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_img.step()
+                opt_lr.step()
+                if opt_y is not None:
+                    opt_y.step()
+                if not log_lr:
+                    with torch.no_grad():
+                        lr_param.clamp_(min=1e-6)  # keep the learnable LR positive (MTT does not; it can diverge)
             if it % max(1, iterations // 20) == 0:
                 lr_curve.append(float(lr_param.detach().exp() if log_lr else lr_param.detach()))
 
@@ -172,8 +184,10 @@ class TrajectoryMatching:
         meta = {
             **curve.meta(), "experts": len(experts), "experts_source": source,
             "expert_epochs_available": min(e.epochs for e in experts), "expert_seconds": expert_seconds,
-            "resolved": {k: p[k] for k in TABLE_KEYS}, "learned_lr": final_lr, "lr_curve": lr_curve,
+            "resolved": {k: p[k] for k in table_keys}, "learned_lr": final_lr, "lr_curve": lr_curve,
         }
+        if self.datm:
+            meta["skipped_iterations"] = skipped
         return DistilledSet(
             images=images_out.to("cpu", torch.float32).contiguous(),
             labels=class_major_labels(ctx.num_classes, ctx.ipc, "cpu"),
@@ -187,34 +201,81 @@ class TrajectoryMatching:
     # -- DATM --------------------------------------------------------------------------------------
     @staticmethod
     def _upper_bound(it: int, p: dict[str, Any], max_start: int, min_start: int) -> int:
-        current = int(p.get("current_max_start_epoch") or max_start)
+        current = min(int(p.get("current_max_start_epoch") or max_start), max_start)
         end = int(p.get("expansion_end_epoch") or 1)
         upper = current + (max_start - current) * min(1.0, it / max(1, end))
         return max(min_start + 1, min(max_start, int(upper)))
 
     @staticmethod
-    def _init_datm(ctx: "DistillContext", sampler: RealSampler, student: FunctionalStudent, expert: Trajectory,
-                   epoch: int, init: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (real ones the expert classifies correctly, when there are enough) and their logits."""
-        theta = expert.params(epoch, ctx.device)
-        if init == "noise":
-            images = init_synthetic(ctx, sampler, "noise").detach()
+    def _init_datm(ctx: "DistillContext", sampler: RealSampler, student: FunctionalStudent,
+                   experts: list[Trajectory], label_epoch: int | None, init: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Initial images and soft labels (logits), as DATM's ``pix_init`` and label initialisation.
+
+        ``correct``: per class, real images in a random order, ``CHUNK`` at a time (only those are
+        decoded when the dataset streams), keeping the first ``ipc`` that the first expert at
+        ``label_epoch`` (None: its last) classifies correctly; a class with fewer such images is
+        completed with misclassified ones. The logits are averaged over the experts that classify
+        each image correctly (the first expert's where none does). ``real``/``noise``: random real
+        images or noise, labelled with the first expert's logits (DATM's ``pix_init: real``).
+        """
+        def epoch_of(expert: Trajectory) -> int:
+            return expert.epochs if label_epoch is None else min(label_epoch, expert.epochs)
+
+        theta = experts[0].params(epoch_of(experts[0]), ctx.device)
+        if init in ("noise", "real"):
+            images = init_synthetic(ctx, sampler, init).detach()
+            logits = _logits(student, theta, images)
+        elif init == "correct":
+            images = torch.cat([_correct_images(ctx, sampler, student, theta, c) for c in range(ctx.num_classes)])
+            labels = class_major_labels(ctx.num_classes, ctx.ipc, ctx.device)
+            first = _logits(student, theta, images)
+            total = torch.zeros_like(first)
+            count = torch.zeros(len(images), device=first.device)
+            for i, expert in enumerate(experts):
+                out = first if i == 0 else _logits(student, expert.params(epoch_of(expert), ctx.device), images)
+                right = (out.argmax(dim=1) == labels).to(out.dtype)
+                total += out * right[:, None]
+                count += right
+            logits = torch.where(count[:, None] > 0, total / count.clamp_min(1)[:, None], first)
         else:
-            chosen = []
-            for c in range(ctx.num_classes):
-                real = sampler.sample(c, sampler.class_size(c))
-                with torch.no_grad():
-                    pred = student(theta, real).argmax(dim=1)
-                right, wrong = real[pred == c], real[pred != c]
-                pick = torch.cat([right, wrong])[:ctx.ipc]
-                if len(pick) < ctx.ipc:
-                    raise ConfigError(f"class {c} has only {len(pick)} real images; DATM needs ipc={ctx.ipc}")
-                chosen.append(pick)
-            images = torch.cat(chosen)
-        with torch.no_grad():
-            logits = student(theta, images)
+            raise ConfigError(f"method 'datm': unknown init {init!r}; expected correct, real or noise")
         return (images.to(ctx.device, torch.float32).clone().requires_grad_(True),
                 logits.to(torch.float32).clone().requires_grad_(True))
+
+
+CHUNK = 256
+"""Real images classified per batch while choosing DATM's initial images (DATM's ``batch_size``)."""
+
+
+@torch.no_grad()
+def _logits(student: FunctionalStudent, theta: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([student(theta, images[i:i + CHUNK]) for i in range(0, len(images), CHUNK)])
+
+
+@torch.no_grad()
+def _correct_images(ctx: "DistillContext", sampler: RealSampler, student: FunctionalStudent, theta: torch.Tensor,
+                    c: int) -> torch.Tensor:
+    """``ipc`` real images of class ``c``, those ``theta`` classifies as ``c`` first (see ``_init_datm``)."""
+    index = sampler.indices[c]
+    if len(index) < ctx.ipc:
+        raise DataError(f"class {c} has only {len(index)} real training images; DATM needs ipc={ctx.ipc} "
+                        "(use a smaller ipc or init=noise)")
+    gen = ctx.generator
+    order = index[torch.randperm(len(index), generator=gen, device=gen.device).to(index.device)]
+    right: list[torch.Tensor] = []
+    wrong: list[torch.Tensor] = []
+    found = kept_wrong = 0
+    for start in range(0, len(order), CHUNK):
+        batch = ctx.train.take(order[start:start + CHUNK]).to(ctx.device, torch.float32)
+        hit = student(theta, batch).argmax(dim=1) == c
+        right.append(batch[hit])
+        found += int(hit.sum())
+        if found >= ctx.ipc:
+            break
+        if kept_wrong < ctx.ipc:
+            wrong.append(batch[~hit][:ctx.ipc - kept_wrong])
+            kept_wrong += len(wrong[-1])
+    return torch.cat(right + wrong)[:ctx.ipc]
 
 
 class MTT(TrajectoryMatching):

@@ -32,7 +32,7 @@ def _installed_modules() -> set[str]:
     return {ep.value.split(":")[0] for ep in md.entry_points(group="ddr")}
 
 
-def _plugin_env(cache: Path | None = None) -> dict[str, str]:
+def _plugin_env(cache: Path | None = None, data: Path | None = None) -> dict[str, str]:
     """Environment for a ``python -m ddr`` subprocess that sees this checkout's plugins."""
     env = dict(os.environ)
     paths = [str(ROOT), str(ROOT / "plugins")]
@@ -43,6 +43,8 @@ def _plugin_env(cache: Path | None = None) -> dict[str, str]:
     env["OMP_NUM_THREADS"] = "1"
     if cache is not None:
         env["DDR_CACHE_DIR"] = str(cache)
+    if data is not None:
+        env["DDR_DATA_DIR"] = str(data)
     return env
 
 
@@ -53,9 +55,10 @@ def _use_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("DDR_PLUGINS", ",".join(missing))
 
 
-def _ddr(args: list[str], cwd: Path, cache: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ddr", *args], cwd=cwd, env=_plugin_env(cache), capture_output=True,
-                          text=True, timeout=timeout)
+def _ddr(args: list[str], cwd: Path, cache: Path | None = None, timeout: int = 300,
+         data: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ddr", *args], cwd=cwd, env=_plugin_env(cache, data),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def _run_json(method: str, tmp: Path, *extra: str) -> dict[str, Any]:
@@ -289,3 +292,161 @@ def test_registration_modules_do_not_import_torch() -> None:
             "print(len(ddr_mtt.ddr_methods()[0].params), len(ddr_datm.ddr_methods()[0].params))")
     proc = subprocess.run([sys.executable, "-c", code], env=_plugin_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+# -- ZCA: experts, distillation and evaluation in ZCA space (CIFAR-10's on-disk format) ----------------
+
+TINY_NET = "{width: 8, depth: 2}"
+
+
+def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataset_files import class_cifar10
+    from ddr_trajectory.experts import list_experts
+
+    import ddr
+    from ddr.builtins.datasets import zca as zca_module
+    from ddr.engine.build import load_dataset
+    from ddr.store.formats import load_distilled
+
+    cache, data = tmp_path / "cache", tmp_path / "data"
+    class_cifar10(data, train_per_class=12, test_per_class=3)  # 120 / 30 images; the pool keeps 2 per class
+    experts = ["experts", "train", "--dataset", "cifar10", "--arch-params", TINY_NET, "--num-experts", "1",
+               "--epochs", "3", "--no-progress", "--json"]
+    records = {}
+    for space, flags in (("zca", ["--zca"]), ("normalized", [])):
+        proc = _ddr([*experts, *flags], cwd=tmp_path, cache=cache, data=data)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        records[space] = json.loads(proc.stdout)
+        assert records[space]["trained"] == 1  # the ZCA experts do not stand in for the plain ones, nor back
+    assert records["zca"]["folders"] != records["normalized"]["folders"]
+    monkeypatch.setenv("DDR_CACHE_DIR", str(cache))
+    monkeypatch.setenv("DDR_DATA_DIR", str(data))
+    assert sorted(r["pixel_space"] for r in list_experts()) == ["normalized", "zca"]
+
+    saved = tmp_path / "mtt-zca"
+    overrides = {"student.arch_params": {"width": 8, "depth": 2}, "train.epochs": 5, "num_eval": 1, "real.epochs": 2}
+    settings = [arg for key, value in overrides.items()
+                for arg in ("--set", f"{key}={TINY_NET if isinstance(value, dict) else value}")]
+    method = ["--set", "method.num_experts=1", "--set", "method.expert_train_epochs=3", "--set", "method.iterations=3",
+              "--set", "method.syn_steps=3", "--set", "method.expert_epochs=1", "--set", "method.max_start_epoch=2"]
+    # --no-auto-assets: the run must find the ZCA experts `ddr experts train --zca` made
+    proc = _ddr(["run", "--method", "mtt", "--dataset", "cifar10", "--zca", "--ipc", "1", "--no-auto-assets",
+                 *settings, *method, "--save-distilled", str(saved), "--no-progress", "--json"],
+                cwd=tmp_path, cache=cache, data=data)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads(proc.stdout)
+    assert record["run_spec"]["zca"] is True
+    for metric in ("acc_real_hard", "acc_syn_hard", "acc_rdm_any", "ddrs"):
+        assert all(0.0 <= v <= 1.0 for v in record[metric]["values"]), (metric, record[metric])
+    distilled = load_distilled(saved)
+    assert distilled.pixel_space == "zca" and tuple(distilled.images.shape) == (10, 3, 32, 32)
+    assert torch.isfinite(distilled.images).all() and distilled.lr is not None and distilled.lr > 0
+
+    # one fit for the three processes that whitened (ZCA experts, the run's distillation and evaluation)
+    fits = list((cache / "zca").glob("cifar10-*.safetensors"))
+    assert len(fits) == 1
+    monkeypatch.setattr(zca_module, "fit_zca", lambda *a, **k: pytest.fail("ZCA refit instead of the cached fit"))
+    _use_plugins(monkeypatch)
+    plain, white = load_dataset("cifar10"), load_dataset("cifar10", zca=True)
+    fit = zca_module.ZCA.load(fits[0])
+    assert white.preprocess["zca"]["key"].startswith(fits[0].stem.split("-")[1])
+    whitened, normalised = white.test.images, plain.test.images
+    assert whitened is not None and normalised is not None
+    assert torch.allclose(whitened, fit.apply(normalised), atol=1e-5)  # the real test data, whitened by that fit
+    assert not torch.allclose(whitened, normalised, atol=1e-2)
+
+    # evaluated again in-process: every student job (keyed by the ZCA fit) is the run's; without --zca, refused
+    torch.set_num_threads(1)
+    again = ddr.evaluate(saved, dataset="cifar10", ipc=1, protocol="hard", zca=True, overrides=overrides, device="cpu")
+    assert again.reused == {"real": 1, "syn_hard": 1, "rdm_any": 1}, again.reused  # (hard labels: syn_any is syn_hard)
+    assert again.to_json()["acc_syn_hard"]["values"] == record["acc_syn_hard"]["values"]
+    with pytest.raises(DdrError, match="--zca"):
+        ddr.evaluate(saved, dataset="cifar10", ipc=1, protocol="hard", overrides=overrides, device="cpu")
+
+
+# -- datasets that stream from disk (an ImageNet subset in its ImageFolder layout) ----------------------
+
+def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataset_files import write_imagenet
+    from ddr_trajectory.experts import experts_for
+    from ddr_trajectory.matching import DATM, MTT
+
+    from ddr.builtins.datasets.images import ImageFileSource
+    from ddr.runs.distill import build_context
+    from ddr.runs.evaluate import Evaluator
+
+    wnids = ["n01440764", "n02102040", "n02979186"]
+    write_imagenet(tmp_path / "data", wnids, per_class=12, val_per_class=2)
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("DDR_DATA_DIR", str(tmp_path / "data"))
+    torch.set_num_threads(1)
+    evaluator = Evaluator(dataset="imagenet-subset:" + ",".join(wnids), ipc=1, seed=0, device="cpu", arch="convnet",
+                          arch_params={"width": 8, "depth": 2})
+    params = {**SMOKE, "expert_augmentation": "dsa", "syn_steps": 2, "iterations": 2}
+    ctx = build_context(evaluator, ipc=1, seed=0, params=params)
+    assert not ctx.train.in_memory and len(ctx.train) == 6 and ctx.dataset.image_size == (128, 128)
+
+    trajectories = experts_for(ctx, num_experts=1, epochs=3, augmentation="dsa")  # the shared loop, via a DataLoader
+    assert trajectories[0].epochs == 3 and not torch.equal(trajectories[0].params(0), trajectories[0].params(3))
+    decoded: list[int] = []
+    original = ImageFileSource.__getitem__
+
+    def counting(self: Any, index: int) -> Any:
+        decoded.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(ImageFileSource, "__getitem__", counting)
+    mtt = MTT().distill(ctx)
+    assert len(decoded) == 3  # ipc images per class, drawn by index: nothing else is decoded
+    assert mtt.meta["experts_source"] == "trained" and tuple(mtt.images.shape) == (3, 3, 128, 128)
+    assert torch.isfinite(mtt.images).all()
+    datm = DATM().distill(build_context(evaluator, ipc=1, seed=0, params=params))
+    assert datm.soft_labels is not None and tuple(datm.soft_labels.shape) == (3, 3)
+    assert torch.isfinite(datm.images).all() and torch.isfinite(datm.soft_labels).all()
+    assert len(decoded) <= 3 + 6  # DATM looks at no more than each class's pool images
+
+
+# -- DATM's defaults: its official configs ----------------------------------------------------------------
+
+def test_datm_table_pins_the_official_configs() -> None:
+    from ddr_datm import datm_params
+    from ddr_trajectory.defaults import table_value
+
+    def datm(dataset: str, ipc: int, key: str) -> Any:
+        return table_value(dataset, ipc, key, "datm")
+
+    # NUS-HPC-AI-Lab/DATM configs/CIFAR-10/ConvIN/IPC1.yaml: Sequential_Generation False, threshold 1.1
+    assert [datm("cifar10", 1, k) for k in ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr",
+                                             "batch_syn", "lr_y", "threshold")] == [80, 2, 4, 100, 1e-07, 10, 5.0, 1.1]
+    assert datm("cifar10", 1, "current_max_start_epoch") == 4  # a fixed window
+    # configs/CIFAR-10/ConvIN/IPC10.yaml: the window grows 10 -> 20 over 1000 iterations
+    assert [datm("cifar10", 10, k) for k in ("min_start_epoch", "current_max_start_epoch", "max_start_epoch",
+                                              "expansion_end_epoch", "lr_y", "batch_syn")] == [0, 10, 20, 1000, 2.0, 100]
+    # configs/CIFAR-100/ConvIN/IPC1.yaml and IPC50.yaml (pix_init real, min_start_epoch 20)
+    assert [datm("cifar100", 1, k) for k in ("syn_steps", "expert_epochs", "lr_y")] == [40, 3, 10.0]
+    assert [datm("cifar100", 50, k) for k in ("min_start_epoch", "max_start_epoch", "init")] == [20, 70, "real"]
+    # configs/TinyImageNet/ConvIN/IPC10.yaml: lr_img 100 (MTT's table: 10000), start epochs 10..50
+    assert [datm("tinyimagenet", 10, k) for k in ("lr_img", "min_start_epoch", "max_start_epoch")] == [100, 10, 50]
+    assert table_value("tinyimagenet", 10, "lr_img") == 10000  # MTT keeps its own table
+    assert all(datm(d, i, "iterations") == 10000 for d in ("cifar10", "cifar100", "tinyimagenet") for i in (1, 10, 50))
+    # MTT's row as DD-Ranking's methods/MTT/readme.md gives it (CIFAR-100 IPC 1 is also MTT's readme command)
+    assert [table_value("cifar100", 1, k) for k in ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img",
+                                                     "lr_lr", "lr_teacher")] == [20, 3, 20, 1000, 1e-05, 0.01]
+    defaults = {spec.name: spec.default for spec in datm_params()}
+    assert defaults["expert_train_epochs"] == 100 and defaults["momentum_y"] == 0.9 and defaults["iterations"] is None
+
+
+def test_datm_resolves_its_table_and_skips_updates_above_the_threshold(small_context: Any, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from ddr_trajectory.matching import DATM
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
+    params = {**SMOKE, "current_max_start_epoch": None, "min_start_epoch": None}
+    kept = DATM().distill(small_context(dict(params)))
+    assert kept.meta["resolved"]["threshold"] == 1.0 and kept.meta["resolved"]["init"] == "correct"
+    assert kept.meta["resolved"]["current_max_start_epoch"] is None  # digits has no row: a fixed window
+    frozen = DATM().distill(small_context({**params, "threshold": 0.0}))  # every loss exceeds 0: nothing moves
+    init = DATM().distill(small_context({**params, "iterations": 0}))
+    assert frozen.meta["skipped_iterations"] == 3
+    assert torch.equal(frozen.images, init.images) and torch.equal(frozen.soft_labels, init.soft_labels)
+    assert frozen.lr == init.lr and not torch.equal(kept.images, init.images)
