@@ -1,39 +1,56 @@
 """DD-Ranking 0.2.0's hard-label evaluation and ddr's `ddranking-hard` side by side: time and numbers.
 
-Both evaluate the same synthetic set (the first IPC training images of each class) on the same
-generated CIFAR-10-format dataset with the same DD-Ranking config file, on the same device,
-interleaved A B A B, each in a fresh process. DD-Ranking runs in its own virtual environment
-(created on first use and reused: `ddranking==0.2.0` from the package index plus the same torch
-as ddr's), with the minimal patches it needs to run at all (docs/ddranking.md and below):
+Four synthetic sets ("methods") are built from one generated CIFAR-10-format dataset, all
+deterministic: ``first`` (the first IPC training images of each class), ``random`` (a random
+subset, another seed), ``class-mean`` (the images nearest each class mean in pixel space) and
+``noisy`` (``first`` plus Gaussian pixel noise). Both tools read the same files, the same
+DD-Ranking config file and run on the same device, interleaved A B A B (set by set), each
+invocation a fresh process:
 
-* W1  torchvision md5-checks every CIFAR file (DD-Ranking passes download=True); the generated
-      files are not the official ones, so the check is switched off;
-* W2  LabelRobustScoreHard appends each run's LRS twice and then fails in pandas while saving its
-      CSV, after all training: the save is made tolerant (the duplicate row padded);
-* W3  every evaluation run is seeded from the clock: the seed is fixed (``--seed``).
+* DD-Ranking: one ``LabelRobustScoreHard.compute_metrics`` per set, as a DD-Ranking user runs it
+  (its own virtual environment, created on first use and reused: ``ddranking==0.2.0`` and the same
+  torch as ddr's), with the minimal patches it needs (docs/ddranking.md):
 
-ddr runs ``ddr eval SYN --ddranking-config CONFIG --no-job-cache`` with a fresh cache, so it trains
-everything as DD-Ranking does, except that it trains the real-data model once instead of once per
-run (docs/ddranking.md §2). Times: wall clock of the whole process and its CPU time (user + sys of
-the child and its children), median over rounds.
+  * W1  torchvision md5-checks every CIFAR file (DD-Ranking passes download=True); the generated
+        files are not the official ones, so the check is switched off;
+  * W2  LabelRobustScoreHard appends each run's LRS twice and then fails in pandas while saving
+        its CSV, after all training: the save is made tolerant (the duplicate row padded);
+  * W3  every evaluation run is seeded from the clock: run i is seeded ``--seed`` + i.
 
-    python benchmarks/speed_vs_ddranking.py --quick              # 10 epochs, 1 run: < 10 min on 2 idle CPU cores
-    python benchmarks/speed_vs_ddranking.py --device cuda        # 1000 epochs, 5 runs, on a GPU
+* ddr: ``ddr eval SET --ddranking-config CONFIG`` per set on ONE cache that starts empty, so the
+  first set is a cold evaluation and the later ones reuse the real-data model and the random
+  baseline (docs/ddranking.md §2: ddr's structural saving).
+
+Printed, in order: (1) the first set alone (one cold evaluation each): times, the per-evaluation
+accuracies and scores of both tools, mean ± sample std, and whether the means agree within noise;
+(2) the four-set comparison: total times, the ratio, per-set scores side by side; (3) ddr's own
+``hard`` protocol on the same four sets and the same cache (last epoch, no LR search: a different
+protocol, not the same result). Times: wall clock of each process and its CPU time (user + sys of
+the child and its children).
+
+Agreement: for each quantity, Δ = mean(DD-Ranking) − mean(ddr) and its combined standard error
+SE = sqrt(s₁²/n₁ + s₂²/n₂) (sample std; ddr's real-data accuracy is one cached model, n = 1, adding
+no variance); t = Δ / SE is Welch's two-sample statistic; "agree" means |Δ| ≤ 2·SE.
+
+    python benchmarks/speed_vs_ddranking.py --quick          # 10 epochs, 3 evaluations, IPC 1 (aimed at < 10 min on 2 idle cores)
+    python benchmarks/speed_vs_ddranking.py --device cuda    # 1000 epochs, 5 evaluations, IPC 10, on a GPU
+    python benchmarks/speed_vs_ddranking.py --quick --ddr-only   # ddr's blocks only (no DD-Ranking environment)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pickle
 import platform
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +61,13 @@ TORCH = ("torch==2.14.1", "torchvision==0.29.1")
 DDRANKING = "ddranking==0.2.0"
 DEFAULT_VENV = Path.home() / ".cache" / "ddr" / "ddranking-0.2.0-venv"
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)  # DD-Ranking's (and ddr's) CIFAR-10 constants
+REF, DDR, HARD = "DD-Ranking 0.2.0", "ddr ddranking-hard", "ddr hard"
+QUANTITIES = (("acc_syn_hard", "acc syn-hard"), ("acc_real_hard", "acc real-hard"), ("acc_rdm_any", "acc random"),
+              ("hlr", "HLR"), ("ior", "IOR"), ("ddrs", "DDRS (fractions)"), ("ddranking_lrs", "LRS as 0.2.0"))
+NOISE = 0.25  # the `noisy` set's Gaussian noise, in pixel units of [0, 1]
 
 RUN_DDRANKING = r'''
-import json, resource, sys, time
+import itertools, json, sys, time
 import yaml
 import torchvision.datasets.cifar as cifar
 cifar.check_integrity = lambda *a, **k: True                       # W1
@@ -57,8 +78,8 @@ def tolerant_save(results, path):                                  # W2
     n = max(len(v) for v in results.values())
     pd.DataFrame({k: list(v) + [None] * (n - len(v)) for k, v in results.items()}).to_csv(path, index=False)
 hard_label.save_results = tolerant_save
-seed = int(sys.argv[4])
-hard_label.set_seed = lambda s=None: misc.set_seed(seed)           # W3
+runs = itertools.count(int(sys.argv[4]))
+hard_label.set_seed = lambda s=None: misc.set_seed(next(runs))     # W3: run i gets seed + i
 import torch
 from ddranking import LabelRobustScoreHard
 config = yaml.safe_load(open(sys.argv[1]))
@@ -130,22 +151,55 @@ def make_cifar10(root: Path, per_class_train: int, per_class_test: int, seed: in
     return root
 
 
-def make_synthetic_set(data: Path, out: Path, ipc: int) -> Path:
-    """images.pt: the first ``ipc`` training images of each class, class-major, normalised."""
-    import torch
-
+def load_train(data: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The generated training split: images [N, 3, 32, 32] in [0, 1] (float64) and labels [N]."""
     xs, ys = [], []
     for i in range(1, 6):
         batch = pickle.loads((data / "cifar-10-batches-py" / f"data_batch_{i}").read_bytes())
         xs.append(batch["data"])
         ys.extend(batch["labels"])
-    x, y = np.concatenate(xs), np.asarray(ys)
-    picks = np.concatenate([np.flatnonzero(y == c)[:ipc] for c in range(10)])
-    images = torch.tensor(x[picks].reshape(-1, 3, 32, 32), dtype=torch.float32) / 255.0
-    images = (images - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(images.contiguous(), out / "images.pt")
-    return out
+    return np.concatenate(xs).reshape(-1, 3, 32, 32) / 255.0, np.asarray(ys)
+
+
+# Each builder returns ``ipc`` images of one class (from that class's images, in file order).
+def _first(images: np.ndarray, ipc: int, rng: np.random.Generator) -> np.ndarray:
+    return images[:ipc]
+
+
+def _random(images: np.ndarray, ipc: int, rng: np.random.Generator) -> np.ndarray:
+    return images[np.sort(rng.choice(len(images), size=ipc, replace=False))]
+
+
+def _class_mean(images: np.ndarray, ipc: int, rng: np.random.Generator) -> np.ndarray:
+    distance = ((images - images.mean(axis=0)) ** 2).reshape(len(images), -1).sum(axis=1)
+    return images[np.argsort(distance, kind="stable")[:ipc]]
+
+
+def _noisy(images: np.ndarray, ipc: int, rng: np.random.Generator) -> np.ndarray:
+    return np.clip(images[:ipc] + rng.normal(0.0, NOISE, size=images[:ipc].shape), 0.0, 1.0)
+
+
+SET_BUILDERS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
+    "first": _first, "random": _random, "class-mean": _class_mean, "noisy": _noisy}
+
+
+def make_synthetic_sets(data: Path, out: Path, ipc: int, seed: int) -> dict[str, Path]:
+    """One ``images.pt`` folder per builder: ``10 * ipc`` images, class-major, normalised like CIFAR-10.
+    ``random`` and ``noisy`` draw from ``seed + 1``, never the seed both tools evaluate with."""
+    import torch
+
+    images, labels = load_train(data)
+    sets = {}
+    for name, build in SET_BUILDERS.items():
+        rng = np.random.default_rng(seed + 1)
+        chosen = np.concatenate([build(images[labels == c], ipc, rng) for c in range(10)])
+        tensor = torch.tensor(chosen, dtype=torch.float32)
+        tensor = (tensor - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(tensor.contiguous(), folder / "images.pt")
+        sets[name] = folder
+    return sets
 
 
 def write_config(path: Path, *, data: Path, ipc: int, epochs: int, num_eval: int, device: str) -> Path:
@@ -168,8 +222,10 @@ def write_config(path: Path, *, data: Path, ipc: int, epochs: int, num_eval: int
 
 # -- running -----------------------------------------------------------------------------------
 
-def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, str]:
-    """(wall seconds, CPU seconds of the child and its children, stdout) of one process."""
+def timed(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Wall seconds, CPU seconds (the child and its children), stdout + stderr and the 1-minute
+    load average before and after, of one process."""
+    load_before = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -179,50 +235,155 @@ def timed(command: list[str], env: dict[str, str], log: Path) -> tuple[float, fl
     if done.returncode != 0:
         raise SystemExit(f"{command[0]} ... failed (exit {done.returncode}); see {log}\n{done.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done.stdout + done.stderr
+    return {"wall": wall, "cpu": cpu, "load": [load_before, os.getloadavg()[0]], "output": done.stdout + done.stderr}
+
+
+def scores(real: list[float], syn_hard: list[float], syn_any: list[float], rdm: list[float]) -> dict[str, Any]:
+    """Per-evaluation HLR, IOR, DDRS and 0.2.0's LRS (with the accuracies) from accuracy fractions,
+    by ddr's own score table: one code path for both tools' numbers."""
+    from ddr.protocol.metrics import score_table
+
+    return {k: v.to_dict() for k, v in score_table(real, syn_hard, syn_any, rdm, compat=True).items()}
 
 
 def run_ddranking(python: Path, config: Path, syn: Path, work: Path, seed: int) -> dict[str, Any]:
+    """One DD-Ranking invocation on one set: times, its result keys and the per-run accuracies of its log."""
     work.mkdir(parents=True, exist_ok=True)
     script = work / "run_ddranking.py"
     script.write_text(RUN_DDRANKING)
-    env = dict(os.environ)
-    wall, cpu, out = timed([str(python), str(script), str(config), str(syn), str(work), str(seed)], env,
-                           work / "log.txt")
-    result = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
+    run = timed([str(python), str(script), str(config), str(syn), str(work), str(seed)], dict(os.environ),
+                work / "log.txt")
+    out = run.pop("output")
     accs: dict[str, list[float]] = {"syn": [], "real": [], "random": []}
     for line in out.splitlines():
         for key, marker in (("syn", "Syn data hard label acc: "), ("real", "Full data hard label acc: "),
                             ("random", "Random data hard label acc: ")):
             if marker in line:
                 accs[key].append(float(line.split(marker)[1].rstrip("%").strip()) / 100.0)
-    return {"wall": wall, "cpu": cpu, "result": result, "acc": accs}
+    reported = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
+    table = scores(accs["real"], accs["syn"], accs["syn"], accs["random"])
+    if not math.isclose(table["ddranking_lrs"]["mean"], reported["label_robust_score_mean"], rel_tol=1e-3,
+                        abs_tol=1e-4):
+        print(f"warning: LRS recomputed from DD-Ranking's accuracies ({table['ddranking_lrs']['mean']:.4f}) "
+              f"differs from its own ({reported['label_robust_score_mean']:.4f}); see {work / 'log.txt'}")
+    return {**run, "reported": reported, "scores": table}
 
 
-def run_ddr(config: Path, syn: Path, work: Path, seed: int, device: str) -> dict[str, Any]:
-    work.mkdir(parents=True, exist_ok=True)
-    cache = work / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "DDR_CACHE_DIR": str(cache)}
-    command = [sys.executable, "-m", "ddr", "eval", str(syn), "--ddranking-config", str(config), "--seed", str(seed),
-               "--no-job-cache", "--no-progress", "--json", "--out", str(work / "runs")]
-    wall, cpu, out = timed(command, env, work / "log.txt")
-    record = json.loads(out[out.index("{"):out.rindex("}") + 1])
-    accs = {"syn": record["acc_syn_hard"]["values"], "real": record["acc_real_hard"]["values"],
-            "random": record["acc_rdm_any"]["values"]}
-    return {"wall": wall, "cpu": cpu, "result": record["ddranking"]["result"], "acc": accs,
-            "ddranking_lrs": record["ddranking_lrs"]["mean"], "ddrs": record["ddrs"]["mean"]}
+def ddr_runner(cache: Path, data: Path, device: str, seed: int) -> Callable[[list[str], Path, Path], dict[str, Any]]:
+    """``ddr eval`` on one shared cache (and one data folder): a function of (protocol arguments,
+    set folder, work folder) returning times, what the cache supplied and the per-student scores."""
+    env = {**os.environ, "DDR_CACHE_DIR": str(cache), "DDR_DATA_DIR": str(data)}
+
+    def run(protocol_args: list[str], syn: Path, work: Path) -> dict[str, Any]:
+        work.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "ddr", "eval", str(syn), *protocol_args, "--device", device,
+                   "--seed", str(seed), "--no-progress", "--json", "--out", str(work / "runs")]
+        result = timed(command, env, work / "log.txt")
+        out = result.pop("output")
+        record = json.loads(out[out.index("{"):out.rindex("}") + 1])
+        real = record["acc_real_hard"]["values"]
+        table = scores(real, record["acc_syn_hard"]["values"], record["acc_syn_any"]["values"],
+                       record["acc_rdm_any"]["values"])
+        reused = ", ".join(f"{count} {role}" for role, count in record.get("reused_jobs", {}).items())
+        return {**result, "scores": table, "reused": reused}
+
+    return run
 
 
-def versions(python: Path) -> dict[str, str]:
+def ddranking_hard_args(config: Path) -> list[str]:
+    return ["--ddranking-config", str(config)]
+
+
+def hard_args(*, ipc: int, epochs: int, num_eval: int) -> list[str]:
+    """ddr's own `hard` protocol at the benchmark's size (its real-data model trained `epochs` too)."""
+    return ["--dataset", "cifar10", "--ipc", str(ipc), "--protocol", "hard", "--epochs", str(epochs),
+            "--num-eval", str(num_eval), "--set", f"real.epochs={epochs}"]
+
+
+def versions(python: Path | None) -> dict[str, str]:
     import torch
 
     import ddr
 
-    code = "import importlib.metadata as m, torch; print(m.version('ddranking'), torch.__version__)"
-    ref = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return {"ddr": getattr(ddr, "__version__", "?"), "torch (ddr)": torch.__version__, "ddranking": ref[0],
-            "torch (ddranking)": ref[1], "python": platform.python_version(), "cpus": str(os.cpu_count())}
+    info = {"ddr": getattr(ddr, "__version__", "?"), "torch (ddr)": torch.__version__,
+            "python": platform.python_version(), "cpus": str(os.cpu_count()), "cpu": cpu_model()}
+    if python is not None:
+        code = "import importlib.metadata as m, torch; print(m.version('ddranking'), torch.__version__)"
+        ref = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        info.update({"ddranking": ref[0], "torch (ddranking)": ref[1]})
+    return info
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+# -- the steps ---------------------------------------------------------------------------------
+
+def compare_sets(sets: dict[str, Path], python: Path | None, config: Path, work: Path, seed: int,
+                 run_ddr: Callable[[list[str], Path, Path], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per set, interleaved: DD-Ranking (a fresh invocation) then ddr `ddranking-hard` (the shared cache)."""
+    results: dict[str, dict[str, Any]] = {}
+    for name, syn in sets.items():
+        results[name] = {}
+        if python is not None:
+            results[name][REF] = run_ddranking(python, config, syn, work / "ddranking" / name, seed)
+            progress(name, REF, results[name][REF])
+        results[name][DDR] = run_ddr(ddranking_hard_args(config), syn, work / "ddr" / name)
+        progress(name, DDR, results[name][DDR])
+    return results
+
+
+def hard_protocol(sets: dict[str, Path], work: Path, protocol_args: list[str],
+                  run_ddr: Callable[[list[str], Path, Path], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ddr's `hard` protocol on every set, on the same cache (its own reference, trained once)."""
+    results = {}
+    for name, syn in sets.items():
+        results[name] = {HARD: run_ddr(protocol_args, syn, work / "ddr-hard" / name)}
+        progress(name, HARD, results[name][HARD])
+    return results
+
+
+def progress(name: str, tool: str, run: dict[str, Any]) -> None:
+    reused = f"; reused from ddr's cache: {run['reused']}" if run.get("reused") else ""
+    print(f"  {name:<10} {tool:<18} wall {run['wall']:6.1f} s, CPU {run['cpu']:6.1f} s, "
+          f"load {run['load'][0]:.1f}→{run['load'][1]:.1f}{reused}", flush=True)
+
+
+# -- statistics and printing -------------------------------------------------------------------
+
+def agreement(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | bool]:
+    """Δ = mean(a) − mean(b), SE = sqrt(s_a²/n_a + s_b²/n_b) (sample std, ddof 1; n = 1 adds
+    nothing), Welch's t = Δ / SE and whether |Δ| ≤ 2·SE."""
+    diff = a["mean"] - b["mean"]
+    se = math.sqrt(sum(s["std"] ** 2 / s["n"] for s in (a, b) if s["n"] > 1))
+    t = diff / se if se > 0 else (0.0 if abs(diff) < 1e-12 else math.copysign(math.inf, diff))
+    return {"diff": diff, "se": se, "t": t, "agree": abs(diff) <= 2 * se + 1e-12}
+
+
+def number(value: float, key: str) -> str:
+    """Fractions to 3 decimals; 0.2.0's LRS (percent inside exp: -0.1565 up to ~1e43) to 4 digits."""
+    return f"{value:.4g}" if key == "ddranking_lrs" else f"{value:.3f}"
+
+
+def agreement_cells(per_set: dict[str, Any], key: str) -> list[str]:
+    """Δ, SE, t and agree of DD-Ranking against ddr `ddranking-hard` for one quantity of one set."""
+    a = agreement(per_set[REF]["scores"][key], per_set[DDR]["scores"][key])
+    return [number(a["diff"], key), number(a["se"], key), f"{a['t']:+.2f}", "yes" if a["agree"] else "NO"]
+
+
+def mean_std(summary: dict[str, Any], key: str) -> str:
+    return f"{number(summary['mean'], key)} ± {number(summary['std'], key)}"
+
+
+def values(summary: dict[str, Any], key: str) -> str:
+    return " ".join(number(v, key) for v in summary["values"])
 
 
 def table(rows: list[list[str]]) -> str:
@@ -232,79 +393,131 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def total(results: dict[str, dict[str, Any]], tool: str, key: str) -> float:
+    return sum(per_set[tool][key] for per_set in results.values())
+
+
+def ratio_line(label: str, results: dict[str, dict[str, Any]], ref: str, ours: str) -> str:
+    return (f"{label}{ref} / {ours}: wall {total(results, ref, 'wall') / total(results, ours, 'wall'):.2f}x, "
+            f"CPU {total(results, ref, 'cpu') / total(results, ours, 'cpu'):.2f}x")
+
+
+def print_single(name: str, per_set: dict[str, Any]) -> None:
+    """Step 1: one set, one cold evaluation per tool: times, per-evaluation numbers, agreement."""
+    print(f"\n## 1. one set ({name}), one cold evaluation each")
+    print(table([["tool", "wall (s)", "CPU (s)"],
+                 *([tool, f"{run['wall']:.1f}", f"{run['cpu']:.1f}"] for tool, run in per_set.items())]))
+    if REF in per_set:
+        print(ratio_line("\n", {name: per_set}, REF, DDR))
+    both = REF in per_set
+    rows = [["quantity", *(f"{tool} {column}" for tool in per_set for column in ("per evaluation", "mean ± std")),
+             *(["Δ", "SE", "t", "agree"] if both else [])]]
+    for key, label in QUANTITIES:
+        rows.append([label, *(cell for run in per_set.values()
+                              for cell in (values(run["scores"][key], key), mean_std(run["scores"][key], key))),
+                     *(agreement_cells(per_set, key) if both else [])])
+    print("\nfractions; LRS is 0.2.0's percent arithmetic; std is the sample std; agree: |Δ| ≤ 2·SE, "
+          "SE = sqrt(s1²/n1 + s2²/n2), t = Δ/SE (Welch)\n" + table(rows))
+
+
+def print_sets(title: str, results: dict[str, dict[str, Any]], note: str = "", lrs: bool = True) -> None:
+    """Steps 2 and 3: every set, every tool: time, accuracies and scores side by side (and the
+    agreement of the DDRS and the syn-hard accuracy when both tools ran)."""
+    tools = list(next(iter(results.values())))
+    print(f"\n## {title}" + (f"\n{note}" if note else ""))
+    keys = [k for k, _ in QUANTITIES if lrs or k != "ddranking_lrs"]
+    rows = [["set", "tool", "wall (s)", "CPU (s)", *(label for k, label in QUANTITIES if k in keys)]]
+    for name, per_set in results.items():
+        for tool in tools:
+            run, s = per_set[tool], per_set[tool]["scores"]
+            rows.append([name, tool, f"{run['wall']:.1f}", f"{run['cpu']:.1f}",
+                         *(mean_std(s[k], k) for k in keys)])
+    for tool in tools:
+        rows.append(["total", tool, f"{total(results, tool, 'wall'):.1f}", f"{total(results, tool, 'cpu'):.1f}",
+                     *[""] * len(keys)])
+    print(table(rows))
+    if REF in tools:
+        print(ratio_line("\n", results, REF, DDR))
+        rows = [["set", *(f"{label} {column}" for label in ("DDRS", "acc syn-hard") for column in ("Δ", "SE", "t", "agree"))]]
+        rows += [[name, *agreement_cells(per_set, "ddrs"), *agreement_cells(per_set, "acc_syn_hard")]
+                 for name, per_set in results.items()]
+        print("\nDD-Ranking − ddr, per set (agree: |Δ| ≤ 2·SE)\n" + table(rows))
+
+
+def print_hard(hard: dict[str, dict[str, Any]], compared: dict[str, dict[str, Any]]) -> None:
+    print_sets("3. ddr's own `hard` protocol on the same four sets and cache", hard,
+               "(last-epoch accuracy, no LR search, a held-out validation split, its own real-data recipe: "
+               "a different protocol, NOT the same result as the two above)", lrs=False)
+    for tool in (t for t in (REF, DDR) if t in next(iter(compared.values()))):
+        print(f"{tool} (four sets, step 2) / ddr hard: wall "
+              f"{total(compared, tool, 'wall') / total(hard, HARD, 'wall'):.2f}x, "
+              f"CPU {total(compared, tool, 'cpu') / total(hard, HARD, 'cpu'):.2f}x")
+
+
+def load_range(*blocks: dict[str, dict[str, Any]]) -> tuple[float, float]:
+    loads = [x for block in blocks for per_set in block.values() for run in per_set.values() for x in run["load"]]
+    return min(loads), max(loads)
+
+
+# -- main --------------------------------------------------------------------------------------
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10 epochs, 1 run, IPC 10, 2 rounds (< 10 min, 2 cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="10 epochs, 3 evaluations, IPC 1, 20/10 images per class (aimed at < 10 min on 2 idle cores)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both tools)")
     parser.add_argument("--epochs", type=int, default=None, help="num_epochs (default 1000; --quick 10)")
-    parser.add_argument("--num-eval", type=int, default=None, help="num_eval (default 5; --quick 1)")
-    parser.add_argument("--ipc", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=None, help="A B rounds (default 3; --quick 2)")
+    parser.add_argument("--num-eval", type=int, default=None, help="num_eval, at least 3 (default 5; --quick 3)")
+    parser.add_argument("--ipc", type=int, default=None, help="images per class (default 10; --quick 1)")
+    parser.add_argument("--per-class", type=int, nargs=2, default=None, metavar=("TRAIN", "TEST"),
+                        help="generated images per class (default 500 100; --quick 20 10)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ddr-only", action="store_true", help="skip DD-Ranking (no environment needed)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help=f"DD-Ranking's environment ({DEFAULT_VENV})")
     parser.add_argument("--work", type=Path, default=DEFAULT_VENV.parent / "speed_vs_ddranking-work",
-                        help="scratch folder: data, logs, records (emptied first)")
+                        help="scratch folder: data, logs, records, ddr's cache (emptied first)")
     parser.add_argument("--summary", type=Path, default=ROOT / "benchmarks" / "results" / "speed_vs_ddranking.json",
                         help="where the summary JSON goes")
     args = parser.parse_args(argv)
     epochs = args.epochs or (10 if args.quick else 1000)
-    num_eval = args.num_eval or (1 if args.quick else 5)
-    rounds = args.rounds or (2 if args.quick else 3)
-    train_per_class, test_per_class = (50, 20) if args.quick else (500, 100)
+    num_eval = args.num_eval or (3 if args.quick else 5)
+    ipc = args.ipc or (1 if args.quick else 10)
+    train_per_class, test_per_class = args.per_class or ((20, 10) if args.quick else (500, 100))
+    if num_eval < 3:
+        parser.error("--num-eval must be at least 3: fewer evaluations cannot tell a disagreement from chance")
+    if epochs % 10:
+        parser.error("--epochs must be a multiple of 10: DD-Ranking's hard evaluator tests every 10 epochs only")
 
-    python = ensure_venv(args.venv)
+    python = None if args.ddr_only else ensure_venv(args.venv)
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
     data = make_cifar10(work / "data", train_per_class, test_per_class, args.seed)
-    syn = make_synthetic_set(data, work / "syn", args.ipc)
-    config = write_config(work / "config.yaml", data=data, ipc=args.ipc, epochs=epochs, num_eval=num_eval,
+    sets = make_synthetic_sets(data, work / "sets", ipc, args.seed)
+    config = write_config(work / "config.yaml", data=data, ipc=ipc, epochs=epochs, num_eval=num_eval,
                           device=args.device)
     info = versions(python)
     print(f"device {args.device}; {info}; CIFAR-10-format data {train_per_class}/{test_per_class} per class; "
-          f"IPC {args.ipc}, {epochs} epochs, num_eval {num_eval}, {rounds} rounds", flush=True)
-    runs: dict[str, list[dict[str, Any]]] = {"DD-Ranking 0.2.0": [], "ddr ddranking-hard": []}
-    for r in range(rounds):  # A B A B
-        a = run_ddranking(python, config, syn, work / f"ddranking-{r}", args.seed)
-        runs["DD-Ranking 0.2.0"].append(a)
-        print(f"round {r + 1}: DD-Ranking wall {a['wall']:.1f} s, CPU {a['cpu']:.1f} s", flush=True)
-        b = run_ddr(config, syn, work / f"ddr-{r}", args.seed, args.device)
-        runs["ddr ddranking-hard"].append(b)
-        print(f"round {r + 1}: ddr        wall {b['wall']:.1f} s, CPU {b['cpu']:.1f} s", flush=True)
+          f"IPC {ipc}, {epochs} epochs, num_eval {num_eval}; sets {', '.join(sets)}", flush=True)
+    run_ddr = ddr_runner(work / "ddr-cache", data, args.device, args.seed)
+    started = time.perf_counter()
+    compared = compare_sets(sets, python, config, work, args.seed, run_ddr)
+    hard = hard_protocol(sets, work, hard_args(ipc=ipc, epochs=epochs, num_eval=num_eval), run_ddr)
+    seconds = time.perf_counter() - started
 
-    def median(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in runs[name])
-
-    ref, ours = "DD-Ranking 0.2.0", "ddr ddranking-hard"
-    rows = [["tool", "wall (s, median)", "CPU (s, median)", "per round (wall)"]]
-    for name in runs:
-        rows.append([name, f"{median(name, 'wall'):.1f}", f"{median(name, 'cpu'):.1f}",
-                     ", ".join(f"{run['wall']:.1f}" for run in runs[name])])
-    print("\n" + table(rows))
-    print(f"\nDD-Ranking / ddr: wall {median(ref, 'wall') / median(ours, 'wall'):.2f}x, "
-          f"CPU {median(ref, 'cpu') / median(ours, 'cpu'):.2f}x")
-    rows = [["tool", "round", "acc syn-hard", "acc real-hard", "acc random"]]
-    for name in runs:
-        for r, run in enumerate(runs[name], start=1):
-            rows.append([name, str(r), *(" ".join(f"{v:.4f}" for v in run["acc"][k]) for k in ("syn", "real", "random"))])
-    print("\naccuracies (fractions, per evaluation run)\n" + table(rows))
-    rows = [["tool", "round", "HLR", "IOR", "LRS as 0.2.0 (percent)", "DDRS (fractions)"]]
-    for r, run in enumerate(runs[ref], start=1):
-        res = run["result"]
-        rows.append([ref, str(r), f"{res['hard_label_recovery_mean'] / 100:.4f}",
-                     f"{res['improvement_over_random_mean'] / 100:.4f}", f"{res['label_robust_score_mean']:.4f}", "—"])
-    for r, run in enumerate(runs[ours], start=1):
-        res = run["result"]
-        rows.append([ours, str(r), f"{res['hard_label_recovery_mean']:.4f}", f"{res['improvement_over_random_mean']:.4f}",
-                     f"{run['ddranking_lrs']:.4f}", f"{run['ddrs']:.4f}"])
-    print("\nscores (HLR/IOR as fractions)\n" + table(rows))
+    first = next(iter(sets))
+    print_single(first, compared[first])
+    print_sets("2. four sets: DD-Ranking once per set; ddr per set on one shared cache", compared)
+    print_hard(hard, compared)
+    low, high = load_range(compared, hard)
+    print(f"\nall timed processes: {seconds:.0f} s wall; 1-minute load average {low:.1f}–{high:.1f} "
+          f"on {info['cpus']} CPUs ({info['cpu']})")
     args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(json.dumps({"command": " ".join(["python", "benchmarks/speed_vs_ddranking.py",
-                                                             *(argv if argv is not None else sys.argv[1:])]),
-                                        "versions": info, "device": args.device, "epochs": epochs,
-                                        "num_eval": num_eval, "ipc": args.ipc, "data_per_class": [train_per_class,
-                                                                                                   test_per_class],
-                                        "runs": runs}, indent=2) + "\n")
-    print(f"\nraw: {args.summary}; logs and records: {work}")
+    command = " ".join(["python", "benchmarks/speed_vs_ddranking.py", *(argv if argv is not None else sys.argv[1:])])
+    args.summary.write_text(json.dumps({
+        "command": command, "versions": info, "device": args.device, "epochs": epochs, "num_eval": num_eval,
+        "ipc": ipc, "data_per_class": [train_per_class, test_per_class], "seconds": seconds,
+        "load_average_1min": [low, high], "four_sets": compared, "hard": hard}, indent=2) + "\n")
+    print(f"\nraw: {args.summary}; logs, records and ddr's cache: {work}")
     return 0
 
 
