@@ -182,15 +182,44 @@ def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]
     assert first.meta["storage_bytes"] == {"images": 20 * 256 * 4, "soft_labels": 0}
 
 
-def test_sre2l_vs_random_on_digits(tmp_path: Path) -> None:
-    result = ddr_run_json("--method", "sre2l.reduced", "--ipc", "1", *SOFT, *BN_TEACHER,
-                          "--set", "method.r_bn=0.1", cwd=tmp_path)
+def test_sre2l_digits_budget_keeps_crops_legible() -> None:
+    import ddr_sre2l
+
+    spec = ddr_sre2l.ddr_methods()[0]
+    assert spec.defaults["crop_scale_min"] == 0.08 and spec.defaults["r_bn"] == 0.01  # the paper's
+    assert spec.presets["reduced"] == {"iterations": 300, "crop_scale_min": 0.5}  # digits (16 px)
+
+
+def test_sre2l_beats_random_on_digits_ipc1(tmp_path: Path) -> None:
+    # The paper's recover settings (Adam 0.25, r_bn 0.01, first BN x10, flip, shift jitter) on the
+    # digits budget: 300 steps, crops of >= half the image. Measured with these flags: syn-any 0.575
+    # vs random-any 0.492 (3 students, each syn student above every random one); with the paper's
+    # 224 px crop scale (0.08) syn-any was 0.452, below random (benchmarks/RESULTS.md).
+    result = ddr_run_json("--method", "sre2l", "--ipc", "1", *SOFT, *BN_TEACHER, cwd=tmp_path)
+    assert result["method_params"]["crop_scale_min"] == 0.5 and result["method_params"]["r_bn"] == 0.01
     syn, rdm = result["acc_syn_any"]["mean"], result["acc_rdm_any"]["mean"]
-    hard = result["acc_syn_hard"]["mean"]
-    # Teacher relabelling makes recovered images useful: well above chance (0.1) with 1 image per
-    # class. Whether it also beats the same images' hard labels is within noise at 3 students
-    # (0.429 vs 0.367 on one machine, 0.437 vs 0.455 on another, same code), so that is not asserted.
-    assert syn > 0.4, (syn, hard, rdm)
+    assert syn > rdm + 0.04, (syn, rdm)
+    # what the teacher adds on top of the images alone
+    assert syn > result["acc_syn_hard"]["mean"], (syn, result["acc_syn_hard"]["mean"])
+
+
+def test_sre2l_paper_protocol_is_its_student_recipe_and_runs(tmp_path: Path) -> None:
+    from ddr.runs.evaluate import resolve_protocol
+
+    p = resolve_protocol("sre2l-paper")
+    assert (p.name, p.version, p.label_strategy) == ("sre2l-paper", "1", "teacher")
+    assert (p.train.optimizer, p.train.lr, p.train.weight_decay, p.train.schedule) == ("adamw", 0.001, 0.01, "cosine")
+    assert (p.train.epochs, p.train.batch_size) == (300, 1024)
+    assert p.loss == {"name": "kl", "temperature": 20.0, "scale_by_t2": False}
+    names = [a if isinstance(a, str) else a["name"] for a in p.augmentation]
+    assert names == ["random_resized_crop", "flip", "cutmix"]
+    assert resolve_protocol("soft").loss["temperature"] == 4.0  # the shared protocol is unchanged
+    result = ddr_run_json("--method", "sre2l.smoke", "--ipc", "1", "--protocol", "sre2l-paper",
+                          "--set", f"real.epochs={TEACHER_EPOCHS}", "--set", "train.epochs=3", "--set", "num_eval=1",
+                          *BN_TEACHER, cwd=tmp_path)
+    assert result["protocol"] == "sre2l-paper"
+    for key in ("acc_syn_hard", "acc_syn_any", "acc_rdm_any"):
+        assert 0.0 <= result[key]["mean"] <= 1.0
 
 
 # -- d4m -----------------------------------------------------------------------------------------

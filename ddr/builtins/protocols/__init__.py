@@ -20,6 +20,8 @@ def ddr_protocols() -> list[ProtocolSpec]:
                      presets={"paper": {"loss": {"name": "kl", "temperature": 20.0}}}),
         ProtocolSpec(name="rded-paper", path=f"{_PACKAGE}:rded-paper.yaml", version="1",
                      summary="RDED's own student recipe: AdamW 1e-3 half-cosine, 300 epochs, KL T=20, rded aug + CutMix"),
+        ProtocolSpec(name="sre2l-paper", path=f"{_PACKAGE}:sre2l-paper.yaml", version="1",
+                     summary="SRe2L's own student recipe: AdamW 1e-3 cosine, 300 epochs, batch 1024, KL T=20, RRC+flip+CutMix"),
         ProtocolSpec(name="digits", path=f"{_PACKAGE}:digits.yaml", version="1",
                      summary="embedded quick protocol: digits 16 px, ConvNet-3 w64, 300 epochs, DSA"),
         ProtocolSpec(name="ddranking-hard", path=f"{_PACKAGE}:ddranking-hard.yaml", version="1",
