@@ -6,6 +6,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,3 +49,16 @@ def apply_torch_settings(settings: dict[str, Any]) -> None:
 def state_dict_cpu(model: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
     """``model``'s parameters and buffers as CPU tensors (what crosses the process boundary)."""
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
+
+def frozen_models(states: Sequence[dict[str, "torch.Tensor"]],
+                  build: Callable[[], "torch.nn.Module"]) -> list["torch.nn.Module"]:
+    """One model per state dict (``build()`` makes the empty network), loaded strictly, in eval
+    mode and frozen: teachers rebuilt from the weights another process shipped."""
+    models = []
+    for state in states:
+        model = build()
+        model.load_state_dict(state, strict=True)
+        model.eval().requires_grad_(False)
+        models.append(model)
+    return models

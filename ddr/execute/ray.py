@@ -31,7 +31,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DdrError, portable_error, rebuilt_error
-from ddr.execute.portable import apply_torch_settings, plugin_settings, state_dict_cpu, torch_settings
+from ddr.execute.portable import apply_torch_settings, frozen_models, plugin_settings, state_dict_cpu, torch_settings
 
 if TYPE_CHECKING:  # pragma: no cover
 
@@ -232,8 +232,7 @@ class RayPending:
         """The task's return value (waiting for it); a DdrError the task returned is raised here."""
         for _ in self.wait():
             pass
-        reply = _get(self.ray, self.ref, self.what)
-        return reply
+        return _get(self.ray, self.ref, self.what)
 
     def cancel(self) -> None:
         """Stop the task if it still runs (nothing happens when it has finished)."""
@@ -349,15 +348,7 @@ def _rebuild_workspace(payload: dict[str, Any]) -> "Workspace":
                 holder["models"] = [m.to(device) for m in spec["modules"]]
             else:
                 arch, params = spec["arch"]
-                models = []
-                for state in spec["states"]:
-                    model = ws.make_model(arch, params, 0)
-                    model.load_state_dict(state, strict=True)
-                    model.eval()
-                    for p in model.parameters():
-                        p.requires_grad_(False)
-                    models.append(model)
-                holder["models"] = models
+                holder["models"] = frozen_models(spec["states"], lambda: ws.make_model(arch, params, 0))
         return holder["models"]
 
     ws = Workspace(system=system, device=device, dataset=dataset, pool=pool,

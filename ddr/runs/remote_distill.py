@@ -101,7 +101,7 @@ def distill_task(task: DistillTask) -> dict[str, Any]:
 
 
 def _distill(task: DistillTask) -> DistillReply:
-    from ddr.execute.portable import apply_torch_settings
+    from ddr.execute.portable import apply_torch_settings, frozen_models
     from ddr.plugin.manager import PluginSystem
     from ddr.runs.distill import execute_method, resolve_method
     from ddr.runs.evaluate import Evaluator
@@ -123,20 +123,10 @@ def _distill(task: DistillTask) -> DistillReply:
                        f"{'equal' if choice.params == task.params else 'differ'}); install the same ddr and plugins "
                        "on every node")
     if task.teachers is not None:
-        evaluator.use_teachers(_teachers(evaluator, task.teachers))
+        arch, params = task.teachers["arch"]
+        evaluator.use_teachers(frozen_models(task.teachers["states"], lambda: evaluator.make_model(0, arch, params)))
     distilled, seconds, peak = execute_method(choice, evaluator, auto_assets=task.auto_assets, timeout=task.timeout)
     return DistillReply(distilled=moved(distilled, "cpu"), seconds=seconds, peak_memory_bytes=peak, messages=messages)
-
-
-def _teachers(evaluator: "Evaluator", shipped: dict[str, Any]) -> list[Any]:
-    arch, params = shipped["arch"]
-    models = []
-    for state in shipped["states"]:
-        model = evaluator.make_model(0, arch, params)
-        model.load_state_dict(state, strict=True)
-        model.eval().requires_grad_(False)
-        models.append(model)
-    return models
 
 
 def moved(distilled: "DistilledSet", device: Any) -> "DistilledSet":
