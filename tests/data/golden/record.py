@@ -5,7 +5,9 @@ so changing a default never changes these numbers; only a change in behaviour do
 outputs were recorded on the commit before the architecture step (9dfefa1); CPU kernels differ
 in their last bits between machines, so on a new machine they were re-recorded from abd1fac
 (which reproduced 9dfefa1's outputs bit for bit on the old one). Every later commit must
-reproduce them bit for bit on the same kind of machine (CPU, 2 threads).
+reproduce them bit for bit on the same kind of machine (CPU, 2 threads). ``machine.json`` names
+that kind (CPU model, torch's CPU capability, torch version); tests/test_golden.py compares bit
+for bit there and within a tolerance elsewhere.
 
     python tests/data/golden/record.py          # rewrites commands.json and outputs/*.json
 """
@@ -57,6 +59,21 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
+def machine_kind() -> dict[str, str]:
+    """What decides a CPU run's last bits: the CPU model (MKL picks kernels by vendor), the
+    instruction set torch dispatches to, and torch's version."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    return {"cpu": cpu, "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+
+
 def run(argv: list[str], cache: str) -> dict:
     env = {**os.environ, "DDR_CACHE_DIR": cache, "DDR_DISABLE_PLUGIN_AUTOLOAD": ""}
     done = subprocess.run([sys.executable, "-m", "ddr", *argv], capture_output=True, text=True, env=env,
@@ -77,6 +94,7 @@ def main() -> None:
             (HERE / "outputs" / f"{name}.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
             print(name, result["ddrs"]["mean"])
     (HERE / "commands.json").write_text(json.dumps(COMMANDS, indent=1) + "\n")
+    (HERE / "machine.json").write_text(json.dumps(machine_kind(), indent=1) + "\n")
 
 
 if __name__ == "__main__":
