@@ -105,6 +105,16 @@ def _run_cases(report: Path) -> tuple[subprocess.CompletedProcess[str], ElementT
     return proc, suite
 
 
+def ray_logs() -> str:
+    """The tails of the last local Ray session's raylet and GCS logs, which say why a driver died."""
+    logs = Path("/tmp/ray/session_latest/logs")
+    tails = []
+    for name in ("raylet.out", "raylet.err", "gcs_server.out", "gcs_server.err"):
+        if (logs / name).exists():
+            tails.append(f"--- {logs / name} ---\n" + "\n".join((logs / name).read_text(errors="replace").splitlines()[-40:]))
+    return "\n".join(tails) or f"(no Ray logs under {logs})"
+
+
 def test_the_in_process_ray_cases_pass_in_a_driver_of_their_own(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     proc, suite = _run_cases(tmp_path / "first.xml")
@@ -115,7 +125,7 @@ def test_the_in_process_ray_cases_pass_in_a_driver_of_their_own(tmp_path: Path) 
         proc, suite = _run_cases(tmp_path / "second.xml")
         runs.append(proc)
     told = "\n".join(f"--- child pytest, exit {p.returncode} ---\n{p.stdout[-6000:]}\n{p.stderr[-6000:]}" for p in runs)
-    assert suite is not None, f"the Ray driver process died without a report, twice:\n{told}"
+    assert suite is not None, f"the Ray driver process died without a report, twice:\n{told}\n{ray_logs()}"
     assert proc.returncode == 0, told
     collected = subprocess.run([sys.executable, "-m", "pytest", str(CASES), "--collect-only", "-q"], capture_output=True,
                                text=True, timeout=600, cwd=Path(__file__).parents[1]).stdout.count("::test_")
