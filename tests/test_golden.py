@@ -17,6 +17,7 @@ machine.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import subprocess
@@ -42,8 +43,9 @@ def compared(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def recorded_here() -> bool:
-    """Whether this machine is of the kind that recorded the outputs."""
+    """Whether this machine is of the kind that recorded the outputs (read once per session)."""
     spec = importlib.util.spec_from_file_location("golden_record", GOLDEN / "record.py")
     assert spec is not None and spec.loader is not None
     record = importlib.util.module_from_spec(spec)
