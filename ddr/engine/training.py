@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddr.engine.augment import Pipeline
     from ddr.engine.data import Split
+    from ddr.engine.optimizers import StudentOptimizer
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,12 @@ class Recipe:
         return out
 
 
-def make_optimizer(params: Any, recipe: Recipe) -> "torch.optim.Optimizer":
-    import torch
+def make_optimizer(params: Any, recipe: Recipe) -> "StudentOptimizer":
+    """The recipe's optimizer over ``params``: torch.optim's SGD/Adam/AdamW update rules
+    (:mod:`ddr.engine.optimizers` says why not its classes)."""
+    from ddr.engine.optimizers import StudentOptimizer
 
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-    betas = (recipe.momentum, 0.999)
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
-    return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay)
+    return StudentOptimizer(params, recipe)
 
 
 def loader_workers() -> int:

@@ -14,15 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ddr.engine.optimizers import ADAM_BETA2, ADAM_EPS
 from ddr.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from ddr.engine.training import Recipe
-
-ADAM_EPS = 1e-8
-ADAM_BETA2 = 0.999
 
 
 def _member_view(values: "torch.Tensor", like: "torch.Tensor") -> "torch.Tensor":
