@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ddr.errors import ConfigError
 from ddr.execute.student import run_job
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -13,16 +14,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class LocalExecutor:
-    """Sequential, in-process; every job shows an epoch bar, the students bar the last accuracy."""
+    """Sequential, in-process; every job shows an epoch bar, the students bar the last accuracy.
+
+    Args:
+        compile: train each student through ``torch.compile`` (preset ``local.compiled``). The
+            fused kernels change results in the last bits only (benchmarks/RESULTS.md measures
+            speed and accuracy); each new batch shape costs a compilation first, so it pays for
+            long trainings (hundreds of epochs), not for short ones.
+    """
 
     name = "local"
+
+    def __init__(self, *, compile: bool = False) -> None:
+        if not isinstance(compile, bool):
+            raise ConfigError(f"executor 'local': compile must be true or false, got {compile!r}")
+        self.compile = compile
 
     def run(self, jobs: "Sequence[StudentJob]", workspace: "Workspace",
             on_result: "Callable[[StudentJob, JobResult, Any], None]") -> "list[JobResult]":
         results = []
         bar = workspace.progress(list(jobs), total=len(jobs), desc="students") if len(jobs) > 1 else jobs
         for job in bar:
-            result, model = run_job(job, workspace, progress=_epoch_bar(workspace, job))
+            result, model = run_job(job, workspace, progress=_epoch_bar(workspace, job), compile=self.compile)
             on_result(job, result, model)
             results.append(result)
             if hasattr(bar, "set_postfix"):

@@ -39,11 +39,16 @@ class PeakMemory:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None) -> tuple[JobResult, "torch.nn.Module"]:
-    """Train and test ``job``'s student(s); returns the result and the reported student's model."""
+def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None,
+            compile: bool = False) -> tuple[JobResult, "torch.nn.Module"]:
+    """Train and test ``job``'s student(s); returns the result and the reported student's model.
+
+    With ``compile`` every candidate trains through ``torch.compile(model)``; tests run on the
+    uncompiled module (it shares the parameters), which is also what is returned and kept.
+    """
     from ddr.engine.build import label_strategy_spec
     from ddr.engine.seeds import torch_generator
-    from ddr.engine.training import Recipe, test_accuracy, train
+    from ddr.engine.training import Recipe, test_accuracy
 
     start = time.perf_counter()
     peak = PeakMemory(ws.device)
@@ -62,8 +67,9 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None) -> tuple[
         kept: dict[str, Any] = {}  # the reference keeps its best epoch's weights (DD-Ranking's real-data model)
         if job.selection == "ddranking":
             kwargs = {"evaluate_every": job.test_interval,
-                      "evaluate": lambda m, kept=kept: _tested(m, ws, kept if job.role == "real" else None)}
-        result = train(model, data, Recipe.from_mapping(job.recipe, lr=candidate),
+                      "evaluate": lambda m, kept=kept, plain=model: _tested(plain, ws, kept if job.role == "real" else None)}
+        trained = _compiled(model) if compile else model
+        result = _train(trained, data, Recipe.from_mapping(job.recipe, lr=candidate), compile=compile,
                        generator=torch_generator(job.seed, ws.device), strategy=strategy, augmentation=pipeline,
                        device=ws.device, progress=progress, **kwargs)
         test_acc: float | None
@@ -92,6 +98,28 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None) -> tuple[
     return JobResult(key=job.key, role=job.role, index=job.index, seed=job.seed, accuracy=float(test_acc),
                      lr=float(chosen), epochs_trained=result.epochs_trained, seconds=time.perf_counter() - start,
                      peak_memory_bytes=peak.read(), selection=info), model
+
+
+def _compiled(model: "torch.nn.Module") -> "torch.nn.Module":
+    import torch
+
+    return torch.compile(model)  # type: ignore[return-value]
+
+
+def _train(trained: "torch.nn.Module", *args: Any, compile: bool, **kwargs: Any) -> Any:
+    """THE training loop; with ``compile``, a failure of the compiler itself (no C++ toolchain,
+    an unsupported platform) becomes a DdrError that says what to use instead."""
+    from ddr.engine.training import train
+
+    try:
+        return train(trained, *args, **kwargs)
+    except Exception as exc:
+        if compile and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            from ddr.errors import DdrError
+
+            raise DdrError(f"torch.compile failed here ({type(exc).__name__}: {str(exc)[:300]}); "
+                           "use --executor local") from exc
+        raise
 
 
 def _tested(model: "torch.nn.Module", ws: "Workspace", kept: dict[str, Any] | None) -> float:

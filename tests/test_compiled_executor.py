@@ -1,0 +1,74 @@
+"""``local.compiled``: THE loop through ``torch.compile``, numbers within noise of plain ``local``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from executor_helpers import digits_workspace, make_job, run, within_noise
+
+from ddr.errors import ConfigError, DdrError
+from ddr.execute.local import LocalExecutor
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with digits_workspace(tmp_path_factory.mktemp("compiled-cache")) as workspace:
+        yield workspace
+
+
+def test_the_preset_is_registered_and_bad_values_are_config_errors() -> None:
+    from ddr.plugin.manager import PluginSystem
+
+    resolved = PluginSystem().executors().resolve("local.compiled")
+    assert resolved.params == {"compile": True}
+    assert LocalExecutor(compile=True).compile is True and LocalExecutor().compile is False
+    with pytest.raises(ConfigError, match="compile must be true or false"):
+        LocalExecutor(compile="yes")  # type: ignore[arg-type]
+
+
+def test_a_compiler_failure_is_a_ddr_error_that_names_the_way_out(ws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    class BackendCompilerFailed(RuntimeError):
+        __module__ = "torch._dynamo.exc"
+
+    class Broken(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise BackendCompilerFailed("backend='inductor' raised: no C++ compiler")
+
+    monkeypatch.setattr("ddr.execute.student._compiled", Broken)
+    with pytest.raises(DdrError, match=r"torch.compile failed here \(BackendCompilerFailed.*use --executor local"):
+        run(LocalExecutor(compile=True), [make_job(0, epochs=1)], ws)
+
+
+def test_an_ordinary_training_error_is_not_blamed_on_the_compiler(ws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Failing(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise ValueError("a shape problem of the model's own")
+
+    monkeypatch.setattr("ddr.execute.student._compiled", Failing)
+    with pytest.raises(ValueError, match="a shape problem"):
+        run(LocalExecutor(compile=True), [make_job(0, epochs=1)], ws)
+
+
+@pytest.mark.slow
+def test_compiled_students_are_within_noise_of_local(ws: Any) -> None:
+    """4 hard students (15 epochs) and 2 DD-Ranking LR searches (2 candidates, best of every 3
+    epochs): the compiled loop's per-student accuracies within 0.05 of the eager loop's."""
+    jobs = [make_job(i, epochs=15) for i in range(4)]
+    jobs += [make_job(10 + i, epochs=6, lrs=(0.01, 0.05), selection="ddranking", test_interval=3) for i in range(2)]
+    local, _ = run(LocalExecutor(), jobs, ws)
+    compiled, models = run(LocalExecutor(compile=True), jobs, ws)
+    within_noise(local, compiled)
+    for model in models.values():  # what callers get back is the plain module, not the compiled wrapper
+        assert not hasattr(model, "_orig_mod")
+    assert [r.selection for r in compiled][4:] and all(r.selection["best_on_test"] for r in compiled[4:])
