@@ -145,13 +145,15 @@ def test_train_is_deterministic_for_one_seed_and_differs_for_another() -> None:
 
 def test_train_sets_the_scheduled_lr_in_the_optimizer(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[float] = []
-    real_step = torch.optim.SGD.step
+    from ddr.engine.optimizers import StudentOptimizer
+
+    real_step = StudentOptimizer.step
 
     def spy(self, *args, **kwargs):
         seen.append(self.param_groups[0]["lr"])
         return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.SGD, "step", spy)
+    monkeypatch.setattr(StudentOptimizer, "step", spy)
     split = _blobs(0, per_class=8)  # 16 images, batch 16: one step per epoch
     _train(split, Recipe(lr=0.1, epochs=4, batch_size=16, schedule="step", milestones=(0.5,), gamma=0.1))
     assert seen == pytest.approx([0.1, 0.1, 0.01, 0.01])
@@ -211,3 +213,14 @@ def test_test_accuracy_on_a_streaming_split() -> None:
     source = list(zip(images, labels))
     split = Split(labels=labels, source=source)
     assert test_accuracy(_ThresholdModel(), split) == pytest.approx(3 / 4)
+
+
+def test_bf16_autocast_trains_to_nearly_the_same_weights() -> None:
+    """``bf16``: the forward in bfloat16, the weights float32; close to, not equal to, float32."""
+    train_split, test_split = _blobs(0), _blobs(1)
+    plain, _ = _train(train_split, RECIPE)
+    low, _ = _train(train_split, RECIPE, bf16=True)
+    assert all(p.dtype == torch.float32 for p in low.parameters())
+    assert test_accuracy(low, test_split) == test_accuracy(plain, test_split) > 0.9
+    difference = max((a - b).abs().max().item() for a, b in zip(plain.parameters(), low.parameters()))
+    assert 0 < difference < 0.05

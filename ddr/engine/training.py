@@ -172,12 +172,14 @@ def train(
     evaluate_every: int | None = None,
     evaluate: Callable[["torch.nn.Module"], float] | None = None,
     progress: Callable[..., Any] | None = None,
+    bf16: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place with ``recipe``; the label strategy makes every batch's targets.
 
     ``strategy`` must already be ``prepare``d for ``data``. With ``evaluate_every`` the callback
     ``evaluate(model) -> accuracy`` runs every that many epochs and after the last one (used by
-    the DD-Ranking-compatible selection only).
+    the DD-Ranking-compatible selection only). ``bf16`` runs the model's forward under bfloat16
+    autocast (the loss and the weights stay float32), as the batched executor's ``bf16`` does.
     """
     import torch
 
@@ -200,7 +202,9 @@ def train(
             else:
                 mix = None
             targets = strategy.targets(images, index, mix)
-            loss = strategy.loss(model(images), targets)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(images)
+            loss = strategy.loss(logits.float(), targets)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

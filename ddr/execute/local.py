@@ -21,21 +21,25 @@ class LocalExecutor:
             fused kernels change results in the last bits only (benchmarks/RESULTS.md measures
             speed and accuracy); each new batch shape costs a compilation first, so it pays for
             long trainings (hundreds of epochs), not for short ones.
+        bf16: each student's forward under bfloat16 autocast (preset ``local.bf16``); also
+            last-bit-and-more changes, measured in benchmarks/RESULTS.md.
     """
 
     name = "local"
 
-    def __init__(self, *, compile: bool = False) -> None:
-        if not isinstance(compile, bool):
-            raise ConfigError(f"executor 'local': compile must be true or false, got {compile!r}")
-        self.compile = compile
+    def __init__(self, *, compile: bool = False, bf16: bool = False) -> None:
+        for flag, value in (("compile", compile), ("bf16", bf16)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"executor 'local': {flag} must be true or false, got {value!r}")
+        self.compile, self.bf16 = compile, bf16
 
     def run(self, jobs: "Sequence[StudentJob]", workspace: "Workspace",
             on_result: "Callable[[StudentJob, JobResult, Any], None]") -> "list[JobResult]":
         results = []
         bar = workspace.progress(list(jobs), total=len(jobs), desc="students") if len(jobs) > 1 else jobs
         for job in bar:
-            result, model = run_job(job, workspace, progress=_epoch_bar(workspace, job), compile=self.compile)
+            result, model = run_job(job, workspace, progress=_epoch_bar(workspace, job),
+                                    compile=self.compile, bf16=self.bf16)
             on_result(job, result, model)
             results.append(result)
             if hasattr(bar, "set_postfix"):

@@ -39,12 +39,13 @@ class PeakMemory:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None,
-            compile: bool = False) -> tuple[JobResult, "torch.nn.Module"]:
+def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None, compile: bool = False,
+            bf16: bool = False) -> tuple[JobResult, "torch.nn.Module"]:
     """Train and test ``job``'s student(s); returns the result and the reported student's model.
 
     With ``compile`` every candidate trains through ``torch.compile(model)``; tests run on the
     uncompiled module (it shares the parameters), which is also what is returned and kept.
+    With ``bf16`` the training forward runs under bfloat16 autocast (tests stay float32).
     """
     from ddr.engine.build import label_strategy_spec
     from ddr.engine.seeds import torch_generator
@@ -71,7 +72,7 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None,
         trained = _compiled(model) if compile else model
         result = _train(trained, data, Recipe.from_mapping(job.recipe, lr=candidate), compile=compile,
                        generator=torch_generator(job.seed, ws.device), strategy=strategy, augmentation=pipeline,
-                       device=ws.device, progress=progress, **kwargs)
+                       device=ws.device, progress=progress, bf16=bf16, **kwargs)
         test_acc: float | None
         if job.selection == "ddranking":
             score = test_acc = max(acc for _, acc in result.evaluations)

@@ -11,7 +11,7 @@ def ddr_executors() -> list[ExecutorSpec]:
     return [
         ExecutorSpec(name="local", target="ddr.execute.local:LocalExecutor",
                      summary="one job after another in this process (the default)",
-                     presets={"compiled": {"compile": True}}),
+                     presets={"compiled": {"compile": True}, "bf16": {"bf16": True}}),
         ExecutorSpec(name="ray", target="ddr.execute.ray:RayExecutor",
                      summary="each job a Ray task, on a local Ray or a cluster (--address ADDR)"),
         ExecutorSpec(name="batched", target="ddr.execute.batched:BatchedExecutor",
