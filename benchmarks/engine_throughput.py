@@ -24,6 +24,8 @@ on a shared machine disturbs the comparison less; the load average is printed wi
 
 ``--variants`` instead measures, at IPC 10, whether channels_last, bf16 autocast or
 ``torch.compile`` speed up the local per-student loop, and channels_last/bf16 in the batched one.
+``--profile fp32|bf16|compile`` prints torch.profiler's top operators of one local student in
+that variant (the "before and after" of a kernel change).
 """
 
 from __future__ import annotations
@@ -208,10 +210,8 @@ def run_local(data: Any, students: int, epochs: int, device: Any, *, wrap: Calla
         model = make_model(1000 + s, device)
         if wrap is not None:
             model = wrap(model)
-        if bf16:
-            model = _autocast_module()(model, device.type)
         train(model, data, Recipe(epochs=epochs), generator=torch_generator(1000 + s, device),
-              strategy=strategy_for(data), augmentation=augmentation(), device=device)
+              strategy=strategy_for(data), augmentation=augmentation(), device=device, bf16=bf16)
 
 
 def run_batched(data: Any, students: int, epochs: int, device: Any, *, channels_last: bool = False,
@@ -231,23 +231,6 @@ def run_batched(data: Any, students: int, epochs: int, device: Any, *, channels_
         stacked = StackedModel([make_model(seed, device) for seed in seeds], channels_last=channels_last)
         streams = [Stream(data, torch_generator(seed, device), augmentation(), strategy_for(data)) for seed in seeds]
         train_group(stacked, streams, list(range(len(seeds))), [recipe] * len(seeds), device=device, bf16=bf16)
-
-
-def _autocast_module() -> type:
-    import torch
-
-    class Autocast(torch.nn.Module):
-        """Runs the wrapped network's forward under bfloat16 autocast."""
-
-        def __init__(self, inner: torch.nn.Module, device_type: str) -> None:
-            super().__init__()
-            self.inner, self.device_type = inner, device_type
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            with torch.autocast(self.device_type, dtype=torch.bfloat16):
-                return self.inner(x)
-
-    return Autocast
 
 
 def timed(device: Any, work: Callable[[], None]) -> tuple[float, dict[str, int]]:
@@ -365,6 +348,35 @@ def variants(args: argparse.Namespace, device: Any, flops: float, peak: float | 
     return rows
 
 
+def profile(args: argparse.Namespace, device: Any) -> None:
+    """torch.profiler of one local student (IPC ``--ipc``, ``--epochs`` epochs) in THE loop as
+    ``--profile`` says (fp32, bf16 autocast, torch.compile), after one untimed warm-up student:
+    the top operators by self CPU time and their share of the total."""
+    import torch
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    ipc = args.ipc[0] if args.ipc else 10
+    epochs = args.epochs or 10
+    data = dataset(ipc, device)
+    wrap = torch.compile if args.profile == "compile" else None
+    bf16 = args.profile == "bf16"
+    run_local(data, 1, 1, device, wrap=wrap, bf16=bf16)  # kernels, allocator, compilation
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    start = time.perf_counter()
+    with torch_profile(activities=activities) as prof:
+        run_local(data, 1, epochs, device, wrap=wrap, bf16=bf16)
+    wall = time.perf_counter() - start
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"\n{args.profile}: one student, IPC {ipc}, {epochs} epochs: {wall:.2f} s wall under the profiler "
+          f"(self CPU in all {total / 1e6:.2f} s)\n")
+    print("| op | self CPU | share | calls |\n|---|---:|---:|---:|")
+    for e in sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]:
+        print(f"| `{e.key}` | {e.self_cpu_time_total / 1e6:.2f} s | {100 * e.self_cpu_time_total / total:.1f} % "
+              f"| {e.count} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -381,6 +393,8 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true", help="batched: channels-last feature maps")
     parser.add_argument("--bf16", action="store_true", help="batched: bfloat16 autocast")
     parser.add_argument("--variants", action="store_true", help="channels_last / bf16 / torch.compile study")
+    parser.add_argument("--profile", choices=("fp32", "bf16", "compile"), default=None,
+                        help="instead: torch.profiler's top operators of one local student in that variant")
     parser.add_argument("--json", default=None, help="write the figures and the machine here")
     args = parser.parse_args()
 
@@ -397,6 +411,9 @@ def main() -> None:
     print(f"# peak {peak / 1e9 if peak else float('nan'):.1f} GFLOP/s ({peak_source})")
     print(f"# {args.shape}-shaped ConvNet-3 (width {SHAPE['width']}) forward+backward: {flops / 1e6:.1f} MFLOP "
           f"per {SHAPE['channels']}x{SHAPE['size']}x{SHAPE['size']} image")
+    if args.profile:
+        profile(args, device)
+        return
     run_local(dataset(1, device), 1, 1, device)  # warm-up: kernels, allocator, thread pool
     run_batched(dataset(1, device), 2, 1, device)
     rows = variants(args, device, flops, peak) if args.variants else throughput(args, device, flops, peak)
