@@ -84,11 +84,11 @@ class StudentOptimizer:
         from torch.optim.adam import adam
 
         live = self._with_grad()
+        # torch.optim.Adam keeps its step count as a CPU scalar of float64 under a float64 default, else float32
+        step_dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
         for i, p in live:
             if i not in self.state:
-                self.state[i] = {"step": torch.tensor(0.0, dtype=torch.get_default_dtype()
-                                                      if torch.get_default_dtype() == torch.float64
-                                                      else torch.float32, device="cpu"),
+                self.state[i] = {"step": torch.tensor(0.0, dtype=step_dtype, device="cpu"),
                                  "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                                  "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
         states = [self.state[i] for i, _ in live]

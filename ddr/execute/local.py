@@ -21,8 +21,9 @@ class LocalExecutor:
             fused kernels change results in the last bits only (benchmarks/RESULTS.md measures
             speed and accuracy); each new batch shape costs a compilation first, so it pays for
             long trainings (hundreds of epochs), not for short ones.
-        bf16: each student's forward under bfloat16 autocast (preset ``local.bf16``); also
-            last-bit-and-more changes, measured in benchmarks/RESULTS.md.
+        bf16: each student's forward under bfloat16 autocast (preset ``local.bf16``); bfloat16
+            rounding moves results further than last bits, within noise as measured in
+            benchmarks/RESULTS.md; whether it is faster depends on the CPU.
     """
 
     name = "local"
