@@ -19,15 +19,9 @@ from results_helpers import FIXTURES, ddrs, make_row, real_runs
 
 from ddr.errors import ArtifactError, DdrError
 from ddr.protocol import metrics as ddr_metrics
-from ddr.report.leaderboard import (
-    CSV_HEADERS,
-    build_leaderboard,
-    ddrs_value,
-    render,
-    to_csv,
-    to_html,
-    to_markdown,
-)
+from ddr.report.leaderboard import build_leaderboard, ddrs_value, render
+from ddr.report.leaderboard_html import to_html
+from ddr.report.leaderboard_text import CSV_HEADERS, to_csv, to_markdown
 from ddr.store.results import load_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +72,8 @@ def test_real_records_default_w_reproduces_the_recorded_ddrs() -> None:
     assert [e.method for e in ipc1.entries] == ["dm", "herding", "random"]
     assert [e.rank for e in ipc1.entries] == [1, 2, 3]
     assert ipc1.entries[0].ddrs.mean == pytest.approx((0.3033047319015866 + 0.2896961539360927) / 2, abs=1e-15)
-    assert "pools distillation seeds × students" in ipc1.note and "covers students only" not in ipc1.note
+    assert "cover distillation seeds × students (hierarchical bootstrap)" in ipc1.note
+    assert "covers students only" not in ipc1.note
 
 
 def test_one_distillation_note_and_single_run_scores_match_the_record() -> None:
@@ -88,8 +83,8 @@ def test_one_distillation_note_and_single_run_scores_match_the_record() -> None:
     assert entry.ddrs.mean == pytest.approx(row["metrics"]["ddrs"]["mean"], abs=1e-15)
     assert entry.ddrs.std == pytest.approx(row["metrics"]["ddrs"]["std"], abs=1e-15)
     assert entry.n_students == 2 and entry.n_distillations == 1
-    assert board.note == ("± covers students only (one distillation; distillation-seed variance not included) "
-                          "for every method.")
+    assert board.note == ("± and intervals cover students only (one distillation; distillation-seed variance not "
+                          "included) for every method.")
 
 
 def test_recomputing_for_w_reranks_exactly() -> None:
@@ -145,27 +140,51 @@ def test_mixed_seeds_note_names_both_kinds() -> None:
     a = next(e for e in board.entries if e.label == "A")
     assert a.n_distillations == 2 and a.n_students == 3
     assert a.hlr.mean == pytest.approx(0.15, abs=1e-15) and a.hlr.std == pytest.approx(0.05, abs=1e-15)
-    assert board.note == ("± pools distillation seeds × students (sample std over all of them) for A "
-                          "(2 distillations); ± covers students only (one distillation; distillation-seed "
-                          "variance not included) for B.")
+    assert board.note == ("± and intervals cover distillation seeds × students (hierarchical bootstrap) for A "
+                          "(2 distillations); ± and intervals cover students only (one distillation; "
+                          "distillation-seed variance not included) for B.")
+
+
+def _md_rows(md: str, label: str) -> list[list[str]]:
+    """``label``'s row of the score table (method in the 3rd column) and of the cost table (10 columns,
+    method first)."""
+    cells = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in md.splitlines()
+             if line.startswith("| ")]
+    return [c for c in cells if len(c) > 10 and c[2] == label] + [c for c in cells if len(c) == 10 and c[0] == label]
 
 
 def test_markdown_and_csv_content() -> None:
+    from scipy import stats
+
     rows = [make_row("A", [0.1, 0.2], [0.3, 0.1], image_bytes=10240, soft_label_bytes=0, distill_seconds=7.25),
             make_row("B", [0.4], [0.0])]
     boards = build_leaderboard(rows)
-    md = to_markdown(boards)
+    md = to_markdown(boards, generated="2026-01-02")
     a_ddrs = [ddrs(0.1, 0.3, 0.5), ddrs(0.2, 0.1, 0.5)]
     mean, std = sum(a_ddrs) / 2, abs(a_ddrs[0] - a_ddrs[1]) / math.sqrt(2)
-    line = next(ln for ln in md.splitlines() if ln.startswith("| 1 |"))
-    assert line == (f"| 1 | A | convnet | {mean:.4f} ± {std:.4f} | 0.1500 ± 0.0707 | 0.2000 ± 0.1414 | "
-                    f"0.9000 ± 0.0000 | 0.7500 ± 0.0707 | 0.7000 ± 0.1414 | 0.5000 ± 0.0000 | 1 | 2 | 10.0 KiB | 7.2 s |")
-    assert "## digits, IPC 1" in md and "α = w·IOR − (1−w)·HLR" in md and "covers students only" in md
-    parsed = list(csv.DictReader(io.StringIO(to_csv(boards))))
+    half = stats.t.ppf(0.975, 1) * std / math.sqrt(2)
+    score, cost = _md_rows(md, "A")
+    # B has one student: nothing can be tested, so A and B share group a and ranks 1–2
+    assert score[:5] == ["1–2", "a", "A", "convnet", f"{mean:.4f} ± {std:.4f} [{mean - half:.4f}, {mean + half:.4f}]"]
+    p = stats.ttest_1samp([0.3, 0.1], 0.0).pvalue
+    assert score[7] == f"no evidence (p = {p:.3f})"
+    assert score[8] == "0.9000 (n = 1)"  # one real-data reference model
+    assert score[-1] == "1 × 2"
+    assert cost[:2] == ["A", "7.2 s"] and cost[8] == "10.0 KiB"
+    b_score = _md_rows(md, "B")[0]
+    assert b_score[:5] == ["1–2", "a", "B", "convnet", f"{ddrs(0.4, 0.0, 0.5):.4f} (n = 1)"]
+    assert b_score[7] == "untested (n = 1 student)"
+    assert "## digits, IPC 1" in md and "α = w·IOR − (1−w)·HLR" in md and "cover students only" in md
+    assert "ddr 0.1.0 · generated 2026-01-02" in md and "Protocol: digits v1" in md
+    assert "| A | B | - | not tested: fewer than 2 students on a side |" in md
+    parsed = list(csv.DictReader(io.StringIO(to_csv(boards, generated="2026-01-02"))))
     assert list(parsed[0]) == CSV_HEADERS
     assert [r["method"] for r in parsed] == ["A", "B"] and parsed[1]["rank"] == "2"
     assert float(parsed[0]["ddrs_mean"]) == boards[0].entries[0].ddrs.mean  # full precision, exact
+    assert float(parsed[0]["ddrs_ci_low"]) == pytest.approx(mean - half, abs=1e-12)
     assert parsed[0]["storage_bytes"] == "10240" and parsed[1]["storage_bytes"] == ""
+    assert parsed[1]["ddrs_ci_low"] == "" and parsed[0]["protocol"] == "digits v1"
+    assert parsed[0]["ddr"] == "ddr 0.1.0 · generated 2026-01-02"
     assert float(parsed[1]["ddrs_mean"]) == pytest.approx(ddrs(0.4, 0.0, 0.5), abs=1e-15)
 
 
@@ -232,7 +251,8 @@ def test_cli_leaderboard_files(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert {r["ipc"] for r in rows} == {"1"} and {r["w"] for r in rows} == {"0.2"}
     expected = board_of(build_leaderboard(real_rows(), 0.2))
     assert [r["method"] for r in rows] == [e.label for e in expected.entries]
-    assert [float(r["ddrs_mean"]) for r in rows] == [e.ddrs.mean for e in expected.entries]
+    # the database returns rows in another order: the pooled means may differ in the last bit
+    assert [float(r["ddrs_mean"]) for r in rows] == pytest.approx([e.ddrs.mean for e in expected.entries], abs=1e-15)
     with pytest.raises(DdrError, match="no runs match in suite 'nope'"):
         run("leaderboard", "--db", str(db_path), "--suite", "nope")
     with pytest.raises(SystemExit):

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from results_helpers import ddrs, make_row, real_runs
 
-from ddr.report.leaderboard import build_leaderboard, to_html
+from ddr.report.leaderboard import build_leaderboard
+from ddr.report.leaderboard_html import to_html
 from ddr.store.results import load_record
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome",

@@ -72,7 +72,7 @@ class StudentOptimizer:
 
         live = self._with_grad()
         buffers = [self.state.get(i, {}).get("momentum_buffer") for i, _ in live]
-        sgd([p for _, p in live], [p.grad for _, p in live], buffers,  # type: ignore[misc]
+        sgd([p for _, p in live], [p.grad for _, p in live], buffers,  # type: ignore[misc, unused-ignore]
             weight_decay=self.weight_decay, momentum=self.momentum, lr=self.param_groups[0]["lr"],
             dampening=0.0, nesterov=False, maximize=False, has_sparse_grad=False, foreach=None, fused=None)
         if self.momentum != 0:
@@ -92,7 +92,7 @@ class StudentOptimizer:
                                  "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                                  "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
         states = [self.state[i] for i, _ in live]
-        adam([p for _, p in live], [p.grad for _, p in live], [s["exp_avg"] for s in states],  # type: ignore[misc]
+        adam([p for _, p in live], [p.grad for _, p in live], [s["exp_avg"] for s in states],  # type: ignore[misc, unused-ignore]
              [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states],
              amsgrad=False, has_complex=any(torch.is_complex(p) for _, p in live), beta1=self.momentum,
              beta2=ADAM_BETA2, lr=self.param_groups[0]["lr"], weight_decay=self.weight_decay, eps=ADAM_EPS,

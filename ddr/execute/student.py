@@ -104,7 +104,7 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None, compile: 
 def _compiled(model: "torch.nn.Module") -> "torch.nn.Module":
     import torch
 
-    return torch.compile(model)  # type: ignore[return-value]
+    return torch.compile(model)  # type: ignore[return-value, unused-ignore]
 
 
 def _train(trained: "torch.nn.Module", *args: Any, compile: bool, **kwargs: Any) -> Any:

@@ -1,36 +1,69 @@
-"""Leaderboards: methods ranked by DDRS per (dataset, IPC), as Markdown, CSV or one static HTML page.
+"""Leaderboards: result rows grouped into boards per (dataset, IPC), one entry per evaluated recipe.
 
 Input rows are dicts shaped like :meth:`ddr.store.results.ResultsDB.query` returns (``method``,
 ``dataset``, ``ipc``, ``metrics`` with the per-student ``values`` of ``hlr``, ``ior`` and the four
-accuracies; optional ``arch``, ``method_params``, ``distill_seed``/``seed``, ``image_bytes``,
-``soft_label_bytes``, ``distill_seconds``, ``run_id``).
+accuracies; optional ``run_spec``, ``arch``, ``method_params``, ``seed``, ``distilled_sha256``,
+``image_bytes``, ``soft_label_bytes``, ``distill_seconds``, ``run_id``).
 
-DDRS is recomputed for any weight ``w`` from each student's HLR and IOR
-(``α = w·IOR − (1−w)·HLR``, ``DDRS = (e^α − e^−1)/(e − e^−1)``), then averaged: mean ± sample
-std (ddof=1; 0 for one value). When a method has several distillation seeds at one
-(dataset, IPC), the students of all its distillations are pooled and the table says so.
+What is pooled, and what never is (docs/leaderboard.md):
 
-This module imports only the standard library (and ddr.errors / ddr.report.tabular); never torch.
+- An **entry** is one (method, resolved method parameters, student architecture, protocol name,
+  version and every setting of its resolved config, label strategy, loss, teacher, ZCA, LR
+  override) combination: the run spec minus what only identifies a replicate (seeds, the number
+  of students, the device, the executor, the suite). Rows that differ in any of these are never
+  pooled; labels name what differs (``dm [train.epochs=40]``).
+- A **distillation** is counted by its distilled set's SHA-256 (the run id when a record has
+  none): two records of one distilled set are one distillation. A student is identified by its
+  evaluation seed and index, so a record evaluated twice counts its students once.
+
+Statistics (:mod:`ddr.report.statistics`, :mod:`ddr.report.ranking`): every number carries a
+mean, sample std and 95 % interval; entries are compared pairwise and grouped. DDRS (named LRS by
+DD-Ranking 0.2.0, same formula) is recomputed per student for any weight ``w``.
+
+This module imports only the standard library, numpy, scipy (lazily) and ddr's report/store/protocol
+helpers; never torch.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from ddr.errors import ArtifactError, DdrError
-from ddr.report.tabular import csv_text, fmt_bytes, fmt_num, fmt_pm, fmt_seconds, markdown_table
+from ddr.report.statistics import Estimate, estimate
 
 ACCURACIES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any")
+METRICS = ("ddrs", "hlr", "ior") + ACCURACIES
 FORMATS = ("md", "csv", "html")
 FORMULA = "α = w·IOR − (1−w)·HLR;  DDRS = (e^α − e^−1) / (e − e^−1)"
+SCORE_NAME = "DDRS (LRS)"
+"""DD-Ranking 0.2.0 renamed DDRS to LRS, "label-robust score"; same formula. Both names are shown."""
+METRIC_ALIASES = {"lrs": "ddrs"}
+
+REPLICATE_FIELDS = frozenset({
+    "seed", "distill_seed", "distill_key", "suite", "source", "device", "executor", "budget", "ars",
+    "method", "dataset", "ipc", "protocol_overrides", "record_dir",
+})
+"""Run-spec fields that identify a replicate or where it ran, not what was evaluated: rows that
+differ only in these are pooled into one entry (``protocol_overrides`` is redundant with the
+resolved ``protocol_config``, which is compared instead)."""
+REPLICATE_PROTOCOL_FIELDS = frozenset({"num_eval", "metrics"})
+"""Settings of the resolved protocol that do not change a student: how many are trained, and the
+score weights (recomputed here for any ``w``)."""
 
 _E_INV = math.exp(-1.0)
 _SPAN = math.e - _E_INV
+
+
+def metric_name(name: str) -> str:
+    """A metric name with DD-Ranking's aliases resolved (``lrs`` → ``ddrs``)."""
+    key = str(name).strip().lower()
+    return METRIC_ALIASES.get(key, key)
 
 
 def ddrs_value(hlr: float, ior: float, w: float = 0.5) -> float:
@@ -70,95 +103,185 @@ class Stat:
         return cls(mean, std, n)
 
 
+StudentKey = tuple[str, int]
+"""A student: (evaluation seed as text, student index). Students with equal keys in two entries
+of one board were trained from the same initial weights and data order (ddr derives student seeds
+from the evaluation seed, role and index), and share the very same random-subset student."""
+
+
+@dataclass
+class Distillation:
+    """One distilled set of an entry and its students."""
+
+    key: str
+    seeds: set[str] = field(default_factory=set)
+    run_ids: list[str] = field(default_factory=list)
+    students: dict[StudentKey, dict[str, float]] = field(default_factory=dict)
+    reference: dict[StudentKey, float] = field(default_factory=dict)
+    cost: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> str | None:
+        """The evaluation seed when there is exactly one (pairing across entries needs it)."""
+        return next(iter(self.seeds)) if len(self.seeds) == 1 else None
+
+    def values(self, metric: str, w: float) -> list[float]:
+        if metric == "ddrs":
+            return [ddrs_value(s["hlr"], s["ior"], w) for s in self.students.values()]
+        if metric == "acc_real_hard" and self.reference:
+            return list(self.reference.values())
+        return [s[metric] for s in self.students.values() if s.get(metric) is not None]
+
+    def keyed(self, metric: str, w: float) -> dict[StudentKey, float]:
+        if metric == "ddrs":
+            return {k: ddrs_value(s["hlr"], s["ior"], w) for k, s in self.students.items()}
+        return {k: s[metric] for k, s in self.students.items() if s.get(metric) is not None}
+
+
 @dataclass
 class Entry:
-    """One method (with its parameters and student architecture) at one (dataset, IPC)."""
+    """One evaluated recipe (method, parameters, architecture, protocol, labels) at one (dataset, IPC)."""
 
     method: str
     method_params: dict[str, Any]
     arch: str | None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    protocol: str = ""
+    budget_note: str = ""
     label: str = ""
     base_label: str = ""
     run_ids: list[str] = field(default_factory=list)
-    seeds: list[Any] = field(default_factory=list)
-    hlr_values: list[float] = field(default_factory=list)
-    ior_values: list[float] = field(default_factory=list)
-    acc_values: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in ACCURACIES})
-    image_bytes: list[int] = field(default_factory=list)
-    soft_label_bytes: list[int] = field(default_factory=list)
-    distill_seconds: list[float] = field(default_factory=list)
-    protocols: set[str] = field(default_factory=set)
+    distillations: dict[str, Distillation] = field(default_factory=dict)
     rank: int = 0
-    ddrs: Stat = Stat(None, None, 0)
+    rank_range: tuple[int, int] = (0, 0)
+    group: str = ""
+    ddrs: Estimate = Estimate(None, None, 0, 0, None)
+    verdict: Any = None
+    _estimates: dict[tuple[str, float], Estimate] = field(default_factory=dict, repr=False)
 
+    # -- counts ------------------------------------------------------------------------------
     @property
     def n_students(self) -> int:
-        return len(self.hlr_values)
+        return sum(len(d.students) for d in self.distillations.values())
 
     @property
     def n_distillations(self) -> int:
-        return len(self.run_ids)
+        return len(self.distillations)
+
+    # -- values ------------------------------------------------------------------------------
+    def groups(self, metric: str, w: float = 0.5) -> list[list[float]]:
+        """Values of ``metric`` per distillation (``groups[d]``: the students of distillation ``d``)."""
+        metric = metric_name(metric)
+        return [d.values(metric, w) for d in self.distillations.values()]
+
+    def values(self, metric: str, w: float = 0.5) -> list[float]:
+        return [v for g in self.groups(metric, w) for v in g]
+
+    def estimate(self, metric: str, w: float = 0.5) -> Estimate:
+        """Mean, std and 95 % interval of ``metric`` (hierarchical over distillations when several)."""
+        metric = metric_name(metric)
+        key = (metric, w if metric == "ddrs" else -1.0)
+        if key not in self._estimates:
+            self._estimates[key] = estimate(self.groups(metric, w))
+        return self._estimates[key]
 
     @property
-    def hlr(self) -> Stat:
-        return Stat.of(self.hlr_values)
+    def hlr(self) -> Estimate:
+        return self.estimate("hlr")
 
     @property
-    def ior(self) -> Stat:
-        return Stat.of(self.ior_values)
+    def ior(self) -> Estimate:
+        return self.estimate("ior")
 
-    def acc(self, name: str) -> Stat:
-        return Stat.of(self.acc_values[name])
+    def acc(self, name: str) -> Estimate:
+        return self.estimate(name)
+
+    @property
+    def hlr_values(self) -> list[float]:
+        return self.values("hlr")
+
+    @property
+    def ior_values(self) -> list[float]:
+        return self.values("ior")
+
+    @property
+    def acc_values(self) -> dict[str, list[float]]:
+        return {name: self.values(name) for name in ACCURACIES}
+
+    def ddrs_at(self, w: float) -> Estimate:
+        return self.estimate("ddrs", w)
+
+    # -- cost ---------------------------------------------------------------------------------
+    def cost(self, key: str) -> float | None:
+        """Mean over distillations of one cost field (None when no distillation recorded it)."""
+        values = [float(d.cost[key]) for d in self.distillations.values() if d.cost.get(key) is not None]
+        return math.fsum(values) / len(values) if values else None
 
     @property
     def storage_bytes(self) -> int | None:
-        if not self.image_bytes:
-            return None
-        soft = max(self.soft_label_bytes) if self.soft_label_bytes else 0
-        return max(self.image_bytes) + soft
+        values = [int(d.cost["storage_total"]) for d in self.distillations.values()
+                  if d.cost.get("storage_total") is not None]
+        return max(values) if values else None
 
     @property
     def distill_time(self) -> float | None:
-        return Stat.of(self.distill_seconds).mean
-
-    def ddrs_at(self, w: float) -> Stat:
-        return Stat.of([ddrs_value(h, i, w) for h, i in zip(self.hlr_values, self.ior_values)])
+        return self.cost("distill_wall_seconds")
 
 
 @dataclass
 class Board:
-    """The ranked entries of one (dataset, IPC)."""
+    """The entries of one (dataset, IPC), ranked, with their comparisons (:mod:`ddr.report.ranking`)."""
 
     dataset: str
     ipc: int
     w: float
     entries: list[Entry]
+    analysis: Any = None
 
     @property
     def title(self) -> str:
         return f"{self.dataset}, IPC {self.ipc}"
 
     @property
+    def protocols(self) -> dict[str, list[str]]:
+        """Each protocol (name, version and overrides) and the entries evaluated under it."""
+        out: dict[str, list[str]] = {}
+        for e in self.entries:
+            out.setdefault(e.protocol, []).append(e.label)
+        return out
+
+    @property
+    def mixed(self) -> bool:
+        return len(self.protocols) > 1
+
+    @property
     def note(self) -> str:
-        pooled = [e for e in self.entries if e.n_distillations > 1]
+        """What the spread covers, and what the reader must know before comparing rows."""
+        multi = [e for e in self.entries if e.n_distillations > 1]
         single = [e for e in self.entries if e.n_distillations <= 1]
         parts = []
-        if pooled:
-            names = ", ".join(f"{e.label} ({e.n_distillations} distillations)" for e in pooled)
-            parts.append(f"± pools distillation seeds × students (sample std over all of them) for {names}")
+        if multi:
+            names = ", ".join(f"{e.label} ({e.n_distillations} distillations)" for e in multi)
+            parts.append(f"± and intervals cover distillation seeds × students (hierarchical bootstrap) for {names}")
         if single:
-            who = "every method" if not pooled else ", ".join(e.label for e in single)
-            parts.append(f"± covers students only (one distillation; distillation-seed variance not "
+            who = "every method" if not multi else ", ".join(e.label for e in single)
+            parts.append(f"± and intervals cover students only (one distillation; distillation-seed variance not "
                          f"included) for {who}")
         archs = sorted({e.arch for e in self.entries if e.arch})
         if len(archs) > 1:
             parts.append(f"several student architectures ({', '.join(archs)}): an entry's scores use its own "
                          f"architecture's real-data and random-subset students")
-        protocols = sorted({p for e in self.entries for p in e.protocols})
-        if len(protocols) > 1:
-            parts.append(f"WARNING: mixed protocols {', '.join(protocols)}; scores are not comparable")
+        if self.mixed:
+            listing = "; ".join(f"{p}: {', '.join(labels)}" for p, labels in self.protocols.items())
+            parts.append(f"WARNING: mixed protocols ({listing}); scores across them are not comparable")
+        reduced = [e for e in self.entries if e.budget_note]
+        if reduced:
+            parts.append("reduced budget: " + "; ".join(f"{e.label} ({e.budget_note})" for e in reduced))
         return "; ".join(parts) + "."
 
+
+# ---------------------------------------------------------------------------------------------
+# rows → entries
 
 def _summary_values(row: Mapping[str, Any], key: str, where: str) -> list[float]:
     metrics = row.get("metrics")
@@ -177,25 +300,144 @@ def _where(row: Mapping[str, Any]) -> str:
     return f"run {row.get('run_id') or row.get('record_dir') or '?'}"
 
 
-def _params_key(params: Any) -> str:
-    return json.dumps(params or {}, sort_keys=True, default=str)
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def recipe_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What an entry is: the run spec without :data:`REPLICATE_FIELDS` (and the resolved protocol
+    without :data:`REPLICATE_PROTOCOL_FIELDS`), plus method parameters, architecture and protocol."""
+    spec = row.get("run_spec") if isinstance(row.get("run_spec"), Mapping) else {}
+    recipe = {k: v for k, v in dict(spec or {}).items() if k not in REPLICATE_FIELDS}
+    config = recipe.get("protocol_config")
+    if isinstance(config, Mapping):
+        recipe["protocol_config"] = {k: v for k, v in config.items() if k not in REPLICATE_PROTOCOL_FIELDS}
+    recipe["method_params"] = row.get("method_params") or recipe.get("method_params") or {}
+    recipe["arch"] = row.get("eval_arch") or row.get("arch") or recipe.get("arch")
+    recipe["protocol"] = row.get("protocol") or recipe.get("protocol")
+    recipe["protocol_version"] = None if (row.get("protocol_version") or recipe.get("protocol_version")) is None \
+        else str(row.get("protocol_version") or recipe.get("protocol_version"))
+    return recipe
+
+
+def _overrides(row: Mapping[str, Any]) -> dict[str, Any]:
+    spec = row.get("run_spec") if isinstance(row.get("run_spec"), Mapping) else {}
+    overrides = dict((spec or {}).get("protocol_overrides") or {})
+    return {k: v for k, v in overrides.items()
+            if k.split(".")[0] not in REPLICATE_PROTOCOL_FIELDS and k != "num_eval"}
+
+
+def protocol_label(row: Mapping[str, Any]) -> str:
+    """``digits v1`` or ``digits v1 + train.epochs=100`` (every override but the student count)."""
+    text = f"{row.get('protocol') or '?'} v{row.get('protocol_version') or '?'}"
+    overrides = _overrides(row)
+    if overrides:
+        text += " + " + ", ".join(f"{k}={_json(v)}" for k, v in sorted(overrides.items()))
+    return text
+
+
+@lru_cache(maxsize=64)
+def _protocol_epochs(name: str) -> int | None:
+    """The student epochs of protocol ``name`` as shipped (None when it cannot be resolved here)."""
+    try:
+        from ddr.protocol.config import resolve_protocol
+
+        epochs = resolve_protocol(name).train.epochs
+        return None if epochs is None else int(epochs)
+    except Exception:  # noqa: BLE001 - a protocol that cannot be resolved here only loses the comparison
+        return None
+
+
+def budget_note(row: Mapping[str, Any]) -> str:
+    """``train.epochs 100 < 300`` when the run trained students for fewer epochs than its protocol
+    says; ``train.epochs=100 (override)`` when the protocol's own value is unknown here."""
+    overrides = _overrides(row)
+    value = overrides.get("train.epochs", overrides.get("epochs"))
+    if value is None:
+        return ""
+    base = _protocol_epochs(str(row.get("protocol"))) if row.get("protocol") else None
+    if base is None:
+        return f"train.epochs={value} (override)"
+    return f"train.epochs {value} < {base}" if int(value) < base else ""
+
+
+def _cost(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's cost fields (metrics.json ``cost``, or the older top-level fields)."""
+    metrics = row.get("metrics") if isinstance(row.get("metrics"), Mapping) else {}
+    cost = dict((metrics or {}).get("cost") or {})
+    out = {k: v for k, v in cost.items() if not isinstance(v, Mapping)}
+    storage = cost.get("storage_bytes")
+    if isinstance(storage, Mapping) and storage.get("total") is not None:
+        out["storage_total"] = storage["total"]
+        for key, value in storage.items():
+            out[f"storage_{key}"] = value
+    out.setdefault("distill_wall_seconds", row.get("distill_seconds"))
+    out.setdefault("eval_wall_seconds", row.get("eval_seconds"))
+    out.setdefault("distill_peak_memory_bytes", (metrics or {}).get("distill_peak_memory_bytes"))
+    if out.get("storage_total") is None and row.get("image_bytes") is not None:
+        out["storage_total"] = int(row["image_bytes"]) + int(row.get("soft_label_bytes") or 0)
+    return out
+
+
+def _add_row(entry: Entry, row: Mapping[str, Any], where: str) -> None:
+    hlrs = _summary_values(row, "hlr", where)
+    iors = _summary_values(row, "ior", where)
+    if len(hlrs) != len(iors):
+        raise ArtifactError(f"{where}: {len(hlrs)} HLR values but {len(iors)} IOR values (one per student)")
+    accs = {name: _summary_values(row, name, where) for name in ACCURACIES}
+    run_id = str(row.get("run_id") or "")
+    key = str(row.get("distilled_sha256") or run_id or f"row{len(entry.distillations)}")
+    dist = entry.distillations.setdefault(key, Distillation(key))
+    seed = str(row.get("seed"))
+    dist.seeds.add(seed)
+    dist.run_ids.append(run_id)
+    entry.run_ids.append(run_id)
+    for index, (h, i) in enumerate(zip(hlrs, iors)):
+        student = dist.students.setdefault((seed, index), {"hlr": h, "ior": i})
+        for name, values in accs.items():
+            if len(values) == len(hlrs):
+                student.setdefault(name, values[index])
+    real = accs["acc_real_hard"]
+    if len(real) != len(hlrs):
+        for index, value in enumerate(real):
+            dist.reference.setdefault((seed, index), value)
+    if not dist.cost:
+        dist.cost = _cost(row)
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for k in sorted(value):
+            out.update(_flat(value[k], f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _display_key(key: str) -> str:
+    for prefix, short in (("method_params.", ""), ("protocol_config.", "")):
+        if key.startswith(prefix):
+            return short + key[len(prefix):]
+    return key
 
 
 def _labels(entries: list[Entry]) -> None:
-    """``method``, or ``method [k=v ...]`` naming the parameters that differ between variants of the
-    same method; `` @arch`` when one method appears with several architectures (over all boards)."""
+    """``method``, or ``method [k=v ...]`` naming the recipe settings that differ between entries of
+    the same method; `` @arch`` when one method appears with several architectures (over all boards)."""
     by_method: dict[str, list[Entry]] = {}
     for entry in entries:
         by_method.setdefault(entry.method, []).append(entry)
     for method, group in by_method.items():
-        keys = sorted({k for e in group for k in e.method_params})
-        differing = [k for k in keys if len({_params_key(e.method_params.get(k)) for e in group}) > 1]
         archs = {e.arch for e in group}
-        for entry in group:
+        flats = [_flat({k: v for k, v in e.recipe.items() if k != "arch"}) for e in group]
+        # the architecture is named by `@arch`; its parameters follow from it
+        skip = ("arch_params", "protocol_config.student") if len(archs) > 1 else ()
+        keys = sorted({k for f in flats for k in f if not k.startswith(skip) or not skip})
+        differing = [k for k in keys if len({_json(f.get(k)) for f in flats}) > 1]
+        for entry, flat in zip(group, flats):
             label = method
             if differing:
-                label += " [" + ", ".join(f"{k}={json.dumps(entry.method_params.get(k), default=str)}"
-                                          for k in differing) + "]"
+                label += " [" + ", ".join(f"{_display_key(k)}={_json(flat.get(k))}" for k in differing) + "]"
             entry.base_label = label
             if len(archs) > 1:
                 label += f" @{entry.arch}"
@@ -203,7 +445,8 @@ def _labels(entries: list[Entry]) -> None:
 
 
 def rank_entries(entries: list[Entry], w: float) -> list[Entry]:
-    """Sort by DDRS(w) mean (desc), then HLR mean (asc), then label; equal DDRS means share a rank."""
+    """Sort by mean DDRS(w) (desc), then HLR mean (asc), then label; equal means share a rank.
+    The statistical rank range and tie group come from :func:`ddr.report.ranking.analyse`."""
     for entry in entries:
         entry.ddrs = entry.ddrs_at(w)
 
@@ -221,255 +464,68 @@ def rank_entries(entries: list[Entry], w: float) -> list[Entry]:
     return entries
 
 
-def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5) -> list[Board]:
-    """Group ``rows`` per (dataset, IPC) and method, pool each method's students, and rank by DDRS(w)."""
+def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5, *, analyse: bool = True) -> list[Board]:
+    """Group ``rows`` per (dataset, IPC) and recipe (never pooling what differs), rank by DDRS(w),
+    and (``analyse``) compare the entries of each board (:func:`ddr.report.ranking.analyse`)."""
     w = check_w(w)
-    groups: dict[tuple[str, int], dict[tuple, Entry]] = {}
+    groups: dict[tuple[str, int], dict[str, Entry]] = {}
     for row in rows:
         where = _where(row)
         for key in ("method", "dataset", "ipc"):
             if row.get(key) is None:
                 raise ArtifactError(f"{where} has no '{key}'")
-        hlrs = _summary_values(row, "hlr", where)
-        iors = _summary_values(row, "ior", where)
-        if len(hlrs) != len(iors):
-            raise ArtifactError(f"{where}: {len(hlrs)} HLR values but {len(iors)} IOR values (one per student)")
-        params = row.get("method_params") or {}
-        arch = row.get("eval_arch") or row.get("arch")
+        recipe = recipe_of(row)
         board = groups.setdefault((str(row["dataset"]), int(row["ipc"])), {})
-        entry = board.setdefault((row["method"], _params_key(params), arch),
-                                 Entry(method=str(row["method"]), method_params=dict(params), arch=arch))
-        entry.run_ids.append(str(row.get("run_id") or ""))
-        entry.seeds.append(row.get("distill_seed", row.get("seed")))
-        entry.hlr_values.extend(hlrs)
-        entry.ior_values.extend(iors)
-        for name in ACCURACIES:
-            entry.acc_values[name].extend(_summary_values(row, name, where))
-        if row.get("image_bytes") is not None:
-            entry.image_bytes.append(int(row["image_bytes"]))
-            entry.soft_label_bytes.append(int(row.get("soft_label_bytes") or 0))
-        if row.get("distill_seconds") is not None:
-            entry.distill_seconds.append(float(row["distill_seconds"]))
-        if row.get("protocol"):
-            entry.protocols.add(f"{row['protocol']} v{row.get('protocol_version')}")
+        entry_key = _json([row["method"], recipe])
+        if entry_key not in board:
+            board[entry_key] = Entry(method=str(row["method"]), method_params=dict(recipe["method_params"]),
+                                     arch=recipe["arch"], recipe=recipe, protocol=protocol_label(row),
+                                     budget_note=budget_note(row))
+        _add_row(board[entry_key], row, where)
     # one labelling over every board, so a method variant has the same name at every (dataset, IPC)
     _labels([e for entries in groups.values() for e in entries.values()])
-    return [Board(dataset, ipc, w, rank_entries(list(entries.values()), w))
-            for (dataset, ipc), entries in sorted(groups.items())]
+    boards = [Board(dataset, ipc, w, rank_entries(list(entries.values()), w))
+              for (dataset, ipc), entries in sorted(groups.items())]
+    if analyse:
+        from ddr.report.ranking import analyse as analyse_board
+
+        for made in boards:
+            made.analysis = analyse_board(made)
+    return boards
 
 
-# ---------------------------------------------------------------------------------------------
-# Markdown and CSV
-
-_HEADERS = ["rank", "method", "arch", "DDRS", "HLR ↓", "IOR ↑", "acc real (hard)", "acc syn (hard)",
-            "acc syn (any)", "acc random (any)", "distillations", "students", "storage", "distill time"]
-_ALIGN = ["r", "l", "l"] + ["r"] * 11
-
-
-def _cells(entry: Entry) -> list[str]:
-    return [
-        str(entry.rank), entry.label, entry.arch or "-",
-        fmt_pm(entry.ddrs.mean, entry.ddrs.std), fmt_pm(entry.hlr.mean, entry.hlr.std),
-        fmt_pm(entry.ior.mean, entry.ior.std),
-        *(fmt_pm(entry.acc(a).mean, entry.acc(a).std) for a in ACCURACIES),
-        str(entry.n_distillations), str(entry.n_students), fmt_bytes(entry.storage_bytes),
-        fmt_seconds(entry.distill_time),
-    ]
-
-
-def to_markdown(boards: Sequence[Board]) -> str:
-    w = boards[0].w if boards else 0.5
-    out = ["# ddr leaderboard", "",
-           f"Ranked by DDRS (w = {fmt_num(w, 2)}): {FORMULA}, computed per student, then mean ± sample std. "
-           "Accuracies are fractions in [0, 1].", ""]
-    if not boards:
-        out.append("_no runs_")
+def check_protocols(boards: Sequence[Board], mixed: bool) -> None:
+    """Refuse boards that rank entries of different protocol names or versions, unless ``mixed``."""
+    if mixed:
+        return
     for board in boards:
-        out += [f"## {board.title}", "", markdown_table(_HEADERS, [_cells(e) for e in board.entries], _ALIGN), "",
-                f"Note: {board.note}", ""]
-    return "\n".join(out).rstrip() + "\n"
+        names = {p.split(" + ")[0] for p in board.protocols}
+        if len(names) > 1:
+            listing = "; ".join(f"{p}: {', '.join(labels)}" for p, labels in board.protocols.items())
+            raise DdrError(f"{board.title} mixes protocols ({listing}); their scores are not comparable. "
+                           f"Select one with --where protocol=NAME, or pass --mixed to rank them anyway "
+                           f"(the board then says so)")
 
 
-CSV_HEADERS = ["dataset", "ipc", "rank", "method", "arch", "w", "ddrs_mean", "ddrs_std", "hlr_mean", "hlr_std",
-               "ior_mean", "ior_std"] + [f"{a}_{s}" for a in ACCURACIES for s in ("mean", "std")] + [
-               "distillations", "students", "storage_bytes", "distill_seconds", "method_params", "note"]
+def provenance(generated: str | None = None) -> str:
+    """``ddr 0.1.0 · generated 2026-12-07`` (UTC date)."""
+    from ddr import __version__
+
+    when = generated or datetime.now(timezone.utc).date().isoformat()
+    return f"ddr {__version__} · generated {when}"
 
 
-def to_csv(boards: Sequence[Board]) -> str:
-    rows = []
-    for board in boards:
-        for e in board.entries:
-            rows.append([board.dataset, board.ipc, e.rank, e.label, e.arch, repr(board.w),
-                         repr(e.ddrs.mean), repr(e.ddrs.std), repr(e.hlr.mean), repr(e.hlr.std),
-                         repr(e.ior.mean), repr(e.ior.std),
-                         *(repr(v) for a in ACCURACIES for v in (e.acc(a).mean, e.acc(a).std)),
-                         e.n_distillations, e.n_students, e.storage_bytes, e.distill_time,
-                         _params_key(e.method_params), board.note])
-    return csv_text(CSV_HEADERS, rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML
-
-def html_data(boards: Sequence[Board]) -> dict[str, Any]:
-    """What the HTML page embeds: per-student HLR/IOR of every entry, plus the display cells."""
-    return {
-        "w": boards[0].w if boards else 0.5,
-        "boards": [{
-            "title": b.title, "dataset": b.dataset, "ipc": b.ipc, "note": b.note,
-            "entries": [{
-                "label": e.label, "method": e.method, "arch": e.arch or "-",
-                "hlr": e.hlr_values, "ior": e.ior_values,
-                "acc": {a: [e.acc(a).mean, e.acc(a).std] for a in ACCURACIES},
-                "distillations": e.n_distillations, "students": e.n_students,
-                "storage": e.storage_bytes, "storage_text": fmt_bytes(e.storage_bytes),
-                "distill": e.distill_time, "distill_text": fmt_seconds(e.distill_time),
-            } for e in b.entries],
-        } for b in boards],
-    }
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
-.formula{font-family:Georgia,serif;background:#f5f5f5;padding:.5em .8em;border-radius:4px;display:inline-block}
-.controls{margin:1em 0;font-size:1.05em}#w{width:18em;vertical-align:middle}
-table{border-collapse:collapse;font-size:.85em;margin-top:.4em}
-th,td{border:1px solid #ccc;padding:.25em .45em;text-align:right;white-space:nowrap}
-th{white-space:normal;max-width:6.5em;vertical-align:bottom}
-th{background:#eef;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
-td.label,td.arch{text-align:left}tr:nth-child(even){background:#fafafa}td.ddrs{font-weight:bold}
-.note{color:#555;font-size:.88em;max-width:70em}
-"""
-
-_JS = r"""
-(function(){
-"use strict";
-var DATA = JSON.parse(document.getElementById("ddr-data").textContent);
-var EINV = Math.exp(-1), SPAN = Math.E - Math.exp(-1);
-var ACC = ["acc_real_hard","acc_syn_hard","acc_syn_any","acc_rdm_any"];
-var COLS = [["rank","rank"],["label","method"],["arch","arch"],["ddrs","DDRS"],["hlr","HLR \u2193"],
-  ["ior","IOR \u2191"],["acc_real_hard","acc real (hard)"],["acc_syn_hard","acc syn (hard)"],
-  ["acc_syn_any","acc syn (any)"],["acc_rdm_any","acc random (any)"],["distillations","distillations"],
-  ["students","students"],["storage","storage"],["distill","distill time"]];
-function score(h, i, w){ var a = w*i - (1-w)*h; a = Math.min(1, Math.max(-1, a)); return (Math.exp(a) - EINV)/SPAN; }
-function stat(v){ var n = v.length, s = 0, q = 0, k; if(!n) return [null, null];
-  for(k=0;k<n;k++) s += v[k]; var m = s/n; if(n < 2) return [m, 0];
-  for(k=0;k<n;k++) q += (v[k]-m)*(v[k]-m); return [m, Math.sqrt(q/(n-1))]; }
-function f4(x){ return x === null || x === undefined ? "-" : x.toFixed(4); }
-function pm(p){ return p[0] === null ? "-" : f4(p[0]) + " \u00b1 " + f4(p[1]); }
-var sortState = {}; // board index -> [column, direction]
-function recompute(w){
-  DATA.w = w;
-  DATA.boards.forEach(function(b){
-    b.entries.forEach(function(e){
-      e.ddrs = stat(e.hlr.map(function(h, k){ return score(h, e.ior[k], w); }));
-      e.hlrS = stat(e.hlr); e.iorS = stat(e.ior);
-    });
-    var order = b.entries.slice().sort(function(x, y){
-      var dx = x.ddrs[0] === null ? -Infinity : x.ddrs[0], dy = y.ddrs[0] === null ? -Infinity : y.ddrs[0];
-      if(dx !== dy) return dy - dx;
-      if(x.hlrS[0] !== y.hlrS[0]) return x.hlrS[0] - y.hlrS[0];
-      return x.label < y.label ? -1 : x.label > y.label ? 1 : 0; });
-    var prev = null, rank = 0;
-    order.forEach(function(e, k){ if(e.ddrs[0] !== prev){ rank = k + 1; prev = e.ddrs[0]; } e.rank = rank; });
-    b.order = order;
-  });
-  document.getElementById("w-value").textContent = w.toFixed(2);
-  document.getElementById("w-formula").textContent = "\u03b1 = " + w.toFixed(2) + "\u00b7IOR \u2212 " +
-    (1 - w).toFixed(2) + "\u00b7HLR";
-  render();
-}
-function sortValue(e, col){
-  if(col === "ddrs") return e.ddrs[0]; if(col === "hlr") return e.hlrS[0]; if(col === "ior") return e.iorS[0];
-  if(ACC.indexOf(col) >= 0) return e.acc[col][0]; return e[col]; }
-function render(){
-  DATA.boards.forEach(function(b, bi){
-    var st = sortState[bi] || ["rank", 1], col = st[0], dir = st[1];
-    var rows = b.order.slice();
-    if(col !== "rank") rows.sort(function(x, y){
-      var a = sortValue(x, col), c = sortValue(y, col);
-      if(a === null || a === undefined) return 1; if(c === null || c === undefined) return -1;
-      if(a < c) return -dir; if(a > c) return dir; return x.rank - y.rank; });
-    else if(dir < 0) rows.reverse();
-    var table = document.getElementById("board-" + bi);
-    table.querySelectorAll("th").forEach(function(th){
-      th.className = th.dataset.col === col ? (dir > 0 ? "sorted-asc" : "sorted-desc") : ""; });
-    var body = table.tBodies[0]; body.innerHTML = "";
-    rows.forEach(function(e){
-      var tr = document.createElement("tr"); tr.dataset.label = e.label;
-      function td(cls, text, v){ var c = document.createElement("td"); c.className = cls; c.textContent = text;
-        if(v !== undefined && v !== null) c.dataset.v = String(v); tr.appendChild(c); }
-      td("rank", String(e.rank), e.rank); td("label", e.label); td("arch", e.arch);
-      td("ddrs", pm(e.ddrs), e.ddrs[0]); td("hlr", pm(e.hlrS), e.hlrS[0]); td("ior", pm(e.iorS), e.iorS[0]);
-      ACC.forEach(function(a){ td(a, pm(e.acc[a]), e.acc[a][0]); });
-      td("distillations", String(e.distillations), e.distillations); td("students", String(e.students), e.students);
-      td("storage", e.storage_text, e.storage); td("distill", e.distill_text, e.distill);
-      tr.querySelector("td.ddrs").dataset.std = String(e.ddrs[1]);
-      body.appendChild(tr);
-    });
-  });
-}
-function build(){
-  var root = document.getElementById("boards");
-  DATA.boards.forEach(function(b, bi){
-    var h = document.createElement("h2"); h.textContent = b.title; root.appendChild(h);
-    var t = document.createElement("table"); t.id = "board-" + bi; t.className = "board";
-    var head = t.createTHead().insertRow();
-    COLS.forEach(function(c){ var th = document.createElement("th"); th.dataset.col = c[0]; th.textContent = c[1];
-      th.title = "sort by " + c[1];
-      th.addEventListener("click", function(){ var st = sortState[bi] || ["rank", 1];
-        sortState[bi] = [c[0], st[0] === c[0] ? -st[1]
-          : (c[0] === "hlr" || c[0] === "rank" || c[0] === "label" || c[0] === "arch" ? 1 : -1)];
-        render(); });
-      head.appendChild(th); });
-    t.appendChild(document.createElement("tbody")); root.appendChild(t);
-    var p = document.createElement("p"); p.className = "note"; p.textContent = "Note: " + b.note; root.appendChild(p);
-  });
-}
-build();
-var slider = document.getElementById("w");
-slider.addEventListener("input", function(){ recompute(parseFloat(slider.value)); });
-var q = new URLSearchParams(window.location.search).get("w");
-if(q !== null && q !== "" && isFinite(parseFloat(q))){
-  var v = Math.min(1, Math.max(0, parseFloat(q))); slider.value = String(v);
-  slider.dispatchEvent(new Event("input"));
-} else { slider.value = String(DATA.w); recompute(DATA.w); }
-window.ddrLeaderboard = {data: DATA, recompute: recompute, score: score};
-})();
-"""
-
-
-def to_html(boards: Sequence[Board], title: str = "ddr leaderboard") -> str:
-    """One self-contained page (inline CSS and JS, no network): sortable tables, a slider for w that
-    recomputes DDRS per student and re-ranks, and the formula. ``?w=0.2`` in the URL sets the slider."""
-    payload = json.dumps(html_data(boards), allow_nan=False).replace("<", "\\u003c")
-    w = boards[0].w if boards else 0.5
-    md = html.escape(to_markdown(boards))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{_CSS}</style></head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p>Methods ranked by DDRS per (dataset, IPC). Accuracies are fractions in [0, 1]; HLR lower is better, IOR higher is
-better. DDRS is computed per student from that student's HLR and IOR, then averaged (mean ± sample std).</p>
-<p class="formula">HLR = acc<sub>real,hard</sub> − acc<sub>syn,hard</sub> &nbsp; IOR = acc<sub>syn,any</sub> −
-acc<sub>rdm,any</sub><br>α = w·IOR − (1−w)·HLR &nbsp;&nbsp; DDRS = (e<sup>α</sup> − e<sup>−1</sup>) / (e − e<sup>−1</sup>)
-&nbsp;&nbsp; (now: <span id="w-formula"></span>)</p>
-<div class="controls"><label for="w">w (weight of IOR) = <b id="w-value">{w:.2f}</b></label>
-<input type="range" id="w" min="0" max="1" step="0.05" value="{w}"></div>
-<div id="boards"></div>
-<noscript><pre>{md}</pre></noscript>
-<script type="application/json" id="ddr-data">{payload}</script>
-<script>{_JS}</script>
-</body></html>
-"""
-
-
-def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5) -> str:
+def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5, *, mixed: bool = False,
+           generated: str | None = None) -> str:
     """The leaderboard of ``rows`` in ``fmt`` (``md``, ``csv`` or ``html``)."""
     if fmt not in FORMATS:
         raise DdrError(f"unknown leaderboard format '{fmt}'; choose one of {', '.join(FORMATS)}")
     boards = build_leaderboard(rows, w)
-    return {"md": to_markdown, "csv": to_csv, "html": to_html}[fmt](boards)
+    check_protocols(boards, mixed)
+    if fmt == "html":
+        from ddr.report.leaderboard_html import to_html
+
+        return to_html(boards, generated=generated)
+    from ddr.report.leaderboard_text import to_csv, to_markdown
+
+    return (to_markdown if fmt == "md" else to_csv)(boards, generated=generated)

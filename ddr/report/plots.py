@@ -64,7 +64,7 @@ def plot_accuracy_vs_ipc(rows: Iterable[Mapping[str, Any]] | Iterable[Board], ou
     out = []
     for dataset in sorted({b.dataset for b in boards}):
         mine = sorted((b for b in boards if b.dataset == dataset), key=lambda b: b.ipc)
-        series: dict[str, list[tuple[int, Stat]]] = {}
+        series: dict[str, list[tuple[int, Any]]] = {}
         # the references depend on the student architecture: one line per architecture
         random_ref: dict[str, list[tuple[int, Stat]]] = {}
         real_values: dict[str, list[float]] = {}

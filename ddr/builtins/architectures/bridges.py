@@ -92,7 +92,7 @@ def build_timm(*, channels: int, num_classes: int, image_size: tuple[int, int], 
             f"images, {num_classes} classes, params {params}: {type(exc).__name__}: {exc}"
         ) from exc
     # nn.Module.__setattr__ takes any value; torch annotates it as Tensor | Module only
-    model.embed = functools.partial(_timm_embed, model)  # type: ignore[assignment]
+    model.embed = functools.partial(_timm_embed, model)  # type: ignore[assignment, unused-ignore]
     return model
 
 
