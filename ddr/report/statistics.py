@@ -27,6 +27,7 @@ numpy always, scipy lazily; never torch.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -173,7 +174,9 @@ def _t_result(diffs: np.ndarray, method: str, level: float) -> TestResult | None
         p = 1.0 if mean == 0.0 else 0.0
         t = 0.0 if mean == 0.0 else math.copysign(math.inf, mean)
         return TestResult(mean, t, n - 1, p, Interval(mean, mean, method), n, method)
-    res = stats.ttest_1samp(diffs, 0.0)
+    with warnings.catch_warnings():  # near-constant differences: scipy warns, the answer (p ≈ 0) stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_1samp(diffs, 0.0)
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return TestResult(mean, float(res.statistic), float(n - 1), float(res.pvalue),
                       Interval(mean - half, mean + half, method), n, method)
@@ -211,7 +214,9 @@ def welch_test(a: Values, b: Values, *, what: str = "values",
         return TestResult(diff, 0.0 if diff == 0.0 else math.copysign(math.inf, diff), float(x.size + y.size - 2), p,
                           Interval(diff, diff, method), x.size + y.size, method)
     df = se2 ** 2 / (va ** 2 / (x.size - 1) + vb ** 2 / (y.size - 1))
-    res = stats.ttest_ind(x, y, equal_var=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(x, y, equal_var=False)
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
     return TestResult(diff, float(res.statistic), float(df), float(res.pvalue),
                       Interval(diff - half, diff + half, method), x.size + y.size, method)
