@@ -151,3 +151,52 @@ def test_screenshot_renders(page: Path, tmp_path: Path) -> None:
            "--window-size=1400,1000", f"--screenshot={shot}", page.resolve().as_uri() + "?w=0.3"]
     subprocess.run(cmd, capture_output=True, timeout=90, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def stat_rows() -> list[dict]:
+    """One board whose order changes three times as w moves, where paired students tell A from B and C ties."""
+    return [make_row("A", [0.05, 0.07, 0.06, 0.05], [0.05, 0.07, 0.06, 0.06], dataset="stats"),
+            make_row("B", [0.30, 0.32, 0.31, 0.30], [0.40, 0.42, 0.41, 0.41], dataset="stats"),
+            make_row("C", [0.10, 0.30, 0.05, 0.25], [0.20, 0.05, 0.30, 0.10], dataset="stats")]
+
+
+def groups_and_segments(dom: str) -> tuple[dict[str, tuple[str, str]], list[str], str, int]:
+    """Per label (group letters, rank text); the segment texts; the highlighted one; swap lines."""
+    body = re.search(r'<table id="board-0" class="board">(.*?)</table>', dom, re.S)
+    assert body is not None
+    cells = {}
+    for label, row in re.findall(r"<tr data-label=\"(.*?)\">(.*?)</tr>", body.group(1), re.S):
+        cells[html.unescape(label)] = (_group(r'<td class="group">([^<]*)<', row),
+                                       html.unescape(_group(r'<td class="rank"[^>]*>([^<]*)<', row)))
+    box = re.search(r'<p class="wstab" id="wstab-0">(.*?)</p>', dom, re.S)
+    assert box is not None
+    segments = [html.unescape(t) for t in re.findall(r'<span class="seg[^"]*"[^>]*>([^<]*)</span>', box.group(1))]
+    current = re.findall(r'<span class="seg current"[^>]*>([^<]*)</span>', box.group(1))
+    swaps = len(re.findall(r'<line [^>]*class="swap"', dom))
+    return cells, segments, html.unescape(current[0]) if current else "", swaps
+
+
+def test_tie_groups_rank_ranges_and_w_stability_follow_the_slider(tmp_path: Path) -> None:
+    from ddr.report.ranking import fmt_rank
+
+    page = tmp_path / "stats.html"
+    page.write_text(to_html(build_leaderboard(stat_rows(), 0.5)), encoding="utf-8")
+    for w, query in ((0.5, ""), (0.2, "?w=0.2"), (0.9, "?w=0.9")):
+        (board,) = build_leaderboard(stat_rows(), w)
+        cells, segments, current, swaps = groups_and_segments(dump_dom(page, tmp_path, query))
+        assert cells == {e.label: (e.group, fmt_rank(e)) for e in board.entries}, w
+        want = board.analysis.segments
+        assert segments == [f"w ∈ [{s.low:.2f}, {s.high:.2f}]: {' > '.join(s.order)}" for s in want]
+        (inside,) = [s for s in want if s.low <= w and (w < s.high or s is want[-1])]
+        assert current == f"w ∈ [{inside.low:.2f}, {inside.high:.2f}]: {' > '.join(inside.order)}"
+        assert swaps == len(want) - 1 >= 1
+    # at w = 0.5 B beats A on every paired student, C cannot be told from either
+    (board,) = build_leaderboard(stat_rows(), 0.5)
+    assert {e.label: e.group for e in board.entries} == {"B": "a", "C": "ab", "A": "b"}
+    # moving the slider re-groups from the page's own per-w tables
+    acted = with_script(page, tmp_path, "var s = document.getElementById('w'); s.value = '0.2';"
+                                        "s.dispatchEvent(new Event('input'));")
+    cells, _, current, _ = groups_and_segments(dump_dom(acted, tmp_path))
+    (low,) = build_leaderboard(stat_rows(), 0.2)
+    assert cells == {e.label: (e.group, fmt_rank(e)) for e in low.entries}
+    assert current.startswith("w ∈ [0.00, ")
