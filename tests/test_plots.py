@@ -61,7 +61,9 @@ def test_plot_all_writes_readable_pngs(tmp_path: Path) -> None:
     rows = real_rows()
     assert {r["arch"] for r in rows} == {"convnet", "mlp"}
     paths = plot_all(rows, tmp_path / "plots")
-    assert [p.name for p in paths] == ["accuracy_vs_ipc_digits.png", "hlr_vs_ior_digits.png", "cross_arch_digits_ipc1.png"]
+    assert [p.name for p in paths] == ["accuracy_vs_ipc_digits.png", "hlr_vs_ior_digits.png", "cross_arch_digits_ipc1.png",
+                                       "ddrs_vs_w_digits_ipc1.png", "ddrs_vs_w_digits_ipc2.png",
+                                       "pareto_digits_ipc1.png", "pareto_digits_ipc2.png"]
     for path in paths:
         _check_png(path)
     import matplotlib
@@ -85,7 +87,8 @@ def test_synthetic_suite_several_datasets(tmp_path: Path) -> None:
     names = sorted(p.name for p in paths)
     assert names == sorted(["accuracy_vs_ipc_cifar10.png", "accuracy_vs_ipc_digits.png", "hlr_vs_ior_cifar10.png",
                             "hlr_vs_ior_digits.png"]
-                           + [f"cross_arch_{d}_ipc{i}.png" for d in ("cifar10", "digits") for i in (1, 10, 50)])
+                           + [f"{kind}_{d}_ipc{i}.png" for kind in ("cross_arch", "ddrs_vs_w")
+                              for d in ("cifar10", "digits") for i in (1, 10, 50)])  # no costs: no Pareto plot
     for path in paths:
         _check_png(path)
 
@@ -107,5 +110,26 @@ def test_no_rows_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert args.func(args) == 0
     printed = capsys.readouterr().out.split()
     assert sorted(Path(p).name for p in printed) == ["accuracy_vs_ipc_digits.png", "cross_arch_digits_ipc1.png",
-                                                     "hlr_vs_ior_digits.png"]
+                                                     "ddrs_vs_w_digits_ipc1.png", "ddrs_vs_w_digits_ipc2.png",
+                                                     "hlr_vs_ior_digits.png", "pareto_digits_ipc1.png",
+                                                     "pareto_digits_ipc2.png"]
     assert all(Path(p).exists() for p in printed)
+
+
+def test_pareto_front_and_w_stability_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from ddr.report.leaderboard_text import pareto
+    from ddr.report.plots import plot_pareto, plot_w_stability
+
+    rows = [make_row("A", [0.05, 0.07], [0.05, 0.07], image_bytes=1000, distill_seconds=3.0),
+            make_row("B", [0.30, 0.32], [0.40, 0.42], image_bytes=5000, distill_seconds=30.0),
+            make_row("C", [0.10, 0.12, 0.14], [0.20, 0.10, 0.15], image_bytes=800, distill_seconds=100.0)]
+    boards = build_leaderboard(rows)
+    # B has the best DDRS, A the cheapest distillation; C is slower than both and beaten by B
+    assert pareto(boards[0].entries, "distill_wall_seconds") == {"A", "B"}
+    assert pareto(boards[0].entries, "storage") == {"B", "C"}  # C stores the least
+    (w_plot,) = plot_w_stability(boards, tmp_path)
+    (front,) = plot_pareto(boards, tmp_path)
+    assert (w_plot.name, front.name) == ("ddrs_vs_w_digits_ipc1.png", "pareto_digits_ipc1.png")
+    for path in (w_plot, front):
+        _check_png(path)

@@ -6,6 +6,8 @@
   file per dataset.
 - :func:`plot_cross_arch`: heat map, rows methods, columns evaluation architectures (the rows'
   ``eval_arch`` or ``arch``); one file per (dataset, IPC) with more than one architecture.
+- :func:`plot_w_stability`: mean DDRS of each entry against w, where the ranking changes marked.
+- :func:`plot_pareto`: DDRS against distillation time and against storage, Pareto front joined.
 
 matplotlib is imported lazily, with the Agg backend; torch is never imported.
 """
@@ -20,6 +22,7 @@ from typing import Any, cast
 
 from ddr.errors import DdrError
 from ddr.report.leaderboard import Board, Stat, build_leaderboard
+from ddr.report.leaderboard_text import pareto
 
 INSTALL_HINT = 'pip install "ddr-bench[plots]"'
 
@@ -221,6 +224,84 @@ def plot_cross_arch(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir
     return out
 
 
+def plot_w_stability(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path) -> list[Path]:
+    """``<out_dir>/ddrs_vs_w_<dataset>_ipc<k>.png`` per board: mean DDRS (LRS) of each entry against
+    w ∈ [0, 1], recomputed per student; dashed lines where neighbours swap (the ranking holds
+    between them), the shaded band the hierarchical/t 95 % interval at each w on a 0.05 grid."""
+    import numpy as np
+
+    plt = _pyplot()
+    out = []
+    for board in _boards(rows):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        grid = np.linspace(0.0, 1.0, 101)
+        coarse = np.linspace(0.0, 1.0, 21)
+        for k, e in enumerate(board.entries):
+            color = plt.cm.tab10(k % 10)
+            means = [float(np.mean(e.values("ddrs", float(w)))) for w in grid]
+            ax.plot(grid, means, color=color, linewidth=1.6, label=e.label)
+            bands = [e.ddrs_at(float(w)).ci for w in coarse]
+            if all(b is not None for b in bands):
+                ax.fill_between(coarse, [b.low for b in bands if b], [b.high for b in bands if b],
+                                color=color, alpha=0.12, linewidth=0)
+        segments = board.analysis.segments if board.analysis is not None else []
+        for seg in segments[1:]:
+            ax.axvline(seg.low, color="0.4", linestyle="--", linewidth=0.8)
+            ax.annotate(f"w = {seg.low:.2f}", (seg.low, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                        rotation=90, va="top", ha="right", color="0.3")
+        ax.axvline(board.w, color="0.0", linewidth=0.6, alpha=0.5)
+        ax.set_xlabel("w (weight of IOR against HLR)")
+        ax.set_ylabel("DDRS (LRS), mean over students")
+        ax.set_title(f"{board.title}: ranking against w ({next(iter(board.protocols))})", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
+        out.append(_save(fig, Path(out_dir) / f"ddrs_vs_w_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+    return out
+
+
+def plot_pareto(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path) -> list[Path]:
+    """``<out_dir>/pareto_<dataset>_ipc<k>.png`` per board with recorded costs: DDRS (LRS) against
+    distillation wall time and against storage (log scales), each entry a point with its 95 %
+    interval, the Pareto front (nothing is both better and cheaper) joined by a line."""
+    plt = _pyplot()
+    out = []
+    for board in _boards(rows):
+        panels = [("distill_wall_seconds", "distillation wall time (s, log)"), ("storage", "storage (bytes, log)")]
+        data = []
+        for key, label in panels:
+            points = []
+            for e in board.entries:
+                cost = e.storage_bytes if key == "storage" else e.cost(key)
+                if cost is not None and cost > 0 and e.ddrs.mean is not None:
+                    points.append((e.label, float(e.ddrs.mean), float(cost)))
+            data.append((key, label, points))
+        if not any(points for _, _, points in data):
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+        by_label = {e.label: e for e in board.entries}
+        for ax, (key, label, points) in zip(axes, data):
+            on_front = pareto(board.entries, "storage" if key == "storage" else key)
+            for k, (name, score, cost) in enumerate(points):
+                ci = by_label[name].ddrs.ci
+                err = [[score - ci.low], [ci.high - score]] if ci is not None else None
+                ax.errorbar(cost, score, yerr=err, marker="o", color=plt.cm.tab10(k % 10), capsize=2,
+                            linestyle="none")
+                ax.annotate(name, (cost, score), fontsize=8, xytext=(4, 3), textcoords="offset points")
+            front = sorted((p for p in points if p[0] in on_front), key=lambda p: p[2])
+            if len(front) > 1:
+                ax.plot([p[2] for p in front], [p[1] for p in front], color="0.3", linewidth=1, linestyle="--",
+                        label="Pareto front")
+                ax.legend(fontsize=8, frameon=False)
+            if points:
+                ax.set_xscale("log")
+            ax.set_xlabel(label)
+            ax.set_ylabel("DDRS (LRS)")
+            ax.grid(True, alpha=0.3)
+        fig.suptitle(f"{board.title}: score against cost ({next(iter(board.protocols))})", fontsize=10)
+        out.append(_save(fig, Path(out_dir) / f"pareto_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+    return out
+
+
 def plot_all(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, w: float = 0.5) -> list[Path]:
     """Every plot of ``rows`` into ``out_dir``; returns the PNG paths written."""
     _pyplot()
@@ -229,4 +310,4 @@ def plot_all(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, w: float = 
         raise DdrError("no runs to plot; import run folders with `ddr results import DIR` first")
     boards = build_leaderboard(rows, w)
     return (plot_accuracy_vs_ipc(boards, out_dir) + plot_hlr_ior(boards, out_dir, w)
-            + plot_cross_arch(boards, out_dir))
+            + plot_cross_arch(boards, out_dir) + plot_w_stability(boards, out_dir) + plot_pareto(boards, out_dir))
