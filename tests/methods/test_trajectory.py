@@ -352,7 +352,10 @@ def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatc
     assert white.preprocess["zca"]["key"].startswith(fits[0].stem.split("-")[1])
     whitened, normalised = white.test.images, plain.test.images
     assert whitened is not None and normalised is not None
-    assert torch.allclose(whitened, fit.apply(normalised), atol=1e-5)  # the real test data, whitened by that fit
+    # the real test data as 0..1 pixels (MTT's ToTensor() images), whitened by that fit
+    pixels = normalised * torch.tensor(plain.std).view(1, -1, 1, 1) + torch.tensor(plain.mean).view(1, -1, 1, 1)
+    assert torch.allclose(whitened, fit.apply(pixels), atol=1e-5)
+    assert torch.allclose(fit.inverse(whitened), pixels, atol=1e-4)
     assert not torch.allclose(whitened, normalised, atol=1e-2)
 
     # evaluated again in-process: every student job (keyed by the ZCA fit) is the run's; without --zca, refused
