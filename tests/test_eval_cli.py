@@ -21,7 +21,7 @@ from ddr.store.formats import save_distilled
 FAST = ["--num-eval", "1", "--epochs", "3", "--set", "real.epochs=1", "--no-progress", "--json"]
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
 VARYING = ("eval_seconds", "real_cached", "reused_jobs", "record_dir", "distill_seconds", "distill_cached",
-           "distill_peak_memory_bytes")
+           "distill_peak_memory_bytes", "cost")
 
 
 @pytest.fixture(scope="module")

@@ -56,6 +56,8 @@ class DistillContext:
             under the protocol's real-data recipe, trained once and cached for every method and
             the random baseline, or the user's ``--teacher FILE``. Calling it may train it.
         progress: ``progress(iterable, total=None, desc="")`` wraps a loop in a progress bar.
+            Wrap the main loop in it with its ``total``: one iteration of the first such loop is
+            counted to estimate the distillation's FLOPs (the run record's ``cost``).
         log: ``log(message)`` tells the user something (one line, on stderr).
         auto_assets: when False (``--no-auto-assets``) a method must not build an expensive asset
             (expert trajectories, a teacher) on demand; it raises a :class:`ddr.DdrError` giving

@@ -12,7 +12,6 @@ spec distils once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext, Method
     from ddr.method.distilled import DistilledSet
     from ddr.plugin.registry import Resolved
+    from ddr.runs.cost import DistillCost, DistillMeter
     from ddr.runs.evaluate import Evaluator
 
 DISTILL_FORMAT_VERSION = 1
@@ -35,7 +35,8 @@ DISTILL_FORMAT_VERSION = 1
 @dataclass
 class DistillOutcome:
     """A distilled set and how it was obtained (``cached``: read from the cache; ``seconds``:
-    distillation wall time)."""
+    distillation wall time; ``cost``: what the distillation cost, the original one's for a
+    cached set, :class:`ddr.runs.cost.DistillCost`)."""
 
     distilled: "DistilledSet"
     key: str
@@ -47,6 +48,7 @@ class DistillOutcome:
     budget_params: dict[str, Any] | None = None
     stored_at: "Path | None" = None
     """Where the set is on disk: its cache entry, a rescue folder, or ``None`` (only in memory)."""
+    cost: "DistillCost | None" = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,11 @@ def _model_seeds(seed: int) -> Iterator[int]:
 
 
 def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | None = None,
-                  seed: int | None = None, auto_assets: bool = True) -> "DistillContext":
+                  seed: int | None = None, auto_assets: bool = True,
+                  meter: "DistillMeter | None" = None) -> "DistillContext":
     """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``, ``seed``: the
-    evaluator's unless given)."""
+    evaluator's unless given). With ``meter`` its ``progress`` and ``teacher`` are measured (the
+    FLOP estimate of the main loop, the images forwarded through the teacher)."""
     from ddr.engine.build import build_augmentations, build_label_strategy
     from ddr.engine.data import Split
     from ddr.engine.seeds import derive_seed, torch_generator
@@ -142,12 +146,16 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
     def teacher() -> "torch.nn.Module":
         return evaluator.teachers()[0]
 
+    progress: Any = evaluator.session.progress
+    teacher_fn: Any = teacher
+    if meter is not None:
+        progress, teacher_fn = meter.wrap_progress(progress), meter.wrap_teacher(teacher)
     return DistillContext(
         dataset=evaluator.dataset, train=evaluator.pool, ipc=evaluator.ipc if ipc is None else ipc,
         num_classes=evaluator.dataset.num_classes,
         generator=generator, seed=method_seed, device=evaluator.device, params=params, arch=arch,
-        make_model=make_model, train_model=train_model, augmentation=augmentation, teacher=teacher,
-        progress=evaluator.session.progress, log=evaluator.session.log, auto_assets=auto_assets,
+        make_model=make_model, train_model=train_model, augmentation=augmentation, teacher=teacher_fn,
+        progress=progress, log=evaluator.session.log, auto_assets=auto_assets,
     )
 
 
@@ -160,8 +168,10 @@ def distill_key(choice: MethodChoice, evaluator: "Evaluator") -> str:
     arch, arch_params = evaluator.student_arch()
     # a teacher-based method's set depends on the teacher: its file, or the reference's recipe and arch
     teacher = {"teacher": evaluator.teacher_identity(evaluator.reference())} if spec.needs_teacher else {}
+    # a set distilled in ZCA space depends on the fit (its version and statistics): a refit is a new space
+    zca = {"preprocess": evaluator.dataset.preprocess} if evaluator.dataset.pixel_space == "zca" else {}
     return sha256_json({
-        **teacher, "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
+        **teacher, **zca, "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
         "provider": spec.provider, "distribution": dist, "distribution_version": version,
         "params": choice.params, "dataset": evaluator.dataset.name,
         "dataset_version": evaluator.dataset_spec().version, "pixel_space": evaluator.dataset.pixel_space,
@@ -207,7 +217,9 @@ def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = T
 
 def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: "Path", *,
                 quiet: bool = False) -> DistillOutcome | None:
-    """The cached outcome, or ``None`` when the entry is absent or unreadable (said unless ``quiet``)."""
+    """The cached outcome, or ``None`` when the entry is absent or unreadable (said unless ``quiet``).
+    Its cost is the original distillation's, as stored in the set's meta."""
+    from ddr.runs.cost import DistillCost
     from ddr.store.formats import load_distilled
 
     if not (folder / "meta.json").exists():
@@ -219,8 +231,9 @@ def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: 
             evaluator.log(f"cache entry {folder} is unreadable; distilling again")
         return None
     evaluator.log(f"distilled set found in the cache ({folder}); skipping distillation")
-    return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds", 0.0)),
-                          choice.name, choice.params, choice.budget, choice.budget_params, stored_at=folder)
+    return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds") or 0.0),
+                          choice.name, choice.params, choice.budget, choice.budget_params, stored_at=folder,
+                          cost=DistillCost.from_meta(distilled.meta))
 
 
 def _who(choice: MethodChoice, system: Any) -> str:
@@ -231,20 +244,20 @@ def _who(choice: MethodChoice, system: Any) -> str:
 
 
 def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
-                   timeout: float | None) -> "tuple[DistilledSet, float, int | None]":
+                   timeout: float | None) -> "tuple[DistilledSet, DistillCost]":
     """Materialize the method and run it here, under ``timeout`` seconds when given:
-    ``(what it returned, wall seconds, peak device memory in bytes)``. Any failure is a
-    DdrError naming the plugin."""
-    from ddr.execute.student import PeakMemory
+    ``(what it returned, what it cost)`` (wall, CPU and GPU seconds, peak memory, the FLOP
+    estimate of its main loop, the images it passed through the teacher:
+    :class:`ddr.runs.cost.DistillMeter`). Any failure is a DdrError naming the plugin."""
+    from ddr.runs.cost import DistillMeter
     from ddr.runs.deadline import DeadlineExceeded, time_limit
 
     who = _who(choice, evaluator.system)
     target = evaluator.system.methods().materialize(choice.spec)
-    ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets)
-    peak = PeakMemory(evaluator.device)
-    start = time.perf_counter()
+    meter = DistillMeter(evaluator.device)
+    ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets, meter=meter)
     try:
-        with time_limit(timeout, what=f"method '{choice.name}'", log=evaluator.log):
+        with time_limit(timeout, what=f"method '{choice.name}'", log=evaluator.log), meter:
             method: Method = target()
             distilled = method.distill(ctx)
     except DeadlineExceeded:
@@ -258,12 +271,12 @@ def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets:
                        "the plugin's authors") from exc
     except Exception as exc:
         raise DdrError(f"{who} failed: {type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
-    seconds = time.perf_counter() - start
     from ddr.method.distilled import DistilledSet
 
     if not isinstance(distilled, DistilledSet):
         raise DdrError(f"method '{choice.name}' returned {type(distilled).__name__}, not a DistilledSet")
-    return distilled, seconds, peak.read()
+    assert meter.cost is not None  # set when the with block ended
+    return distilled, meter.cost
 
 
 def submit_distillation(executor: Any, choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
@@ -301,7 +314,7 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
     if pending is None and executor is not None:
         pending = submit_distillation(executor, choice, evaluator, auto_assets=auto_assets, timeout=timeout)
     if pending is None:
-        distilled, seconds, peak = execute_method(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+        distilled, cost = execute_method(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
     else:
         try:
             for _ in evaluator.session.progress(pending.wait(), total=None, desc=f"distill {choice.name} (remote)"):
@@ -313,7 +326,7 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
             evaluator.log(message)
         evaluator.log(f"{choice.name}: distilled in a task of the {evaluator.options.executor} executor "
                       f"({reply.seconds:.1f} s)")
-        distilled, seconds, peak = moved(reply.distilled, evaluator.device), reply.seconds, reply.peak_memory_bytes
+        distilled, cost = moved(reply.distilled, evaluator.device), reply.distill_cost()
     ds = evaluator.dataset
     try:  # refused before it is cached: a bad set is never read back from the cache
         validate_distilled(distilled, num_classes=ds.num_classes, ipc=evaluator.ipc, channels=ds.channels,
@@ -324,12 +337,12 @@ def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_
         "method": spec.name, "method_ref": choice.name, "method_version": spec.version, "provider": spec.provider,
         "distribution": dist, "distribution_version": version, "params": choice.params,
         "budget": choice.budget, "dataset": evaluator.dataset.name, "ipc": evaluator.ipc, "seed": evaluator.seed,
-        "distill_seconds": seconds, "peak_memory_bytes": peak, "distill_key": key,
+        **cost.to_meta(), "distill_key": key,
     })
     if distilled.label_strategy is None:
         distilled.label_strategy = spec.label_strategy
-    return DistillOutcome(distilled, key, False, seconds, choice.name, choice.params, choice.budget,
-                          choice.budget_params)
+    return DistillOutcome(distilled, key, False, float(cost.wall_seconds or 0.0), choice.name, choice.params,
+                          choice.budget, choice.budget_params, cost=cost)
 
 
 def _store(outcome: DistillOutcome, folder: "Path", log: Any) -> "Path | None":

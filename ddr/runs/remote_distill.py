@@ -9,7 +9,8 @@ there with a :class:`DistillTask` instead of running the method in this process:
 * the worker rebuilds the plugin system, a session and an evaluator from the same options
   (with the ``local`` executor and the driver's torch settings), runs the method with the same
   seeds through the same code (:func:`ddr.runs.distill.execute_method`) under the same
-  ``--timeout``, and returns the set as CPU tensors with its log lines;
+  ``--timeout``, and returns the set as CPU tensors with its log lines and what it cost, measured
+  in the worker (:class:`ddr.runs.cost.DistillCost`: the worker's wall, CPU and GPU seconds);
 * the driver validates the set, stamps its metadata and stores it: the cache is written only
   by the driver, so the set is the one ``local`` would have made, bit for bit on equal hardware.
 
@@ -28,6 +29,7 @@ from ddr.errors import DdrError, portable_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.distilled import DistilledSet
+    from ddr.runs.cost import DistillCost
     from ddr.runs.distill import MethodChoice
     from ddr.runs.evaluate import EvalOptions, Evaluator
 
@@ -64,13 +66,23 @@ class DistillTask:
 
 @dataclass
 class DistillReply:
-    """A worker's distillation: the set (CPU tensors), wall seconds, peak device memory (bytes)
-    and the messages it logged."""
+    """A worker's distillation: the set (CPU tensors), wall seconds, peak device memory (bytes),
+    the messages it logged and its whole cost as measured in the worker (``cost``; ``None`` from
+    a worker of a ddr that did not measure it)."""
 
     distilled: "DistilledSet"
     seconds: float
     peak_memory_bytes: int | None
     messages: list[str] = field(default_factory=list)
+    cost: "DistillCost | None" = None
+
+    def distill_cost(self) -> "DistillCost":
+        """The worker's measured cost, else what the reply's ``seconds`` and peak memory say."""
+        from ddr.runs.cost import DistillCost
+
+        if self.cost is not None:
+            return self.cost
+        return DistillCost(wall_seconds=self.seconds, peak_memory_bytes=self.peak_memory_bytes)
 
 
 def make_task(choice: "MethodChoice", evaluator: "Evaluator", *, auto_assets: bool,
@@ -125,8 +137,9 @@ def _distill(task: DistillTask) -> DistillReply:
     if task.teachers is not None:
         arch, params = task.teachers["arch"]
         evaluator.use_teachers(frozen_models(task.teachers["states"], lambda: evaluator.make_model(0, arch, params)))
-    distilled, seconds, peak = execute_method(choice, evaluator, auto_assets=task.auto_assets, timeout=task.timeout)
-    return DistillReply(distilled=moved(distilled, "cpu"), seconds=seconds, peak_memory_bytes=peak, messages=messages)
+    distilled, cost = execute_method(choice, evaluator, auto_assets=task.auto_assets, timeout=task.timeout)
+    return DistillReply(distilled=moved(distilled, "cpu"), seconds=float(cost.wall_seconds or 0.0),
+                        peak_memory_bytes=cost.peak_memory_bytes, messages=messages, cost=cost)
 
 
 def moved(distilled: "DistilledSet", device: Any) -> "DistilledSet":
