@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sqlite3
 import struct
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from results_helpers import FIXTURES, copy_runs, real_runs, write_run
+from scipy import stats
 
 from ddr.errors import ArtifactError, DdrError
 from ddr.store.hashing import sha256_json
@@ -295,7 +297,11 @@ def test_cli_import_list_json_csv(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert f"(0 new, {n} updated)" in capsys.readouterr().out
     assert _cli(["results", "--db", db_path, "--where", "method=dm", "--where", "ipc=1"]) == 0
     out = capsys.readouterr().out
-    assert "6312b3c1eb" in out and "herding" not in out and out.rstrip().endswith("run(s)")
+    assert "6312b3c1eb" in out and "herding" not in out and "digits v1" in out
+    assert re.search(r"run\(s\) · ddr \d+\.\d+\.\d+ · generated \d{4}-\d\d-\d\d$", out.rstrip())
+    from ddr.cli.results import parse_where
+
+    assert parse_where(["lrs=0.25", "LRS=0.5", "method=dm"]) == {"ddrs": [0.25, 0.5], "method": "dm"}
     assert _cli(["results", "--db", db_path, "--suite", "digits", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == n and all(r["suite"] == "digits" for r in rows)
@@ -324,8 +330,24 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "Δ a8159dccdf − 6312b3c1eb" in out and "run spec differences:" in out
     assert f"{b['ddrs'] - a['ddrs']:+.4f}" in out
     assert "method_params.embed_batch_size" in out and "(absent)" in out
+    # is the difference real? dm seed 1 vs dm seed 0: other seeds, Welch; herding seed 0 vs dm seed 0: paired
+    assert "is the difference real?" in out and "ddrs (lrs)" in out
+    tests = {(t["run"], t["quantity"]): t for t in compare_runs([a, b, database_row(db_path, "aaa96062d9")])["tests"]}
+    welch = tests[("a8159dccdf", "ddrs")]
+    da, db_ = a["metrics"]["ddrs"]["values"], b["metrics"]["ddrs"]["values"]
+    assert not welch["paired"] and welch["p"] == pytest.approx(stats.ttest_ind(db_, da, equal_var=False).pvalue)
+    paired = tests[("aaa96062d9", "ddrs")]
+    herding_values = database_row(db_path, "aaa96062d9")["metrics"]["ddrs"]["values"]
+    assert paired["paired"] and paired["p"] == pytest.approx(stats.ttest_rel(herding_values, da).pvalue)
+    assert paired["p_holm"] == pytest.approx(min(1.0, 2 * min(paired["p"], welch["p"])) if paired["p"] < welch["p"]
+                                             else max(paired["p"], min(1.0, 2 * welch["p"])))
     with pytest.raises(DdrError, match="at least two runs"):
         _cli(["compare", "--db", db_path, "6312b3"])
+
+
+def database_row(db_path: str, run_id: str) -> dict:
+    with ResultsDB(db_path) as database:
+        return database.get(run_id)
 
 
 def test_cli_paths_never_import_torch(tmp_path: Path) -> None:

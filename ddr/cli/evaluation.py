@@ -146,6 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         method_overrides["iterations"] = args.iterations
     session = _session(args)
     options = _options(args, protocol_overrides, 1 if args.ipc is None else args.ipc)
+    if args.distill_seeds is not None:
+        if args.distill_seeds < 1:
+            raise ConfigError(f"--distill-seeds must be at least 1, got {args.distill_seeds}")
+        if args.eval_arch is not None or args.save_distilled is not None:
+            raise ConfigError("--distill-seeds cannot be combined with --eval-arch or --save-distilled; "
+                              "write a suite file (seeds: [...], eval_archs: [...]) instead")
+        return int(_guarded(session, lambda: _run_seeds(args, session, options, method_overrides)))
     if args.eval_arch is not None:
         from ddr.cli.suites import cmd_run_cross_arch
 
@@ -158,6 +165,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         save_distilled_to=args.save_distilled, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets,
         timeout=args.timeout))
     return _report(args, session, result)
+
+
+def distill_seeds(seed: int, count: int) -> list[int]:
+    """The seeds of ``--seed S --distill-seeds N``: S, S+1, …, S+N−1. Consecutive, so the runs are
+    the units a suite with ``seeds: [S, …, S+N−1]`` makes, and every method run this way at the
+    same S shares its evaluation seeds (student initialisations and random subsets) with the others."""
+    return [seed + k for k in range(count)]
+
+
+def _run_seeds(args: argparse.Namespace, session: Any, options: Any, method_overrides: dict[str, Any]) -> int:
+    """``ddr run --distill-seeds N``: one distillation and evaluation per seed, then the summary
+    over distillations × students (intervals by the hierarchical bootstrap, the IOR verdict)."""
+    from dataclasses import replace
+
+    from ddr.report.tables import seeds_summary
+    from ddr.runs.run import run
+    from ddr.store.results import load_record
+
+    results, rows = [], []
+    for seed in distill_seeds(options.seed, args.distill_seeds):
+        result, _ = run(args.method, options=replace(options, seed=seed), session=session,
+                        method_overrides=method_overrides, out=args.out, use_cache=not args.no_cache,
+                        auto_assets=not args.no_auto_assets, timeout=args.timeout)
+        results.append(result)
+        if result.record_dir:
+            rows.append(load_record(result.record_dir))
+        if not args.json:
+            print(f"seed {seed}: DDRS {result.to_json()['ddrs']['mean']:.4f}; run record: {result.record_dir}")
+    if args.json:
+        print(json.dumps({"runs": [r.to_json() for r in results], "summary": seeds_summary(rows, as_json=True)},
+                         indent=2, default=str))
+    else:
+        print(seeds_summary(rows))
+    session.hook.ddr_session_finish(results=results, exitstatus=0)
+    return 0
 
 
 # -- ddr eval ------------------------------------------------------------------------------------
@@ -271,6 +313,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--db", default=None, metavar="FILE",
                    help="results database (default: $DDR_CACHE_DIR/results.sqlite)")
     p.add_argument("--iterations", type=int, default=None, help="distillation iterations (method.iterations)")
+    p.add_argument("--distill-seeds", type=int, default=None, metavar="N",
+                   help="distil N times (seeds --seed … --seed+N-1), evaluate each, and summarise over "
+                        "distillations × students")
     p.add_argument("--save-distilled", default=None, metavar="DIR", help="also save the distilled set here (ddr format)")
     p.add_argument("--no-cache", action="store_true", help="distill again even if the set is cached")
     p.add_argument("--no-auto-assets", action="store_true",

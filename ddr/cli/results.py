@@ -17,7 +17,7 @@ from typing import Any
 
 from ddr.errors import DdrError
 
-LIST_COLUMNS = ("run_id", "suite", "method", "dataset", "ipc", "arch", "seed", "ddrs", "hlr", "ior",
+LIST_COLUMNS = ("run_id", "suite", "method", "dataset", "ipc", "arch", "protocol", "seed", "ddrs", "hlr", "ior",
                 "acc_syn_hard", "acc_rdm_any", "created")
 ABSENT = "(absent)"
 SCORES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars")
@@ -44,6 +44,8 @@ def parse_where(items: Sequence[str] | None) -> dict[str, Any]:
         except ValueError:
             value = raw
         key = key.strip()
+        if key.lower() == "lrs":  # DD-Ranking 0.2.0's name for DDRS
+            key = "ddrs"
         if key in where:
             previous = where[key] if isinstance(where[key], list) else [where[key]]
             where[key] = previous + [value]
@@ -81,6 +83,7 @@ def _out(text: str, path: str | None) -> None:
 # -- ddr results ---------------------------------------------------------------------------------
 
 def cmd_results(args: argparse.Namespace) -> int:
+    from ddr.report.leaderboard import protocol_label, provenance
     from ddr.report.tabular import csv_text, fmt_num, text_table
 
     rows = selected_rows(args)
@@ -88,7 +91,8 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
     if args.csv:
-        sys.stdout.write(csv_text(LIST_COLUMNS, [[r.get(c) for c in LIST_COLUMNS] for r in rows]))
+        sys.stdout.write(csv_text([*LIST_COLUMNS, "ddr"], [[protocol_label(r) if c == "protocol" else r.get(c)
+                                                            for c in LIST_COLUMNS] + [provenance()] for r in rows]))
         return 0
     if not rows:
         print("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
@@ -97,10 +101,11 @@ def cmd_results(args: argparse.Namespace) -> int:
     table = []
     for r in rows:
         table.append([r["run_id"][:10], r.get("suite") or "-", r["method"], r["dataset"], r["ipc"], r.get("arch") or "-",
-                      r.get("seed"), fmt_num(r.get("ddrs")), fmt_num(r.get("hlr")), fmt_num(r.get("ior")),
-                      fmt_num(r.get("acc_syn_hard")), fmt_num(r.get("acc_rdm_any")), r.get("created") or "-"])
-    print(text_table(LIST_COLUMNS, table, ["l"] * 6 + ["r"] * 6 + ["l"]))
-    print(f"{len(rows)} run(s)")
+                      protocol_label(r), r.get("seed"), fmt_num(r.get("ddrs")), fmt_num(r.get("hlr")),
+                      fmt_num(r.get("ior")), fmt_num(r.get("acc_syn_hard")), fmt_num(r.get("acc_rdm_any")),
+                      r.get("created") or "-"])
+    print(text_table([c if c != "ddrs" else "ddrs (lrs)" for c in LIST_COLUMNS], table, ["l"] * 7 + ["r"] * 6 + ["l"]))
+    print(f"{len(rows)} run(s) · {provenance()}")
     return 0
 
 
@@ -179,7 +184,42 @@ def compare_runs(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if len({json.dumps(v, sort_keys=True, default=str) if v is not missing else "<missing>" for v in values}) > 1:
             differences.append({"key": key, "values": [ABSENT if v is missing else v for v in values]})
     return {"runs": names, "labels": [f"{r.get('method')} {r.get('dataset')} ipc{r.get('ipc')}" for r in rows],
-            "scores": scores, "spec_differences": differences}
+            "scores": scores, "spec_differences": differences, "tests": compare_tests(rows, names)}
+
+
+TESTED = ("ddrs", "hlr", "ior", "acc_syn_hard", "acc_syn_any")
+
+
+def compare_tests(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Each run against the first, per quantity in :data:`TESTED`: the difference, the t test the
+    leaderboard uses (paired where the runs share evaluation seeds, Welch otherwise), its interval,
+    the Holm-adjusted p over the runs, and how many students (or distillations) per run would
+    separate the difference at the observed noise with 80 % power. Rows without per-student values
+    give no tests."""
+    from ddr.report.leaderboard import build_leaderboard
+    from ddr.report.ranking import compare
+    from ddr.report.statistics import ALPHA, holm, required_n
+
+    try:
+        entries = [build_leaderboard([r], analyse=False)[0].entries[0] for r in rows]
+    except DdrError:
+        return []
+    out = []
+    for metric in TESTED:
+        found = [compare(entries[k], entries[0], 0.5, k, 0, metric) for k in range(1, len(entries))]
+        adjusted = iter(holm([c.test.p_value for c in found if c.test is not None]))
+        for k, c in enumerate(found, start=1):
+            item: dict[str, Any] = {"run": names[k], "quantity": metric, "paired": c.paired, "unit": c.unit}
+            if c.test is None:
+                item.update({"diff": None, "test": c.reason, "p": None, "p_holm": None, "ci": None,
+                             "different": None, "needed": None})
+            else:
+                p_holm = next(adjusted)
+                item.update({"diff": c.test.mean, "test": c.test.method, "p": c.test.p_value, "p_holm": p_holm,
+                             "ci": [c.test.ci.low, c.test.ci.high], "different": p_holm < ALPHA,
+                             "needed": required_n(c.test.mean, c.sd, paired=c.paired), "have": c.have})
+            out.append(item)
+    return out
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -210,6 +250,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(text_table(["key", *runs], spec_table))
     else:
         print("run specs are identical")
+    if result["tests"]:
+        from ddr.report.ranking import fmt_p
+
+        print()
+        print(f"is the difference real? (each run − {runs[0]}; two-sided t, Holm over runs, α = 0.05)")
+        rows = []
+        for t in result["tests"]:
+            quantity = "ddrs (lrs)" if t["quantity"] == "ddrs" else t["quantity"]
+            if t["diff"] is None:
+                rows.append([t["run"], quantity, "-", "-", t["test"], "-", "-", "-"])
+                continue
+            need = ("-" if t["needed"] is None else
+                    f"{t['needed']:,} {'pairs' if t['paired'] else t['unit']}" + (" (have enough)"
+                                                                                   if t["needed"] <= t["have"] else ""))
+            rows.append([t["run"], quantity, f"{t['diff']:+.4f}", f"[{t['ci'][0]:+.4f}, {t['ci'][1]:+.4f}]", t["test"],
+                         fmt_p(t["p_holm"]), "yes" if t["different"] else "no", need])
+        print(text_table(["run", "quantity", "Δ", "95 % CI", "test", "p (Holm)", "different", "n for 80 % power"],
+                         rows, ["l", "l", "r", "r", "l", "r", "l", "r"]))
     return 0
 
 
@@ -222,7 +280,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not rows:
         raise DdrError("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
                        + "; add run folders with `ddr results import DIR`")
-    _out(render(rows, args.format, args.w), args.output)
+    _out(render(rows, args.format, args.w, mixed=args.mixed), args.output)
     return 0
 
 
@@ -279,10 +337,14 @@ def add_results_commands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_compare)
 
-    p = subparsers.add_parser("leaderboard", help="rank methods by DDRS per (dataset, IPC): Markdown, CSV or HTML")
+    p = subparsers.add_parser("leaderboard", help="rank methods by DDRS (LRS) per (dataset, IPC), with intervals, "
+                                                  "tie groups and beats-random verdicts: Markdown, CSV or HTML")
     _common(p)
     p.add_argument("--w", type=_w, default=0.5, help="weight of IOR against HLR in DDRS (default 0.5)")
     p.add_argument("--format", choices=("md", "csv", "html"), default="md")
+    p.add_argument("--mixed", action="store_true",
+                   help="rank runs of different protocols on one board anyway (the board says so); "
+                        "without it such a board is refused")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 

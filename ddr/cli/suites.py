@@ -12,7 +12,7 @@ from ddr.errors import ConfigError
 
 # options of one run that a suite file sets instead (ddr run SUITE.yaml refuses them)
 _RUN_ONLY = ("method", "iterations", "save_distilled", "ipc", "arch", "protocol", "label_strategy", "loss",
-             "num_eval", "epochs", "lr", "teacher", "eval_arch")
+             "num_eval", "epochs", "lr", "teacher", "eval_arch", "distill_seeds")
 _RUN_ONLY_FLAGS = ("ars", "zca")
 
 

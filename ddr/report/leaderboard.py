@@ -46,7 +46,7 @@ SCORE_NAME = "DDRS (LRS)"
 METRIC_ALIASES = {"lrs": "ddrs"}
 
 REPLICATE_FIELDS = frozenset({
-    "seed", "distill_seed", "distill_key", "suite", "source", "device", "executor", "budget", "ars",
+    "seed", "distill_seed", "distill_key", "suite", "suite_unit", "source", "device", "executor", "budget", "ars",
     "method", "dataset", "ipc", "protocol_overrides", "record_dir",
 })
 """Run-spec fields that identify a replicate or where it ran, not what was evaluated: rows that

@@ -149,10 +149,11 @@ def verdict(entry: "Entry") -> Verdict:
     return Verdict("no evidence", test)
 
 
-def compare(a: "Entry", b: "Entry", w: float, ia: int = 0, ib: int = 1) -> Comparison:
-    """DDRS(w) of ``a`` against ``b``: paired where they share replicate keys, else Welch."""
-    unit_a, keyed_a, values_a = replicates(a, "ddrs", w)
-    unit_b, keyed_b, values_b = replicates(b, "ddrs", w)
+def compare(a: "Entry", b: "Entry", w: float, ia: int = 0, ib: int = 1, metric: str = "ddrs") -> Comparison:
+    """``metric`` (DDRS at ``w`` by default) of ``a`` against ``b``: paired where they share
+    replicate keys, else Welch."""
+    unit_a, keyed_a, values_a = replicates(a, metric, w)
+    unit_b, keyed_b, values_b = replicates(b, metric, w)
     if unit_a != unit_b:
         return Comparison(ia, ib, None, False, unit_a,
                           reason=f"not tested: {a.label} has {a.n_distillations} distillation(s), "

@@ -94,3 +94,48 @@ def generalisation_table(records: Sequence[Mapping[str, Any]], failures: Sequenc
     note = f"distilled with {distill_arch}; " if distill_arch else ""
     return (f"{head}\n{table}\n{note}each row's HLR/IOR/DDRS use that architecture's own real-data and random "
             "students (fractions)")
+
+
+def seeds_summary(rows: Sequence[Mapping[str, Any]], as_json: bool = False) -> Any:
+    """One method distilled with several seeds (``ddr run --distill-seeds N``): per quantity the
+    mean ± std over distillations × students and the 95 % interval (hierarchical bootstrap over
+    distillations, then students), and the beats-random verdict on IOR (t over per-distillation
+    means). ``as_json``: the same as a dict."""
+    from ddr.report.leaderboard import ACCURACIES as ACCURACY_KEYS
+    from ddr.report.leaderboard import SCORE_NAME, build_leaderboard
+    from ddr.report.leaderboard_text import fmt_estimate
+
+    boards = build_leaderboard(rows)
+    entries = [e for b in boards for e in b.entries]
+    if as_json:
+        def described(e: Any, key: str) -> dict[str, Any]:
+            est = e.estimate(key)
+            return {"mean": est.mean, "std": est.std, "n": est.n,
+                    "ci": None if est.ci is None else [est.ci.low, est.ci.high],
+                    "ci_method": None if est.ci is None else est.ci.method}
+
+        return [{"method": e.label, "dataset": b.dataset, "ipc": b.ipc, "protocol": e.protocol,
+                 "distillations": e.n_distillations, "students": e.n_students,
+                 "verdict": e.verdict.text if e.verdict else None,
+                 "verdict_p": e.verdict.test.p_value if e.verdict and e.verdict.test else None,
+                 **{key: described(e, key) for key in ("ddrs", "hlr", "ior", *ACCURACY_KEYS)}}
+                for b in boards for e in b.entries]
+    lines = []
+    for board in boards:
+        for e in board.entries:
+            lines.append(f"{e.label} · {board.title} · {e.protocol} · {e.n_distillations} distillations × "
+                         f"{e.n_students} students in all")
+            lines.append(f"{'quantity':<26}{'mean ± std [95 % interval]':>44}")
+            for label, key in ROWS:
+                if key == "ars":
+                    continue
+                label = f"{SCORE_NAME}" if key == "ddrs" else label
+                lines.append(f"{label:<26}{fmt_estimate(e.estimate(key)):>44}")
+            verdict = e.verdict.short if e.verdict is not None else "-"
+            lines.append(f"vs random: {verdict}" + (f" — {e.verdict.test.method}" if e.verdict and e.verdict.test else ""))
+            ci = e.ddrs.ci
+            if ci is not None:
+                lines.append(f"intervals: {ci.method}")
+    if len(entries) > 1:
+        lines.append("note: these runs are not one recipe; each line is its own entry (see `ddr compare`)")
+    return "\n".join(lines)
