@@ -174,3 +174,16 @@ def test_lrs_is_ddrs() -> None:
     e = entries([row("A", [0.1, 0.2], [0.2, 0.3])])["A"]
     assert e.estimate("lrs") == e.estimate("ddrs")
     assert "DDRS (LRS)" in render([row("A", [0.1, 0.2], [0.2, 0.3])], "md")
+
+
+def test_row_order_never_changes_a_number_and_identical_entries_are_named() -> None:
+    rows = [row(m, [0.1 + 0.01 * s, 0.12, 0.05 * s], [0.2, 0.1 + 0.02 * s, 0.15], seed=s, sha=f"set{s}")
+            for m in ("herding", "kcenter") for s in range(3)]  # two methods that chose the same sets
+    rows.append(row("dm", [0.05, 0.06, 0.02], [0.25, 0.2, 0.22], seed=0))
+    forward, backward = build_leaderboard(rows), build_leaderboard(rows[::-1])
+    for a, b in zip(forward[0].entries, backward[0].entries):
+        assert a.label == b.label and a.ddrs == b.ddrs and a.ior == b.ior  # CIs included, bit for bit
+    (board,) = forward
+    text = describe_power(board)
+    assert text.startswith("Identical scores at every student: herding = kcenter.")
+    assert [e.rank for e in board.entries if e.label != "dm"] == [e.rank for e in board.entries if e.label != "dm"][:1] * 2

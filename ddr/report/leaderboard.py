@@ -159,6 +159,21 @@ class Entry:
     verdict: Any = None
     _estimates: dict[tuple[str, float], Estimate] = field(default_factory=dict, repr=False)
 
+    def canonical_order(self) -> None:
+        """Order distillations by (seeds, hash) and students by (seed, index), so every statistic
+        — the bootstrap's draws and a mean's last bit — is the same whatever order rows came in."""
+        def seed_key(seed: str) -> tuple[int, str]:
+            return (0, f"{int(seed):020d}") if seed.isdigit() else (1, seed)
+
+        def student_key(key: StudentKey) -> tuple:
+            return (seed_key(key[0]), key[1])
+
+        for d in self.distillations.values():
+            d.students = dict(sorted(d.students.items(), key=lambda item: student_key(item[0])))
+            d.reference = dict(sorted(d.reference.items(), key=lambda item: student_key(item[0])))
+        self.distillations = dict(sorted(self.distillations.items(),
+                                         key=lambda item: (sorted(seed_key(x) for x in item[1].seeds), item[0])))
+
     # -- counts ------------------------------------------------------------------------------
     @property
     def n_students(self) -> int:
@@ -482,6 +497,9 @@ def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5, *, anal
                                      arch=recipe["arch"], recipe=recipe, protocol=protocol_label(row),
                                      budget_note=budget_note(row))
         _add_row(board[entry_key], row, where)
+    for entries in groups.values():
+        for entry in entries.values():
+            entry.canonical_order()
     # one labelling over every board, so a method variant has the same name at every (dataset, IPC)
     _labels([e for entries in groups.values() for e in entries.values()])
     boards = [Board(dataset, ipc, w, rank_entries(list(entries.values()), w))

@@ -108,6 +108,22 @@ class BoardAnalysis:
         return None
 
 
+TIE = 1e-12
+"""Mean DDRS that differ by no more than this are equal (float rounding, not a difference)."""
+
+
+def identical_pairs(board: "Board") -> list[tuple[str, str]]:
+    """Entries whose every replicate has the same DDRS (e.g. two methods that chose the same images)."""
+    out = []
+    entries = board.entries
+    for i in range(len(entries)):
+        for j in range(i + 1, len(entries)):
+            a, b = entries[i].values("ddrs", board.w), entries[j].values("ddrs", board.w)
+            if len(a) == len(b) and a and all(abs(x - y) <= TIE for x, y in zip(a, b)):
+                out.append((entries[i].label, entries[j].label))
+    return out
+
+
 def fmt_p(p: float | None) -> str:
     if p is None:
         return "-"
@@ -181,6 +197,8 @@ def _power(board: "Board", comparisons: list[Comparison]) -> PowerEstimate | Non
         if c is None or c.test is None:
             continue
         gap = abs(c.test.mean)
+        if gap <= TIE:  # identical scores: no number of runs separates them (said separately)
+            continue
         if best is None or gap < best[0]:
             best = (gap, c)
     if best is None:
@@ -289,8 +307,10 @@ def fmt_rank(entry: "Entry") -> str:
 def describe_power(board: "Board") -> str:
     """One sentence on the closest pair and what would separate it."""
     analysis: BoardAnalysis | None = board.analysis
+    same = identical_pairs(board)
+    prefix = ("Identical scores at every student: " + "; ".join(f"{a} = {b}" for a, b in same) + ". ") if same else ""
     if analysis is None or analysis.power is None:
-        return "Closest pair: no pair with ≥ 2 replicates each to estimate the noise from."
+        return prefix + "Closest pair: no pair of different entries with ≥ 2 replicates each to estimate the noise from."
     p = analysis.power
     a, b = board.entries[p.a].label, board.entries[p.b].label
     c = analysis.comparison(p.a, p.b)
@@ -304,7 +324,7 @@ def describe_power(board: "Board") -> str:
     else:
         need = f"separating it at α = {st.ALPHA:g} with 80 % power needs ≈ {p.needed:,} {per} (have {p.have})"
     kind = "paired" if p.paired else "Welch"
-    return (f"Closest pair: {a} vs {b}, Δ DDRS {p.delta:+.4f} ({state}; {kind} t, sd {p.sd:.4f} over {unit}); "
+    return (f"{prefix}Closest pair: {a} vs {b}, Δ DDRS {p.delta:+.4f} ({state}; {kind} t, sd {p.sd:.4f} over {unit}); "
             f"{need}.")
 
 
