@@ -16,6 +16,7 @@ from ddr.plugin.specs import (
     AugmentationSpec,
     DatasetSpec,
     LabelStrategySpec,
+    MethodRecipe,
     MethodSpec,
     ProtocolSpec,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "DatasetSpec",
     "DdrError",
     "LabelStrategySpec",
+    "MethodRecipe",
     "MethodSpec",
     "ProtocolSpec",
     "__version__",

@@ -34,7 +34,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="the cluster an executor connects to (ray: ADDR of `ray start --head`)")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.safetensors or state-dict .pt)")
     p.add_argument("--ars", action="store_true", help="also compute the augmentation robust score (ARS)")
-    p.add_argument("--zca", action="store_true", help="ZCA-whiten the dataset (for ZCA-space distilled sets)")
+    p.add_argument("--zca", action=argparse.BooleanOptionalAction, default=None,
+                   help="ZCA-whiten the dataset (kornia's fit on 0..1 pixels, as MTT/DATM); --no-zca refuses it. "
+                        "Default for ddr run: as the method's recipe for the dataset and IPC says, else off")
     p.add_argument("--download", action="store_true", help="download the dataset into DDR_DATA_DIR if missing")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bit-identical reruns)")
     p.add_argument("--no-job-cache", action="store_true", help="train every student again instead of reusing cached ones")

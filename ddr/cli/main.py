@@ -232,6 +232,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
         print("parameters: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in spec.defaults.items()))
     for preset, values in sorted(spec.presets.items()):
         print(f"preset {spec.name}.{preset}: " + (", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()) or "(defaults)"))
+    recipes = list(getattr(spec, "recipes", ()) or ())
+    if recipes:
+        print("recipes (the authors' settings, applied by `ddr run` on that dataset and IPC under your own):")
+        for recipe in recipes:
+            print(f"  {recipe.name}: {recipe.summary()}")
+            print(f"    source: {recipe.source}")
     if record.get("reported"):
         print("reported: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record["reported"].items())))
     return 0

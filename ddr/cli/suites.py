@@ -12,8 +12,8 @@ from ddr.errors import ConfigError
 
 # options of one run that a suite file sets instead (ddr run SUITE.yaml refuses them)
 _RUN_ONLY = ("method", "iterations", "save_distilled", "ipc", "arch", "protocol", "label_strategy", "loss",
-             "num_eval", "epochs", "lr", "teacher", "eval_arch", "distill_seeds")
-_RUN_ONLY_FLAGS = ("ars", "zca")
+             "num_eval", "epochs", "lr", "teacher", "eval_arch", "distill_seeds", "zca")
+_RUN_ONLY_FLAGS = ("ars",)
 
 
 def refuse_run_options(args: argparse.Namespace, parser_defaults: dict[str, Any]) -> None:

@@ -258,6 +258,70 @@ class AugmentationSpec(ComponentSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MethodRecipe:
+    """What a method's authors ran on one dataset (at some IPCs, or all): its parameters and what it
+    needs from the evaluation. ``ddr run`` picks the recipe matching the run's dataset and IPC,
+    prints it, and applies it under the user's own choices (``--set method.KEY``, ``--zca`` /
+    ``--no-zca``, ``--protocol``, ``--set KEY``), which always win.
+
+    Attributes:
+        dataset: the dataset name (``cifar10``), matched against the run's dataset without options.
+        ipcs: the IPCs it covers; empty means every IPC.
+        name: a short name for the printout and the record (``cifar10 IPC 10``).
+        params: method parameters (above the dataset budget, below a named preset and ``--set``).
+        zca: whether the authors whiten with ZCA (``None``: they say nothing).
+        protocol: the protocol to evaluate under instead of the method's default (``None``: keep it).
+        protocol_overrides: dotted protocol settings their evaluation uses (e.g. its student batch).
+        source: the official file(s) and lines this is transcribed from.
+    """
+
+    dataset: str
+    ipcs: tuple[int, ...] = ()
+    name: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    zca: bool | None = None
+    protocol: str | None = None
+    protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        owner = f"recipe for {self.dataset!r}"
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise InvalidSpecError(f"a method recipe needs a dataset name, got {self.dataset!r}")
+        ipcs = tuple(self.ipcs)
+        if not all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in ipcs):
+            raise InvalidSpecError(f"{owner}: ipcs must be positive integers, got {self.ipcs!r}")
+        object.__setattr__(self, "ipcs", ipcs)
+        object.__setattr__(self, "params", _frozen_mapping(self.params, "params", owner))
+        object.__setattr__(self, "protocol_overrides",
+                           _frozen_mapping(self.protocol_overrides, "protocol_overrides", owner))
+        if not self.name:
+            object.__setattr__(self, "name", self.dataset + (" IPC " + "/".join(map(str, ipcs)) if ipcs else ""))
+        if not self.source:
+            raise InvalidSpecError(f"{owner}: say where the recipe comes from (source: the official file and lines)")
+
+    def matches(self, dataset: str, ipc: int | None) -> bool:
+        """Whether the recipe covers ``dataset`` (options after ``:`` ignored) at ``ipc``."""
+        return dataset.split(":")[0] == self.dataset and (not self.ipcs or ipc in self.ipcs)
+
+    def summary(self) -> str:
+        """``ZCA on; factor=1; protocol soft; train.batch_size=128`` (what it sets, in words)."""
+        parts = []
+        if self.zca is not None:
+            parts.append("ZCA on" if self.zca else "ZCA off")
+        parts += [f"{k}={v}" for k, v in self.params.items()]
+        if self.protocol:
+            parts.append(f"protocol {self.protocol}")
+        parts += [f"{k}={v}" for k, v in self.protocol_overrides.items()]
+        return "; ".join(parts) or "the method's defaults"
+
+    def describe(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "ipcs": list(self.ipcs), "name": self.name, "params": dict(self.params),
+                "zca": self.zca, "protocol": self.protocol,
+                "protocol_overrides": _jsonable(dict(self.protocol_overrides)), "source": self.source}
+
+
+@dataclass(frozen=True, kw_only=True)
 class MethodSpec(ComponentSpec):
     """A dataset-distillation method.
 
@@ -277,6 +341,8 @@ class MethodSpec(ComponentSpec):
         protocol_overrides: dotted protocol settings the method needs to be evaluated at all
             (SRe²L: ``{"teacher.arch": "convnet_bn"}``, a teacher with BatchNorm statistics). They
             apply under the user's own overrides, and every record names them like any override.
+        recipes: :class:`MethodRecipe` records, the authors' own settings per (dataset, IPC); at
+            most one may match a (dataset, IPC).
     """
 
     kind: ClassVar[str] = "method"
@@ -288,6 +354,7 @@ class MethodSpec(ComponentSpec):
     reported: Mapping[str, float] = field(default_factory=dict)
     params: tuple[ParamSpec, ...] = ()
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
+    recipes: tuple[MethodRecipe, ...] = ()
 
     def __post_init__(self) -> None:
         owner = f"method '{self.name}'"
@@ -313,6 +380,24 @@ class MethodSpec(ComponentSpec):
                 check_params(self.params, values, f"{owner}, preset '{preset}',")
             except ConfigError as exc:
                 raise InvalidSpecError(str(exc)) from None
+        recipes = tuple(self.recipes)
+        if not all(isinstance(r, MethodRecipe) for r in recipes):
+            raise InvalidSpecError(f"{owner}: recipes must be MethodRecipe records")
+        for k, recipe in enumerate(recipes):
+            try:
+                check_params(self.params, recipe.params, f"{owner}, recipe '{recipe.name}',")
+            except ConfigError as exc:
+                raise InvalidSpecError(str(exc)) from None
+            for other in recipes[k + 1:]:
+                shared = set(recipe.ipcs) & set(other.ipcs) if recipe.ipcs and other.ipcs else True
+                if other.dataset == recipe.dataset and shared:
+                    raise InvalidSpecError(f"{owner}: recipes '{recipe.name}' and '{other.name}' both cover "
+                                           f"{recipe.dataset}; give each IPC one recipe")
+        object.__setattr__(self, "recipes", recipes)
+
+    def recipe_for(self, dataset: str, ipc: int | None) -> MethodRecipe | None:
+        """The recipe covering ``dataset`` at ``ipc``, if the method declares one."""
+        return next((r for r in self.recipes if r.matches(dataset, ipc)), None)
 
     def check_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` validated against the schema (unknown keys, types, ranges): ConfigError."""
@@ -322,7 +407,8 @@ class MethodSpec(ComponentSpec):
         return {"label_strategy": self.label_strategy, "protocol": self.protocol,
                 "needs_teacher": self.needs_teacher, "reported": dict(self.reported),
                 "params": [p.describe() for p in self.params],
-                "protocol_overrides": _jsonable(dict(self.protocol_overrides))}
+                "protocol_overrides": _jsonable(dict(self.protocol_overrides)),
+                "recipes": [r.describe() for r in self.recipes]}
 
 
 @dataclass(frozen=True, kw_only=True)

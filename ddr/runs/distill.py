@@ -53,13 +53,15 @@ class DistillOutcome:
 
 @dataclass(frozen=True)
 class MethodChoice:
-    """A method reference resolved against its schema: spec, canonical name, parameters, and the
-    dataset budget applied (its name and the parameters it set)."""
+    """A method reference resolved against its schema: spec, canonical name, parameters, the
+    dataset budget applied (its name and the parameters it set) and the authors' recipe for the
+    run's (dataset, IPC), when the method declares one."""
 
     resolved: "Resolved[Any]"
     params: dict[str, Any]
     budget: str | None
     budget_params: dict[str, Any] | None
+    recipe: Any = None
 
     @property
     def spec(self) -> Any:
@@ -70,8 +72,11 @@ class MethodChoice:
         return self.resolved.name
 
 
-def resolve_method(system: Any, method: str, dataset: str, overrides: Mapping[str, Any] | None = None) -> MethodChoice:
-    """Resolve ``method`` (``dm``, ``dm.paper``) with the dataset's budget and user overrides."""
+def resolve_method(system: Any, method: str, dataset: str, overrides: Mapping[str, Any] | None = None,
+                   ipc: int | None = None) -> MethodChoice:
+    """Resolve ``method`` (``dm``, ``dm.paper``) for ``dataset`` at ``ipc``. Parameters, later
+    winning: the schema's defaults, the dataset's budget preset, the method's recipe for the
+    (dataset, IPC), a named preset (``dm.paper``), the user's ``--set method.KEY``."""
     registry = system.methods()
     resolved = registry.resolve(method)
     spec = resolved.spec
@@ -80,14 +85,17 @@ def resolve_method(system: Any, method: str, dataset: str, overrides: Mapping[st
     # a named preset (dm.smoke, dm.paper) says the whole budget: the dataset's is not mixed in
     use_budget = budget and budget in spec.presets and resolved.preset is None
     budget_params = dict(spec.presets[budget]) if use_budget else None
+    recipe = spec.recipe_for(dataset, ipc) if ipc is not None else None
     params = dict(spec.defaults)
     params.update(budget_params or {})
+    if recipe is not None:
+        params.update(recipe.params)
     if resolved.preset is not None:
         params.update(spec.presets[resolved.preset])
     params.update(user)
     resolved = type(resolved)(spec=spec, preset=resolved.preset, argument=resolved.argument, params=params)
     return MethodChoice(resolved=resolved, params=params, budget=budget if budget_params is not None else None,
-                        budget_params=budget_params)
+                        budget_params=budget_params, recipe=recipe)
 
 
 def _model_seeds(seed: int) -> Iterator[int]:

@@ -47,7 +47,8 @@ class EvalOptions:
         overrides: further protocol overrides, dotted or nested (``{"train.batch_size": 128}``).
         device: ``cpu``, ``cuda``, ``cuda:N`` (``None``: the GPU when present).
         teacher: a teacher checkpoint file instead of the trained reference.
-        ars: also compute ARS; zca: ZCA-whiten the dataset; download: fetch a missing dataset.
+        ars: also compute ARS; zca: ZCA-whiten the dataset (``None``: as the method's recipe says for
+            ``ddr run``, else off); download: fetch a missing dataset.
         method_protocol: the protocol the method asks for (the default protocol).
         executor: how jobs run (``local``); executor_options: its keyword arguments
             (``{"address": ...}`` for ``ray``).
@@ -69,7 +70,7 @@ class EvalOptions:
     device: str | None = None
     teacher: str | Path | None = None
     ars: bool | None = None
-    zca: bool = False
+    zca: bool | None = None
     download: bool = False
     method_protocol: str = "hard"
     executor: str = "local"
@@ -192,7 +193,7 @@ class Evaluator:
     def dataset(self) -> "ImageDataset":
         if self._dataset is None:
             self._dataset = self.session.load_dataset(self.options.dataset, download=self.options.download,
-                                                      zca=self.options.zca)
+                                                      zca=bool(self.options.zca))
         return self._dataset
 
     @property
@@ -524,7 +525,7 @@ class Evaluator:
             "protocol_overrides": o.protocol_overrides(), "protocol_config": self.protocol.to_dict(),
             "label_strategy": strategy_ref, "loss": loss, "seed": self.seed, "device": str(self.device),
             "lr_override": o.lr, "ars": self.want_ars, "executor": o.executor,
-            "teacher": str(self.teacher_path) if self.teacher_path else None, "zca": o.zca,
+            "teacher": str(self.teacher_path) if self.teacher_path else None, "zca": bool(o.zca),
         }
 
 

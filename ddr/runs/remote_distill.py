@@ -127,7 +127,7 @@ def _distill(task: DistillTask) -> DistillReply:
     messages: list[str] = []
     session = Session(system=system, log=messages.append, progress_bars=False)
     evaluator = Evaluator(task.options, session=session)
-    choice = resolve_method(system, task.method, task.options.dataset, task.params)
+    choice = resolve_method(system, task.method, task.options.dataset, task.params, ipc=task.options.ipc)
     here = tuple(system.provenance().get(choice.spec.provider or "", ("", "")))
     if choice.params != task.params or here != tuple(task.provenance):
         raise DdrError(f"method '{task.method}' on this Ray worker is not the driver's (plugin "

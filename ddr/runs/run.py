@@ -62,15 +62,38 @@ def add_to_results_db(folder: Path, session: Session, suite: str | None = None) 
 
 def prepare_distillation(method: str, options: EvalOptions, session: Session,
                          method_overrides: Mapping[str, Any] | None = None) -> "tuple[MethodChoice, EvalOptions, Evaluator]":
-    """The resolved method, the options it is evaluated under (the protocol settings it needs
-    under the user's own overrides) and the evaluator of its distillation."""
+    """The resolved method, the options it is evaluated under (:func:`evaluation_options`) and the
+    evaluator of its distillation."""
     from ddr.runs.distill import resolve_method
 
-    choice = resolve_method(session.system, method, options.dataset, method_overrides)
+    choice = resolve_method(session.system, method, options.dataset, method_overrides, ipc=options.ipc)
+    o = evaluation_options(choice, options)
+    return choice, o, Evaluator(o, session=session)
+
+
+def evaluation_options(choice: "MethodChoice", options: EvalOptions) -> EvalOptions:
+    """``options`` with what the method asks of its evaluation, under the user's own choices: its
+    ``protocol_overrides``, then its recipe for the (dataset, IPC) (protocol settings, ZCA, a
+    protocol), then the user's ``--set`` / ``--zca`` / ``--no-zca`` / ``--protocol``, which always
+    win. ``zca`` comes out a bool; ``method_protocol`` is the recipe's protocol or the method's."""
+    recipe = choice.recipe
     o = options
-    if choice.spec.protocol_overrides:  # what the method needs, under the user's own overrides
-        o = replace(o, overrides={**dict(choice.spec.protocol_overrides), **dict(o.overrides)})
-    return choice, o, Evaluator(replace(o, method_protocol=choice.spec.protocol), session=session)
+    needs = {**dict(choice.spec.protocol_overrides), **(dict(recipe.protocol_overrides) if recipe else {})}
+    if needs:
+        o = replace(o, overrides={**needs, **dict(o.overrides)})
+    if o.zca is None:
+        o = replace(o, zca=bool(recipe is not None and recipe.zca))
+    method_protocol = recipe.protocol if recipe is not None and recipe.protocol else choice.spec.protocol
+    return replace(o, method_protocol=method_protocol)
+
+
+def describe_recipe(choice: "MethodChoice", dataset: str, ipc: int | None) -> str | None:
+    """The line ``ddr run`` prints when a method's recipe applies (None when none does)."""
+    recipe = choice.recipe
+    if recipe is None:
+        return None
+    return (f"{choice.spec.name}: the authors' '{recipe.name}' recipe for {dataset} IPC {ipc} ({recipe.summary()}); "
+            f"source: {recipe.source}. --set method.KEY, --zca/--no-zca, --protocol and --set KEY override it")
 
 
 def run(method: str, *, options: EvalOptions | None = None, session: Session | None = None,
@@ -104,7 +127,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     if eval_arch is not None:
         session.system.architectures().resolve(eval_arch)  # a misspelt architecture fails before distilling
         if eval_arch != evaluator.student_arch()[0]:  # the distillation's own arch keeps the protocol's params
-            student_evaluator = Evaluator(replace(o, method_protocol=choice.spec.protocol, arch=eval_arch),
+            student_evaluator = Evaluator(replace(o, arch=eval_arch),
                                           session=session)
     for target in (out, Path(record_dir).parent if record_dir is not None else None):
         if target is not None:
@@ -118,6 +141,9 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     outcome_box: list[DistillOutcome] = []
 
     def work() -> EvaluationResult:
+        recipe_line = describe_recipe(choice, o.dataset, o.ipc)
+        if recipe_line:
+            session.log(recipe_line)
         if choice.budget:
             session.log(f"{choice.spec.name}: the '{choice.budget}' budget of dataset {o.dataset} "
                         f"({', '.join(f'{k}={v}' for k, v in (choice.budget_params or {}).items())}); "
@@ -129,6 +155,8 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             save_copy(outcome, Path(save_distilled_to))
         run_spec = {"method": outcome.method, "method_params": outcome.params, "distill_key": outcome.key,
                     "budget": outcome.budget, **dict(spec_extra or {})}
+        if choice.recipe is not None:
+            run_spec["recipe"] = {"name": choice.recipe.name, "source": choice.recipe.source}
         if eval_arch is not None:
             run_spec["distill_arch"] = evaluator.student_arch()[0]
         result = student_evaluator.evaluate(outcome.distilled, method_strategy=choice.spec.label_strategy,

@@ -17,7 +17,7 @@ Parameters left null come from DATM's official configs for the run's (dataset, i
 
 from __future__ import annotations
 
-from ddr_trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params
+from ddr_trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, datm_recipes
 
 from ddr import hookimpl
 from ddr.plugin.params import ParamSpec
@@ -70,6 +70,7 @@ def ddr_methods() -> list[MethodSpec]:
             presets={"reduced": reduced, "smoke": smoke},
             label_strategy="stored_soft",
             protocol="hard",
+            recipes=datm_recipes(),
             # DATM paper (Guo et al. ICLR'24) Table 1, ConvNet-3 (TinyImageNet ConvNet-4), as fractions:
             # C10 46.9/66.8/76.1, C100 27.9/47.2/55.0, Tiny 17.1/31.1/39.7 (the same cells in PAD's Table 1).
             reported={

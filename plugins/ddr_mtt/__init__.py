@@ -11,7 +11,7 @@ automatically (2 experts x 8 epochs, 40 iterations); ``smoke`` runs in seconds.
 
 from __future__ import annotations
 
-from ddr_trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params
+from ddr_trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, mtt_recipes
 
 from ddr import hookimpl
 from ddr.plugin.specs import MethodSpec
@@ -29,6 +29,7 @@ def ddr_methods() -> list[MethodSpec]:
             presets={"reduced": dict(REDUCED_COMMON), "smoke": dict(SMOKE_COMMON)},
             label_strategy="hard",
             protocol="hard",
+            recipes=mtt_recipes(),
             # MTT paper (Cazenavette et al. CVPR'22) Table 1, ConvNet-3 (TinyImageNet ConvNet-4), test
             # accuracy as fractions; CIFAR-100 IPC 50 is 47.7 ± 0.2.
             reported={

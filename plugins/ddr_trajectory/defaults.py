@@ -21,8 +21,10 @@ are 100-epoch FTD/GSAM trajectories (README: ``buffer_FTD.py --train_epochs=100`
 plain-SGD experts (MTT's ``buffer.py``), so DATM asks for 100 expert epochs but not for FTD.
 
 A parameter left ``null`` takes its value from the method's table for the run's (dataset, ipc),
-else from ``GENERIC`` / ``DATM_GENERIC``. ZCA is a property of the loaded dataset
-(``ddr run --zca``), not a method parameter: the tables' ``zca`` column is advice only.
+else from ``GENERIC`` / ``DATM_GENERIC``. ZCA is a property of the loaded dataset, not a method
+parameter: :func:`mtt_recipes` / :func:`datm_recipes` turn the tables' ``zca`` column (and DATM's
+evaluation batch) into the methods' :class:`ddr.MethodRecipe` records, which ``ddr run`` applies
+for the run's (dataset, ipc) unless the user says ``--zca`` / ``--no-zca``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 from typing import Any
 
 from ddr.plugin.params import ParamSpec
+from ddr.plugin.specs import MethodRecipe
 
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
 
@@ -96,6 +99,29 @@ DATM_GENERIC: dict[str, Any] = {
     **GENERIC, "min_start_epoch": 0, "current_max_start_epoch": None, "expansion_end_epoch": 3000, "lr_y": 2.0,
     "threshold": 1.0, "init": "correct", "iterations": 5000,
 }
+
+
+MTT_SOURCE = ("GeorgeCazenavette/mtt-distillation readme.md hyper-parameter table (the zca column), as "
+              "NUS-HPC-AI-Lab/DD-Ranking methods/MTT/readme.md transcribes it; ZCA fit in utils.py get_dataset")
+DATM_EVAL_BATCH = 128
+"""DATM trains its evaluation students with ``batch_train: 128`` (every config; distill/evaluation.py:99)."""
+DATM_SOURCE = ("NUS-HPC-AI-Lab/DATM configs/{folder}/ConvIN/IPC{ipc}.yaml (zca: True, batch_train: 128); "
+               "distill/evaluation.py:99 (the evaluation batch); utils/utils_baseline.py (the ZCA fit)")
+DATM_FOLDERS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet"}
+
+
+def mtt_recipes() -> tuple[MethodRecipe, ...]:
+    """MTT's (dataset, ipc) cells: ZCA as its table says."""
+    return tuple(MethodRecipe(dataset=dataset, ipcs=(ipc,), zca=bool(row["zca"]), source=MTT_SOURCE)
+                 for (dataset, ipc), row in MTT_TABLE.items())
+
+
+def datm_recipes() -> tuple[MethodRecipe, ...]:
+    """DATM's (dataset, ipc) cells: ZCA on and its evaluation students' batch of 128."""
+    return tuple(MethodRecipe(dataset=dataset, ipcs=(ipc,), zca=bool(row["zca"]),
+                              protocol_overrides={"train.batch_size": DATM_EVAL_BATCH},
+                              source=DATM_SOURCE.format(folder=DATM_FOLDERS[dataset], ipc=ipc))
+                 for (dataset, ipc), row in DATM_TABLE.items())
 
 
 def table_value(dataset: str, ipc: int, key: str, method: str = "mtt") -> Any:

@@ -329,13 +329,15 @@ def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatc
                 for arg in ("--set", f"{key}={TINY_NET if isinstance(value, dict) else value}")]
     method = ["--set", "method.num_experts=1", "--set", "method.expert_train_epochs=3", "--set", "method.iterations=3",
               "--set", "method.syn_steps=3", "--set", "method.expert_epochs=1", "--set", "method.max_start_epoch=2"]
-    # --no-auto-assets: the run must find the ZCA experts `ddr experts train --zca` made
-    proc = _ddr(["run", "--method", "mtt", "--dataset", "cifar10", "--zca", "--ipc", "1", "--no-auto-assets",
+    # no --zca: MTT's recipe for CIFAR-10 IPC 1 whitens (its table's ZCA column); --no-auto-assets:
+    # the run must find the ZCA experts `ddr experts train --zca` made
+    proc = _ddr(["run", "--method", "mtt", "--dataset", "cifar10", "--ipc", "1", "--no-auto-assets",
                  *settings, *method, "--save-distilled", str(saved), "--no-progress", "--json"],
                 cwd=tmp_path, cache=cache, data=data)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mtt: the authors' 'cifar10 IPC 1' recipe for cifar10 IPC 1 (ZCA on)" in proc.stderr
     record = json.loads(proc.stdout)
-    assert record["run_spec"]["zca"] is True
+    assert record["run_spec"]["zca"] is True and record["run_spec"]["recipe"]["name"] == "cifar10 IPC 1"
     for metric in ("acc_real_hard", "acc_syn_hard", "acc_rdm_any", "ddrs"):
         assert all(0.0 <= v <= 1.0 for v in record[metric]["values"]), (metric, record[metric])
     distilled = load_distilled(saved)

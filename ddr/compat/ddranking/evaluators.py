@@ -164,7 +164,7 @@ class _DDRankingEvaluator:
             options = self.mapped.eval_options(EvalOptions(seed=self.seed, executor=self.executor, ipc=None,
                                                            overrides=self.overrides))
             options = replace(options, overrides={**dict(options.overrides), weight_key: float(weight)})
-            dataset = self.session.load_dataset(options.dataset, zca=options.zca)
+            dataset = self.session.load_dataset(options.dataset, zca=bool(options.zca))
             distilled = self._distilled(image_tensor, image_path, hard_labels, soft_labels, syn_lr,
                                         dataset.num_classes, options.ipc)
             ipc = options.ipc or int(distilled.labels.bincount().max())

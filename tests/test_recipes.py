@@ -1,0 +1,126 @@
+"""Method recipes: the authors' settings per (dataset, IPC), pinned to their official sources, picked
+by ``ddr run`` and applied under the user's own choices (which always win)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from ddr.errors import InvalidSpecError
+from ddr.plugin.manager import PluginSystem
+from ddr.plugin.specs import MethodRecipe, MethodSpec
+from ddr.runs.distill import resolve_method
+from ddr.runs.evaluate import EvalOptions
+from ddr.runs.run import describe_recipe, evaluation_options
+
+# Transcribed here independently of the plugins, from the official files named in each recipe's source.
+MTT_ZCA = {  # GeorgeCazenavette/mtt-distillation readme.md table, the ZCA column
+    ("cifar10", 1): True, ("cifar10", 10): True, ("cifar10", 50): False,
+    ("cifar100", 1): True, ("cifar100", 10): False, ("cifar100", 50): True,
+    ("tinyimagenet", 1): False, ("tinyimagenet", 10): False, ("tinyimagenet", 50): False,
+}
+DATM_CELLS = [(d, k) for d in ("cifar10", "cifar100", "tinyimagenet") for k in (1, 10, 50)]  # every config: zca True,
+DATM_BATCH = 128                                                                             # batch_train 128
+RDED = {  # LINs-lab/RDED argument.py: re_batch_size by IPC on CIFAR-10; the CIFAR-100 conv3 special experiment
+    ("cifar10", 1): {"train.batch_size": 10}, ("cifar10", 10): {"train.batch_size": 50},
+    ("cifar10", 50): {"train.batch_size": 100},
+    ("cifar100", 1): {"train.batch_size": 25, "train.lr": 0.002},
+    ("cifar100", 10): {"train.batch_size": 25, "train.lr": 0.002},
+    ("cifar100", 50): {"train.batch_size": 25, "train.lr": 0.002},
+}
+
+
+@pytest.fixture(scope="module")
+def system() -> PluginSystem:
+    return PluginSystem()
+
+
+def spec_of(system: PluginSystem, name: str) -> MethodSpec:
+    return system.methods().resolve(name).spec
+
+
+def test_each_recipe_table_equals_its_transcribed_source(system: PluginSystem) -> None:
+    mtt, datm, rded = (spec_of(system, m) for m in ("mtt", "datm", "rded"))
+    for (dataset, ipc), zca in MTT_ZCA.items():
+        recipe = mtt.recipe_for(dataset, ipc)
+        assert recipe is not None and recipe.zca is zca and not recipe.protocol_overrides and not recipe.params
+        assert "mtt-distillation" in recipe.source
+    assert len(mtt.recipes) == len(MTT_ZCA)
+    for dataset, ipc in DATM_CELLS:
+        recipe = datm.recipe_for(dataset, ipc)
+        assert recipe is not None and recipe.zca is True
+        assert dict(recipe.protocol_overrides) == {"train.batch_size": DATM_BATCH}
+        assert f"/ConvIN/IPC{ipc}.yaml" in recipe.source and "evaluation.py" in recipe.source
+    for (dataset, ipc), settings in RDED.items():
+        recipe = rded.recipe_for(dataset, ipc)
+        assert recipe is not None and dict(recipe.params) == {"factor": 1} and recipe.zca is None
+        assert dict(recipe.protocol_overrides) == {"teacher.arch": "convnet_bn", **settings}
+        assert "LINs-lab/RDED@" in recipe.source and "conv3" in recipe.source
+    assert mtt.recipe_for("digits", 1) is None and rded.recipe_for("tinyimagenet", 10) is None
+    assert mtt.recipe_for("cifar10:train_per_class=5", 1) is mtt.recipe_for("cifar10", 1)  # options ignored
+
+
+def test_parameters_resolve_defaults_budget_recipe_preset_user(system: PluginSystem) -> None:
+    plain = resolve_method(system, "rded", "cifar10", ipc=10)
+    assert plain.recipe is not None and plain.params["factor"] == 1  # the recipe over the default 2
+    assert resolve_method(system, "rded", "cifar10", ipc=10, overrides={"factor": 3}).params["factor"] == 3
+    assert resolve_method(system, "rded.paper", "cifar10", ipc=10).params["factor"] == 2  # a named preset wins
+    assert resolve_method(system, "rded", "cifar10").recipe is None  # no IPC: no recipe
+    assert resolve_method(system, "rded", "digits", ipc=10).params["factor"] == 1  # digits' reduced budget
+
+
+def test_evaluation_options_apply_the_recipe_under_the_users_choices(system: PluginSystem) -> None:
+    base = EvalOptions(dataset="cifar10", ipc=1)
+    mtt = resolve_method(system, "mtt", "cifar10", ipc=1)
+    assert evaluation_options(mtt, base).zca is True
+    assert evaluation_options(mtt, replace(base, zca=False)).zca is False  # --no-zca wins
+    assert evaluation_options(resolve_method(system, "mtt", "cifar10", ipc=50), replace(base, ipc=50)).zca is False
+    assert evaluation_options(resolve_method(system, "dm", "cifar10", ipc=1), base).zca is False  # no recipe: off
+    datm = resolve_method(system, "datm", "cifar100", ipc=10)
+    o = evaluation_options(datm, EvalOptions(dataset="cifar100", ipc=10))
+    assert o.zca is True and dict(o.overrides) == {"train.batch_size": 128} and o.method_protocol == "hard"
+    o = evaluation_options(datm, EvalOptions(dataset="cifar100", ipc=10, overrides={"train.batch_size": 64}))
+    assert dict(o.overrides) == {"train.batch_size": 64}  # --set wins
+    rded = resolve_method(system, "rded", "cifar10", ipc=50)
+    o = evaluation_options(rded, EvalOptions(dataset="cifar10", ipc=50))
+    assert dict(o.overrides) == {"teacher.arch": "convnet_bn", "train.batch_size": 100} and o.method_protocol == "soft"
+    assert o.protocol_overrides()["train.batch_size"] == 100  # recorded like any override
+    line = describe_recipe(rded, "cifar10", 50)
+    assert line is not None and line.startswith("rded: the authors' 'cifar10 IPC 50' recipe for cifar10 IPC 50 "
+                                                 "(factor=1; teacher.arch=convnet_bn; train.batch_size=100)")
+    assert describe_recipe(resolve_method(system, "dm", "cifar10", ipc=1), "cifar10", 1) is None
+
+
+def test_a_recipe_may_name_a_protocol(system: PluginSystem) -> None:
+    spec = spec_of(system, "dm")
+    mine = replace(spec, recipes=(MethodRecipe(dataset="cifar10", protocol="soft", source="a paper, Table 2"),))
+    choice = resolve_method(system, "dm", "cifar10", ipc=10)
+    choice = replace(choice, recipe=mine.recipe_for("cifar10", 10))
+    assert evaluation_options(choice, EvalOptions(dataset="cifar10", ipc=10)).method_protocol == "soft"
+
+
+def test_bad_recipes_are_refused_when_the_spec_is_made() -> None:
+    with pytest.raises(InvalidSpecError, match="say where the recipe comes from"):
+        MethodRecipe(dataset="cifar10")
+    with pytest.raises(InvalidSpecError, match="positive integers"):
+        MethodRecipe(dataset="cifar10", ipcs=(0,), source="x")
+    common = dict(name="m", target="m:M", defaults={"k": 1})
+    with pytest.raises(InvalidSpecError, match="both cover cifar10"):
+        MethodSpec(**common, recipes=(MethodRecipe(dataset="cifar10", ipcs=(1, 10), source="x"),
+                                      MethodRecipe(dataset="cifar10", ipcs=(10,), source="y")))
+    with pytest.raises(InvalidSpecError, match="recipe 'cifar10'"):
+        MethodSpec(**common, recipes=(MethodRecipe(dataset="cifar10", params={"nope": 1}, source="x"),))
+    ok = MethodSpec(**common, recipes=(MethodRecipe(dataset="cifar10", ipcs=(1,), source="x"),
+                                       MethodRecipe(dataset="cifar10", ipcs=(10,), source="y")))
+    assert ok.recipe_for("cifar10", 10).source == "y" and ok.recipe_for("cifar10", 50) is None  # type: ignore[union-attr]
+
+
+def test_describe_lists_the_recipes(ddr_cli) -> None:
+    proc = ddr_cli("describe", "method", "datm")
+    assert proc.returncode == 0, proc.stderr
+    assert "  cifar10 IPC 10: ZCA on; train.batch_size=128" in proc.stdout
+    assert "NUS-HPC-AI-Lab/DATM configs/CIFAR-10/ConvIN/IPC10.yaml" in proc.stdout
+    record = json.loads(ddr_cli("describe", "method", "rded", "--json").stdout)
+    assert [r["name"] for r in record["recipes"]] == ["cifar10 IPC 1", "cifar10 IPC 10", "cifar10 IPC 50", "cifar100"]
