@@ -128,7 +128,7 @@ def test_the_shipped_suites_validate(ddr_cli) -> None:
     root = Path(__file__).resolve().parents[1] / "benchmarks" / "suites"
     proc = ddr_cli("validate", *map(str, sorted(root.glob("*.yaml"))), timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "valid suite 'digits': 4 method(s) × 1 dataset(s) × 2 IPC(s) × 2 seed(s) = 16 distillation(s)" in proc.stdout
+    assert "valid suite 'digits': 4 method(s) × 1 dataset(s) × 2 IPC(s) × 3 seed(s) = 24 distillation(s)" in proc.stdout
     assert "valid suite 'ddranking-table'" in proc.stdout
 
 
