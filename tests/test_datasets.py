@@ -48,7 +48,7 @@ def expected_normalized(pixels_uint8: np.ndarray, mean, std) -> torch.Tensor:
 
 def test_hook_registers_every_builtin_dataset_without_heavy_imports():
     assert sorted(SPECS) == sorted([
-        "digits", "mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet",
+        "digits", "mnist5k", "mnist", "fashion-mnist", "svhn", "cifar10", "cifar100", "tinyimagenet",
         "imagenet", "imagenette", "imagewoof", "imagenet-subset", "folder"])
     code = ("import sys, ddr.builtins.datasets as d; d.ddr_datasets(); "
             "print(sorted({'torch', 'numpy', 'torchvision', 'sklearn'} & set(sys.modules)))")

@@ -9,7 +9,7 @@ submodules through ``"module:attr"`` targets. Every loader is called as
 from __future__ import annotations
 
 from ddr import hookimpl
-from ddr.builtins.datasets import catalog
+from ddr.builtins.datasets import catalog, mnist5k
 from ddr.plugin.specs import DatasetSpec
 
 _PKG = "ddr.builtins.datasets"
@@ -35,6 +35,13 @@ def ddr_datasets() -> list[DatasetSpec]:
             num_classes=10, image_size=(16, 16), channels=1,
             mean=catalog.DIGITS_MEAN, std=catalog.DIGITS_STD, class_names=catalog.DIGIT_NAMES,
             real_epochs=50, budget="reduced",
+        ),
+        DatasetSpec(
+            name="mnist5k", target=f"{_PKG}.mnist5k:load", aliases=("mnist-5k",), version="1",
+            summary=mnist5k.SUMMARY,
+            num_classes=mnist5k.NUM_CLASSES, image_size=mnist5k.IMAGE_SIZE, channels=1,
+            mean=mnist5k.MEAN, std=mnist5k.STD, class_names=catalog.DIGIT_NAMES,
+            real_epochs=mnist5k.REAL_EPOCHS, budget="reduced",
         ),
         DatasetSpec(
             name="mnist", target=f"{_PKG}.torchvision_sets:load_mnist",
