@@ -12,7 +12,13 @@ import torch
 from torch import nn
 
 from ddr.builtins.labels import ddr_label_strategies
-from ddr.builtins.labels.strategies import HardLabels, StoredSoftLabels, TeacherLabels, mix_soft_targets
+from ddr.builtins.labels.strategies import (
+    HardLabels,
+    StoredSoftLabels,
+    TeacherLabels,
+    TeacherViews,
+    mix_soft_targets,
+)
 from ddr.builtins.losses import ddr_losses
 from ddr.builtins.losses.functions import (
     BUILTIN_LOSSES,
@@ -356,7 +362,10 @@ def test_check_label_strategy_catches_a_train_mode_teacher():
 def test_specs_roles_flags_and_defaults_match_the_classes():
     strategies = {s.name: s for s in ddr_label_strategies()}
     losses = {s.name: s for s in ddr_losses()}
-    assert set(strategies) == {"hard", "stored_soft", "teacher"}
+    assert set(strategies) == {"hard", "stored_soft", "teacher", "teacher_views"}
+    views = strategies["teacher_views"]
+    assert views.accepts_argument and views.needs_teacher and views.soft and views.default_loss == "kl"
+    assert views.target == "ddr.builtins.labels.strategies:teacher_views" and TeacherViews.needs_teacher
     assert set(losses) == set(BUILTIN_LOSSES)
     specs = {**strategies, **losses}
     assert specs["stored_soft"].needs_soft_labels and specs["teacher"].needs_teacher

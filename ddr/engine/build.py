@@ -145,7 +145,10 @@ def build_label_strategy(ref: str, *, loss: Any = None, system: PluginSystem | N
                           f"'{resolved.name}' gives class labels only; use a soft strategy (stored_soft, teacher) "
                           "or a hard loss (ce)")
     built_loss = build_loss(loss_ref, system=system)
-    strategy = _call_target(target, f"label strategy '{resolved.name}'", loss=built_loss, **resolved.params)
+    kwargs: dict[str, Any] = dict(resolved.params)
+    if resolved.argument is not None:  # a family such as teacher_views:K
+        kwargs["argument"] = resolved.argument
+    strategy = _call_target(target, f"label strategy '{resolved.name}'", loss=built_loss, **kwargs)
     for attr in ("prepare", "targets", "loss"):
         if not callable(getattr(strategy, attr, None)):
             raise DdrError(f"label strategy '{resolved.name}' ({resolved.spec.target_path}) has no {attr}() method")

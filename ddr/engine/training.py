@@ -193,7 +193,17 @@ def train(
     epochs = range(recipe.epochs)
     if progress is not None:
         epochs = progress(epochs, total=recipe.epochs, desc="epochs", leave=False)
+    # a label budget of K stored views (teacher_views:K): epoch e >= K replays epoch e mod K exactly
+    # (data order, augmentation, mixing), so the strategy can hand back the labels it stored for them
+    replay = getattr(strategy, "replay_epochs", None)
+    epoch_states: list[Any] = []
     for epoch in epochs:
+        if replay:
+            if epoch < replay:
+                epoch_states.append(generator.get_state())
+            else:
+                generator.set_state(epoch_states[epoch % replay])
+            strategy.start_epoch(epoch)
         for group in optimizer.param_groups:
             group["lr"] = recipe.lr * recipe.lr_factor(epoch)
         for index, images in data.batches(batch_size, generator, device):

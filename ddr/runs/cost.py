@@ -365,7 +365,7 @@ def teacher_storage(evaluator: Any, strategy: str | None) -> tuple[int, bool]:
     The bytes are those of a fresh network of the protocol's teacher architecture (a teacher
     checkpoint loads strictly into it, so its size is the same), which never loads nor trains
     the teacher itself."""
-    if not strategy:
+    if not strategy or stored_views(strategy) is not None:  # a view budget stores labels, not the teacher
         return 0, False
     from ddr.engine.build import label_strategy_spec
 
@@ -375,18 +375,35 @@ def teacher_storage(evaluator: Any, strategy: str | None) -> tuple[int, bool]:
     return module_bytes([evaluator.make_model(0, arch, params)]), True
 
 
-def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = False) -> tuple[dict[str, int], str]:
+def stored_views(strategy: str | None) -> int | None:
+    """K of a ``teacher_views:K`` label budget (None for any other strategy)."""
+    if not strategy:
+        return None
+    name, _, argument = str(strategy).partition(":")
+    if name.split("/")[-1].split(".")[0] != "teacher_views" or not argument.strip().isdigit():
+        return None
+    return int(argument)
+
+
+def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = False,
+            views: int | None = None, num_classes: int | None = None) -> tuple[dict[str, int], str]:
     """``({images, soft_labels, learned_lr, teacher, total}, note)``: bytes needed to train a
     student from ``distilled`` (float32 images and soft labels, 4 bytes for a learned LR, the
-    teacher when the label strategy needs one) and one line saying what the total covers."""
+    teacher when the label strategy needs one) and one line saying what the total covers. Under
+    a view budget (``views`` K, ``teacher_views:K``) the soft labels are the K stored float32 label
+    vectors of ``num_classes`` per image, and the teacher is not needed."""
     images = int(distilled.images.numel()) * 4
     soft = int(distilled.soft_labels.numel()) * 4 if distilled.soft_labels is not None else 0
+    if views is not None and num_classes is not None:
+        soft = int(distilled.labels.numel()) * int(views) * int(num_classes) * 4
     lr = 4 if getattr(distilled, "lr", None) is not None else 0
     teacher = int(teacher_bytes) if teacher_needed else 0
     parts = ["images"] + (["soft labels"] if soft else []) + (["learned LR"] if lr else [])
     if teacher_needed:
         parts.append("teacher")
         tail = "the label strategy relabels every batch with the teacher"
+    elif views is not None:
+        tail = f"{views} stored teacher labels per image (teacher_views:{views}); the teacher is not needed"
     else:
         tail = "the teacher is not needed"
     out = {"images": images, "soft_labels": soft, "learned_lr": lr, "teacher": teacher,

@@ -216,10 +216,12 @@ def run_cost(result: EvaluationResult, distilled: Any, evaluator: Evaluator,
     (``None`` for ``ddr eval``: nulls), the evaluation's time and student epochs, and the bytes
     needed to train a student from ``distilled`` (the teacher's when the evaluated label
     strategy relabels with it)."""
-    from ddr.runs.cost import cost_record, storage, teacher_storage
+    from ddr.runs.cost import cost_record, storage, stored_views, teacher_storage
 
-    teacher_bytes, needed = teacher_storage(evaluator, result.run_spec.get("label_strategy"))
-    stored, note = storage(distilled, teacher_bytes=teacher_bytes, teacher_needed=needed)
+    strategy = result.run_spec.get("label_strategy")
+    teacher_bytes, needed = teacher_storage(evaluator, strategy)
+    stored, note = storage(distilled, teacher_bytes=teacher_bytes, teacher_needed=needed,
+                           views=stored_views(strategy), num_classes=evaluator.dataset.num_classes)
     return cost_record(distill, eval_seconds=result.eval_seconds, students=result.students,
                        storage_bytes=stored, storage_note=note)
 

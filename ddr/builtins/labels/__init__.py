@@ -30,4 +30,10 @@ def ddr_label_strategies() -> list[LabelStrategySpec]:
             soft=True, needs_teacher=True,
             summary="teacher(s) in eval mode relabel every augmented batch, logits averaged; loss 'kl' at T=4",
         ),
+        LabelStrategySpec(
+            name="teacher_views", target=f"{_STRATEGIES}:teacher_views", default_loss="kl",
+            soft=True, needs_teacher=True, accepts_argument=True,
+            summary="label budget teacher_views:K: K teacher-labelled views per image stored (the first K epochs) "
+                    "and replayed after, FKD-style; N*K labels instead of one per image and epoch",
+        ),
     ]

@@ -1,4 +1,4 @@
-"""The built-in label strategies: ``hard``, ``stored_soft`` and ``teacher``.
+"""The built-in label strategies: ``hard``, ``stored_soft``, ``teacher`` and ``teacher_views:K``.
 
 Each is built as ``Strategy(loss=..., **loss_params)``: ``loss`` is a built-in loss name or an
 already-built loss callable, and every other parameter goes to that loss (``temperature``,
@@ -17,14 +17,14 @@ import torch
 
 from ddr.builtins.losses.functions import build_loss, loss_name
 from ddr.engine.labels import Loss, Targets
-from ddr.errors import ConfigError, DistilledSetError
+from ddr.errors import ConfigError, DdrError, DistilledSetError
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
     from ddr.engine.augment import Mix
 
-__all__ = ["HardLabels", "StoredSoftLabels", "TeacherLabels", "mix_soft_targets"]
+__all__ = ["HardLabels", "StoredSoftLabels", "TeacherLabels", "TeacherViews", "mix_soft_targets", "teacher_views"]
 
 
 def mix_soft_targets(logits: torch.Tensor, mix: "Mix") -> torch.Tensor:
@@ -218,3 +218,61 @@ class TeacherLabels(_StrategyBase):
             if len(self._teachers) > 1:
                 soft = soft / len(self._teachers)
         return Targets(hard=hard, soft=soft, mix=mix)
+
+
+class TeacherViews(TeacherLabels):
+    """``teacher_views:K``: a label budget of K stored soft labels per image, FKD-style (Shen & Xing,
+    ECCV 2022: soft labels of fixed crops are stored once and replayed). The teacher labels every
+    augmented batch of the first K epochs; from epoch K on THE training loop replays epoch
+    ``e mod K`` exactly — it restores the random generator to that epoch's starting state, so the
+    data order, the augmented views and the mixing are the same — and this strategy returns the
+    soft labels it stored for those very views. The student therefore trains on K fixed views per
+    image with N·K teacher queries and N·K stored label vectors, instead of a fresh view and a
+    teacher query per image and epoch (``teacher``). With K ≥ the epochs nothing is replayed and it
+    equals ``teacher``."""
+
+    name = "teacher_views"
+
+    def __init__(self, loss: "str | Loss | None" = None, *, views: int, **loss_params: Any):
+        super().__init__(loss, **loss_params)
+        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+            raise ConfigError(f"teacher_views needs a number of views K >= 1 (teacher_views:K), got {views!r}")
+        self.replay_epochs = views
+        self.queries = 0
+        """Images the teacher labelled (N·K once every view is stored)."""
+        self._stored: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._view = 0
+        self._batch = 0
+
+    def start_epoch(self, epoch: int) -> None:
+        """THE loop tells the strategy an epoch begins (``epoch`` counted from 0)."""
+        self._view, self._batch = epoch % self.replay_epochs, 0
+
+    def targets(self, images: torch.Tensor, index: torch.Tensor, mix: "Mix | None") -> Targets:
+        """The teacher's targets of a batch of the first K epochs, stored; the stored ones after."""
+        key = (self._view, self._batch)
+        self._batch += 1
+        stored = self._stored.get(key)
+        if stored is None:
+            targets = super().targets(images, index, mix)
+            assert targets.soft is not None
+            self.queries += int(images.shape[0])
+            self._stored[key] = (index.detach().clone(), targets.soft)
+            return targets
+        stored_index, soft = stored
+        if not torch.equal(stored_index.to(index.device), index):
+            raise DdrError("teacher_views: the replayed epoch drew another batch than the stored one; the training "
+                           "loop must restore the generator at each epoch (a bug: please report it)")
+        return Targets(hard=self._hard_targets(index), soft=soft, mix=mix)
+
+    def __repr__(self) -> str:
+        return f"TeacherViews(views={self.replay_epochs}, loss={loss_name(self.loss_fn)!r})"
+
+
+def teacher_views(*, argument: str, loss: "str | Loss | None" = None, **loss_params: Any) -> TeacherViews:
+    """``teacher_views:K``: :class:`TeacherViews` with ``K`` views per image."""
+    text = str(argument).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"teacher_views:K needs K, a whole number of stored views per image >= 1; got {argument!r} "
+                          "(e.g. --label-strategy teacher_views:4)")
+    return TeacherViews(loss, views=int(text), **loss_params)
