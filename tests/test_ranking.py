@@ -187,3 +187,11 @@ def test_row_order_never_changes_a_number_and_identical_entries_are_named() -> N
     text = describe_power(board)
     assert text.startswith("Identical scores at every student: herding = kcenter.")
     assert [e.rank for e in board.entries if e.label != "dm"] == [e.rank for e in board.entries if e.label != "dm"][:1] * 2
+
+
+def test_an_order_held_at_a_single_w_is_not_a_range() -> None:
+    """Three entries with the same HLR tie exactly at w = 0 (DDRS then depends on HLR only)."""
+    rows = [row(m, [0.1, 0.12], iors) for m, iors in (("a", [0.0, 0.01]), ("b", [0.05, 0.06]), ("c", [0.02, 0.0]))]
+    (board,) = build_leaderboard(rows)
+    assert [(s.low, s.order) for s in board.analysis.segments] == [(0.0, ("b", "c", "a"))]
+    assert describe_segments(board) == "Ranking by mean DDRS is the same for every w ∈ [0, 1]."

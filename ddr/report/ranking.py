@@ -237,8 +237,9 @@ def w_segments(entries: "list[Entry]", steps: int = 100, tol: float = 1e-4) -> l
                 else:
                     hi = mid
             boundary = round((lo + hi) / 2, 4)
-            segments.append(Segment(low, boundary, orders[k - 1]))
-            low = boundary
+            if boundary - low > tol:  # an order held at a single w (an exact tie there) is no range
+                segments.append(Segment(low, boundary, orders[k - 1]))
+                low = boundary
     segments.append(Segment(low, 1.0, orders[-1]))
     return segments
 
