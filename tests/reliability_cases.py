@@ -578,7 +578,7 @@ CASES: list[Case] = [
     Case("unknown-arch", "`--arch convnett`", (*RUN, "--arch", "convnett", *FAST),
          "unknown architecture 'convnett'; did you mean 'convnet'", setup=fresh_cache, check=nothing),
     Case("unknown-label-strategy", "`--label-strategy techer`", (*RUN, "--label-strategy", "techer", *FAST),
-         "unknown label strategy 'techer'; did you mean 'teacher'?", setup=fresh_cache, check=nothing),
+         "unknown label strategy 'techer'; did you mean 'teacher' or 'teacher_views'?", setup=fresh_cache, check=nothing),
     Case("unknown-loss", "`--loss kll`", (*RUN, "--loss", "kll", *FAST),
          "unknown loss 'kll'; did you mean 'kl'?", setup=fresh_cache, check=nothing),
     Case("unknown-executor", "`--executor lokal`", (*RUN, "--executor", "lokal", *FAST),

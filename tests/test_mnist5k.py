@@ -199,8 +199,8 @@ def test_the_real_file_counts_split_pixels_and_constants():
 @needs_real_file
 def test_a_run_on_mnist5k_through_the_cli_writes_a_record(ddr_cli, tmp_path):
     out = tmp_path / "runs"
-    proc = ddr_cli("run", "--method", "random", "--dataset", "mnist5k", "--num-eval", "1", "--epochs", "2",
-                   "--set", "real.epochs=1", "--no-progress", "--out", str(out), timeout=900)
+    proc = ddr_cli("run", "--method", "random", "--dataset", "mnist5k", "--protocol", "digits", "--num-eval", "1",
+                   "--epochs", "2", "--set", "real.epochs=1", "--no-progress", "--out", str(out), timeout=900)
     assert proc.returncode == 0, proc.stderr
     records = [p for p in out.iterdir() if p.name.startswith("random-mnist5k-ipc1-seed0-")]
     assert len(records) == 1, list(out.iterdir())
