@@ -124,3 +124,24 @@ def test_describe_lists_the_recipes(ddr_cli) -> None:
     assert "NUS-HPC-AI-Lab/DATM configs/CIFAR-10/ConvIN/IPC10.yaml" in proc.stdout
     record = json.loads(ddr_cli("describe", "method", "rded", "--json").stdout)
     assert [r["name"] for r in record["recipes"]] == ["cifar10 IPC 1", "cifar10 IPC 10", "cifar10 IPC 50", "cifar100"]
+
+
+def test_sre2l_cifar_recipe_is_its_32px_scripts_and_builds_a_valid_protocol(system: PluginSystem) -> None:
+    """VILA-Lab/SRe2L *small_dataset: squeeze_cifar.py, recover_cifar.py/.sh, relabel_cifar.py/.sh."""
+    from ddr.protocol.config import resolve_protocol
+
+    for dataset in ("cifar10", "cifar100"):
+        choice = resolve_method(system, "sre2l", dataset, ipc=50)
+        assert choice.recipe is not None and "recover_cifar.py" in choice.recipe.source
+        assert {k: choice.params[k] for k in ("crop_scale_min", "flip", "jitter", "iterations", "lr", "r_bn")} == {
+            "crop_scale_min": 1.0, "flip": False, "jitter": 4, "iterations": 1000, "lr": 0.25, "r_bn": 0.01}
+        o = evaluation_options(choice, EvalOptions(dataset=dataset, ipc=50))
+        assert o.method_protocol == "sre2l-paper" and o.zca is False
+        protocol = resolve_protocol(o.method_protocol, dict(o.overrides), system=system)
+        assert (protocol.teacher.arch, protocol.student.arch) == ("resnet18_bn", "resnet18_bn")  # not convnet_bn
+        assert (protocol.real.optimizer, protocol.real.lr, protocol.real.epochs, protocol.real.batch_size,
+                protocol.real.schedule) == ("sgd", 0.1, 200, 128, "cosine")
+        assert (protocol.train.optimizer, protocol.train.lr, protocol.train.weight_decay, protocol.train.epochs,
+                protocol.train.batch_size) == ("adamw", 0.001, 0.01, 400, 128)
+        assert tuple(protocol.augmentation) == ("crop_flip", "mixup.sre2l") and protocol.loss["temperature"] == 30.0
+    assert resolve_method(system, "sre2l", "digits", ipc=1).recipe is None

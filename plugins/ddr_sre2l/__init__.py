@@ -11,7 +11,9 @@ per-layer batch statistics match the teacher's BatchNorm running statistics. *Re
 evaluation's label strategy ``teacher`` (the teacher labels every augmented batch), or
 ``labels=stored_soft`` to store one logit vector per image.
 
-The set is evaluated under the shared ``soft`` protocol; SRe2L's own student recipe
+On CIFAR-10/100 ``ddr run`` applies SRe2L's 32 px recipe (:func:`sre2l_recipes`: its teacher,
+recovery and student settings, under the ``sre2l-paper`` protocol). Elsewhere the set is evaluated
+under the shared ``soft`` protocol; SRe2L's own (ImageNet) student recipe
 (``validate/train_KD.sh``: AdamW 1e-3 wd 0.01, cosine, 300 epochs, batch 1024, RandomResizedCrop +
 flip + CutMix, KL T=20) is the ``sre2l-paper`` protocol (``--protocol sre2l-paper``).
 
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from ddr import hookimpl
 from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodSpec
+from ddr.plugin.specs import MethodRecipe, MethodSpec
 
 PARAMS = (
     ParamSpec("iterations", 1000, "Adam steps per batch of synthetic images (SRe2L: 1000)", minimum=0),
@@ -48,6 +50,32 @@ PARAMS = (
     ParamSpec("labels", "teacher", "teacher: the evaluation relabels every augmented batch; "
               "stored_soft: store one teacher logit vector per image", choices=("teacher", "stored_soft")),
 )
+
+
+SRE2L_CIFAR_SOURCE = (
+    "VILA-Lab/SRe2L@cb5fac3 SRe2L/*small_dataset/: squeeze_cifar.py (torchvision ResNet-18 with a 3x3 stem and no "
+    "max-pool; SGD 0.1 momentum 0.9 wd 5e-4, cosine, 200 epochs, batch 128, RandomCrop(32, 4) + flip), "
+    "recover_cifar.py + recover_cifar.sh (no crop, no flip, torch.roll jitter random.randint(0, 4); Adam 0.25, "
+    "1000 iterations, r_bn 0.01, batch 100), relabel_cifar.py + relabel_cifar.sh (ResNet-18, AdamW 1e-3 wd 0.01, "
+    "cosine, 400 epochs, batch 128, RandomCrop(32, 4) + flip, mixup 0.8, KL T=30)")
+
+
+def sre2l_recipes() -> tuple[MethodRecipe, ...]:
+    """SRe2L's 32 px CIFAR scripts: recover without crop or flip (shift jitter 0..4), a ResNet-18-BN
+    teacher squeezed with its recipe (the protocol's real-data model), and its student recipe on
+    top of ``sre2l-paper`` (ResNet-18-BN, 400 epochs, batch 128, crop + flip + mixup 0.8, KL T=30).
+    The official scripts run CIFAR-100; the same files serve CIFAR-10 (their dataset is one line)."""
+    settings = {
+        "teacher.arch": "resnet18_bn", "student.arch": "resnet18_bn",
+        "real.optimizer": "sgd", "real.lr": 0.1, "real.momentum": 0.9, "real.weight_decay": 0.0005,
+        "real.schedule": "cosine", "real.epochs": 200, "real.batch_size": 128, "real.augmentation": ["crop_flip"],
+        "train.epochs": 400, "train.batch_size": 128,
+        "hard_augmentation": ["crop_flip"], "augmentation": ["crop_flip", "mixup.sre2l"],
+        "loss.temperature": 30.0,
+    }
+    return tuple(MethodRecipe(dataset=dataset, params={"crop_scale_min": 1.0, "flip": False, "jitter": 4},
+                              protocol="sre2l-paper", protocol_overrides=settings, source=SRE2L_CIFAR_SOURCE)
+                 for dataset in ("cifar10", "cifar100"))
 
 
 @hookimpl
@@ -72,5 +100,6 @@ def ddr_methods() -> list[MethodSpec]:
             needs_teacher=True,
             # recovery matches the teacher's BatchNorm running statistics: the teacher must have them
             protocol_overrides={"teacher.arch": "convnet_bn"},
+            recipes=sre2l_recipes(),
         )
     ]
