@@ -47,7 +47,15 @@ PARAMS = (
     ParamSpec("num_inference_steps", 50, "denoising steps of the full schedule (diffusers default 50)", minimum=1),
     ParamSpec("prompt", "{name}", "text prompt per class; {name} is the class name"),
     ParamSpec("mipc", None, "real images encoded per class (null: all)", type="int", minimum=1),
-    ParamSpec("kmeans_iterations", 100, "Lloyd iterations of the per-class k-means in latent space", minimum=1),
+    ParamSpec("prototypes", "minibatch", "how class prototypes are clustered: minibatch (D4M's sklearn "
+              "MiniBatchKMeans fed by partial_fit in chunks of km_expand*ipc latents, gen_prototype.py) or kmeans "
+              "(exact k-means++ and Lloyd steps)", choices=("minibatch", "kmeans")),
+    ParamSpec("km_expand", 10, "MiniBatchKMeans chunk size in units of ipc (D4M --km_expand, default 10)", minimum=1),
+    ParamSpec("kmeans_iterations", 100, "Lloyd iterations of the exact k-means (prototypes=kmeans)", minimum=1),
+    ParamSpec("latents", "sample", "encode real images to a sample of the VAE posterior (sample, as diffusers' "
+              "img2img latents are drawn) or to its mean", choices=("sample", "mean")),
+    ParamSpec("negative_prompt", "cartoon, anime, painting", "negative prompt of every generation "
+              "(D4M gen_syn_image.py); empty: none", type="str"),
     ParamSpec("encode_batch", 32, "images per VAE encoder call", minimum=1),
     ParamSpec("generate_batch", 16, "prototypes per generator call", minimum=1),
     ParamSpec("labels", "teacher", "teacher: the evaluation relabels every augmented batch; "

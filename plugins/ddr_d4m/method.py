@@ -2,10 +2,16 @@
 
 1. Encode up to ``mipc`` real images per class with the generator's autoencoder (images taken
    to 0..1 pixels, grey repeated to RGB, resized to ``resolution``, scaled to ``[-1, 1]``).
-2. Per class, k-means (k-means++ seeding, ``kmeans_iterations`` Lloyd steps) of the flattened
-   latents into ``ipc`` clusters; the centroids are the class prototypes.
+   Latents are samples of the VAE posterior (``latents=sample``; ``mean`` takes its mean).
+2. Per class, cluster the flattened latents into ``ipc`` prototypes as D4M's ``gen_prototype.py``
+   does: sklearn ``MiniBatchKMeans(n_clusters=ipc, random_state=0, batch_size=km_expand*ipc,
+   n_init="auto")`` fed by ``partial_fit`` on consecutive chunks of ``km_expand*ipc`` latents, and
+   the last, shorter chunk when it holds at least ``ipc`` (D4M runs that last call only for its
+   final class; here every class gets it). ``prototypes=kmeans`` runs exact k-means instead
+   (k-means++ seeding, ``kmeans_iterations`` Lloyd steps).
 3. Generate one image per prototype with the class-prompted img2img pipeline started from the
-   prototype latent (``strength``, ``guidance_scale``, prompt ``prompt.format(name=class name)``).
+   prototype latent (``strength``, ``guidance_scale``, prompt ``prompt.format(name=class name)``,
+   D4M's negative prompt ``cartoon, anime, painting``; gen_syn_image.py).
 4. Convert to the dataset (RGB -> luma for grey datasets, antialiased resize to the dataset size,
    normalise); the evaluation relabels with the teacher.
 
@@ -71,18 +77,23 @@ class DiffusersGenerator:
         self.scaling = float(getattr(pipe.vae.config, "scaling_factor", 1.0))
 
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
+    def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Scaled latents of ``images`` (RGB in [-1, 1]): a posterior sample drawn from
+        ``generator``, or the posterior mean without one."""
         vae = self.pipe.vae
         images = images.to(self.device, vae.dtype)
-        return vae.encode(images).latent_dist.mean.float() * self.scaling
+        dist = vae.encode(images).latent_dist
+        latents = dist.mean if generator is None else dist.sample(generator=generator)
+        return latents.float() * self.scaling
 
     @torch.no_grad()
     def generate(self, latents: torch.Tensor, prompts: list[str], *, strength: float, guidance_scale: float,
-                 num_inference_steps: int, seed: int) -> torch.Tensor:
+                 num_inference_steps: int, seed: int, negative_prompt: str | None = None) -> torch.Tensor:
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        negative = [negative_prompt] * len(prompts) if negative_prompt else None
         out = self.pipe(prompt=prompts, image=latents.to(self.device, self.pipe.vae.dtype), strength=strength,
                         guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
-                        generator=gen, output_type="pt")
+                        negative_prompt=negative, generator=gen, output_type="pt")
         images = out.images if hasattr(out, "images") else out[0]
         return images.float().clamp(0.0, 1.0)
 
@@ -154,6 +165,36 @@ def kmeans(points: torch.Tensor, k: int, iterations: int, generator: torch.Gener
     return c
 
 
+def minibatch_prototypes(points: torch.Tensor, k: int, km_expand: int) -> torch.Tensor:
+    """``[k, D]`` prototypes of ``points [n, D]`` as D4M's gen_prototype.py computes them: sklearn's
+    ``MiniBatchKMeans(n_clusters=k, random_state=0, batch_size=km_expand*k, n_init="auto")``
+    ``partial_fit`` on consecutive chunks of ``km_expand*k`` rows, then on the remaining rows when
+    there are at least ``k``. ``n >= k``."""
+    import numpy as np
+    from sklearn.cluster import MiniBatchKMeans
+
+    chunk = int(km_expand) * int(k)
+    model = MiniBatchKMeans(n_clusters=int(k), random_state=0, batch_size=chunk, n_init="auto")
+    data = points.detach().cpu().numpy().astype(np.float64)
+    full = (len(data) // chunk) * chunk
+    for start in range(0, full, chunk):
+        model.partial_fit(data[start:start + chunk])
+    if len(data) - full >= k:
+        model.partial_fit(data[full:])
+    return torch.as_tensor(model.cluster_centers_, dtype=points.dtype)
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    """Whether ``fn`` takes a keyword ``name`` (a registered generator may predate it)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 # -- the method --------------------------------------------------------------------------------
 
 class D4M:
@@ -176,6 +217,12 @@ class D4M:
         template = str(p["prompt"])
         mipc = p["mipc"]
         iters, enc_batch, gen_batch = int(p["kmeans_iterations"]), int(p["encode_batch"]), int(p["generate_batch"])
+        negative = str(p["negative_prompt"] or "")
+        sample = p["latents"] == "sample" and _accepts(generator.encode, "generator")
+        negative_ok = _accepts(generator.generate, "negative_prompt")
+        if negative and not negative_ok:
+            ctx.log("d4m: this generator's generate() takes no negative_prompt; generating without one")
+        encode_gen = child_generator(ctx, "cpu") if sample else None
         names = list(ctx.dataset.class_names) or [str(c) for c in range(ctx.num_classes)]
         try:
             prompts = [template.format(name=names[c]) for c in range(ctx.num_classes)]
@@ -200,16 +247,22 @@ class D4M:
             latents = []
             for i in range(0, len(chosen), enc_batch):
                 real = ctx.train.take(chosen[i:i + enc_batch]).to(ctx.device, torch.float32)
-                latents.append(generator.encode(self._to_generator(ctx, real, resolution)).float().cpu())
+                pixels = self._to_generator(ctx, real, resolution)
+                encoded = generator.encode(pixels, generator=encode_gen) if sample else generator.encode(pixels)
+                latents.append(encoded.float().cpu())
             latents = torch.cat(latents)
             shape = latents.shape[1:]
-            centroids = kmeans(latents.flatten(1), ctx.ipc, iters, child_generator(ctx, "cpu"))
+            if p["prototypes"] == "minibatch":
+                centroids = minibatch_prototypes(latents.flatten(1), ctx.ipc, int(p["km_expand"]))
+            else:
+                centroids = kmeans(latents.flatten(1), ctx.ipc, iters, child_generator(ctx, "cpu"))
             prototypes = centroids.reshape(ctx.ipc, *shape)
             for i in range(0, ctx.ipc, gen_batch):
                 batch = prototypes[i:i + gen_batch]
                 seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device).item())
+                extra = {"negative_prompt": negative} if negative and negative_ok else {}
                 images = generator.generate(batch, [prompts[c]] * len(batch), strength=strength,
-                                            guidance_scale=guidance, num_inference_steps=steps, seed=seed)
+                                            guidance_scale=guidance, num_inference_steps=steps, seed=seed, **extra)
                 out.append(self._to_dataset(ctx, images.to(ctx.device).float(), channels, (height, width)))
 
         images = torch.cat(out)
@@ -218,7 +271,8 @@ class D4M:
         teacher = get_teacher(ctx, self.name) if labels == "stored_soft" else None
         meta = {"generator": str(p["generator"]), "resolution": resolution, "strength": strength,
                 "guidance_scale": guidance, "num_inference_steps": steps, "prompts": prompts,
-                "latent_shape": list(shape)}
+                "latent_shape": list(shape), "prototypes": p["prototypes"], "km_expand": int(p["km_expand"]),
+                "latents": "sample" if sample else "mean", "negative_prompt": negative if negative_ok else None}
         return teacher_labelled_set(ctx, images, meta, labels=labels, teacher=teacher)
 
     @staticmethod

@@ -268,11 +268,68 @@ def test_d4m_with_a_registered_generator(evaluators: dict[str, Any]) -> None:
     assert first.images.shape == (30, 1, 16, 16) and first.label_strategy == "teacher"
     assert fake.calls[0]["prompts"] == ["a digit 0"] * 3 and fake.calls[0]["strength"] == 0.7
     assert fake.calls[0]["guidance_scale"] == 8.0
+    assert fake.calls[0]["negative_prompt"] == "cartoon, anime, painting"  # D4M gen_syn_image.py
+    assert first.meta["prototypes"] == "minibatch" and first.meta["latents"] == "mean"  # encode() takes no generator
     # prototypes are k-means centroids of the class's latents: decoded, they look like the class
     teacher = evaluators["in"].teachers()[0]
     with torch.no_grad():
         acc = (teacher(first.images).argmax(1) == first.labels).float().mean().item()
     assert acc >= 0.7, acc
+
+
+class SamplingGenerator(FakeGenerator):
+    """A generator whose encoder samples a posterior: mean plus noise drawn from the given generator."""
+
+    def __init__(self, device: Any = "cpu"):
+        super().__init__(device)
+        self.encoded_with: list[Any] = []
+
+    def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        self.encoded_with.append(generator)
+        mean = torch.nn.functional.avg_pool2d(images, 4)
+        return mean if generator is None else mean + 0.05 * torch.randn(mean.shape, generator=generator)
+
+    def generate(self, latents: torch.Tensor, prompts: list[str], *, strength: float, guidance_scale: float,
+                 num_inference_steps: int, seed: int) -> torch.Tensor:  # no negative_prompt
+        return super().generate(latents, prompts, strength=strength, guidance_scale=guidance_scale,
+                                num_inference_steps=num_inference_steps, seed=seed)
+
+
+def test_d4m_samples_the_posterior_when_the_encoder_can(evaluators: dict[str, Any]) -> None:
+    import ddr_d4m
+    from ddr_d4m.method import D4M
+
+    sampling = SamplingGenerator()
+    ddr_d4m.register_generator("sampling-test", lambda device: sampling)
+    params = {"generator": "sampling-test", "resolution": 16, "num_inference_steps": 10}
+    first = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=2))
+    assert all(isinstance(g, torch.Generator) for g in sampling.encoded_with) and sampling.encoded_with
+    assert first.meta["latents"] == "sample" and first.meta["negative_prompt"] is None  # generate() takes none
+    again = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=2))
+    assert torch.equal(first.images, again.images)  # the samples are seeded
+    mean = D4M().distill(_context(evaluators["in"], ddr_d4m, {**params, "latents": "mean"}, ipc=2))
+    assert mean.meta["latents"] == "mean" and not torch.equal(first.images, mean.images)
+
+
+def test_minibatch_prototypes_are_d4ms_partial_fit_sequence() -> None:
+    """suduo94/D4M distillation/gen_prototype.py: MiniBatchKMeans(n_clusters=ipc, random_state=0,
+    batch_size=km_expand*ipc, n_init="auto"), partial_fit per full chunk, then the rest if >= ipc."""
+    import numpy as np
+    from ddr_d4m.method import minibatch_prototypes
+    from sklearn.cluster import MiniBatchKMeans
+
+    g = torch.Generator().manual_seed(0)
+    pts = torch.cat([torch.randn(23, 2, generator=g) * 0.1 + c
+                     for c in (torch.tensor([5.0, 0]), torch.tensor([-5.0, 0]), torch.tensor([0, 5.0]))])
+    pts = pts[torch.randperm(len(pts), generator=g)]
+    got = minibatch_prototypes(pts, 3, km_expand=2)  # chunks of 6: 11 full ones, then 3 rows (>= k)
+    ref = MiniBatchKMeans(n_clusters=3, random_state=0, batch_size=6, n_init="auto")
+    data = pts.numpy().astype(np.float64)
+    for start in range(0, 66, 6):
+        ref.partial_fit(data[start:start + 6])
+    ref.partial_fit(data[66:])
+    assert torch.allclose(got, torch.as_tensor(ref.cluster_centers_, dtype=got.dtype))
+    assert sorted((round(float(x)), round(float(y))) for x, y in got) == [(-5, 0), (0, 5), (5, 0)]
 
 
 def test_kmeans_finds_separated_clusters() -> None:
