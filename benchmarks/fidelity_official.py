@@ -1,4 +1,5 @@
-"""Differential check against the official DC/DSA/DM code (VICO-UoE/DatasetCondensation).
+"""Differential checks against the official code: DC/DSA/DM (VICO-UoE/DatasetCondensation) and
+SRe2L's recovery loss (VILA-Lab/SRe2L).
 
 Runs the official implementation's core pieces and ddr's on identical tiny inputs on the CPU and
 prints what each computes, side by side:
@@ -9,11 +10,15 @@ prints what each computes, side by side:
   ``cos``) against ddr's ``gradient_distance`` on the same per-parameter gradients, and the
   gradient of each with respect to the synthetic images;
 - DM's distribution-matching loss: ``main_DM.py``'s ``sum((mean(embed(real)) - mean(embed(syn)))^2)``
-  computed with VICO's network against ddr's DM loss on ddr's network with the same weights.
+  computed with VICO's network against ddr's DM loss on ddr's network with the same weights;
+- with ``--sre2l``: SRe2L's recovery objective on a BatchNorm teacher (torchvision ResNet-18 with
+  SRe2L's CIFAR stem, random weights and running statistics): ``CE + r_bn * (10 * L_0 + sum L_l)``
+  with its ``BNFeatureHook`` (``SRe2L/*small_dataset/utils.py``) against ddr's ``BNStatistics``
+  (``ddr_teacherlib``), and the gradients with respect to the images.
 
 The official code is not part of ddr: check it out anywhere and pass its folder::
 
-    python benchmarks/fidelity_official.py --dc PATH/TO/DatasetCondensation [--json out.json]
+    python benchmarks/fidelity_official.py --dc PATH/TO/DatasetCondensation [--sre2l PATH/TO/SRe2L] [--json out.json]
 
 Exit status 1 when any value differs by more than ``--tol`` (default 1e-5, relative).
 """
@@ -124,29 +129,94 @@ def compare(dc: Path, tol: float) -> dict[str, Any]:
     grad_d, = torch.autograd.grad(loss_d, syn_d)
     row("DM loss (one class)", loss_o.detach(), loss_d.detach())
     row("  d loss / d synthetic images", grad_o, grad_d)
-    commit = subprocess.run(["git", "-C", str(dc), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     worst = max(r["max_rel_diff"] for r in rows)
-    return {"official": "VICO-UoE/DatasetCondensation", "commit": commit or None, "rows": rows,
+    return {"official": "VICO-UoE/DatasetCondensation", "commit": _commit(dc), "rows": rows,
             "max_rel_diff": worst, "tolerance": tol, "agree": worst <= tol}
+
+
+def _commit(folder: Path) -> str | None:
+    out = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def compare_sre2l(repo: Path, tol: float) -> dict[str, Any]:
+    """SRe2L's recovery loss with its BNFeatureHook against ddr's BNStatistics, same teacher and images."""
+    import importlib.util
+
+    import torchvision
+    from ddr_teacherlib import BNStatistics
+    from torch import nn
+
+    path = repo / "SRe2L" / "*small_dataset" / "utils.py"
+    spec = importlib.util.spec_from_file_location("sre2l_small_dataset_utils", path)  # not VICO's `utils`
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path}")
+    official_utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(official_utils)
+    torch.manual_seed(0)
+    teacher = torchvision.models.get_model("resnet18", num_classes=10)
+    teacher.conv1 = nn.Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), bias=False)
+    teacher.maxpool = nn.Identity()
+    with torch.no_grad():  # non-trivial running statistics: a few training-mode passes over noise
+        teacher.train()
+        for _ in range(3):
+            teacher(torch.randn(16, 3, 32, 32) * 1.5 + 0.2)
+    teacher.eval()
+    images = torch.randn(10, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    targets = torch.arange(10)
+    r_bn, first = 0.01, 10.0
+    rows: list[dict[str, Any]] = []
+
+    def row(what: str, official_value: torch.Tensor, ddr_value: torch.Tensor) -> None:
+        rows.append({"quantity": what, "official": float(official_value.flatten()[0]),
+                     "ddr": float(ddr_value.flatten()[0]), "max_rel_diff": _rel(official_value, ddr_value)})
+
+    # official: recover_cifar.py's loop body (one step), its hooks on every BatchNorm2d
+    hooks = [official_utils.BNFeatureHook(m) for m in teacher.modules() if isinstance(m, nn.BatchNorm2d)]
+    x_o = images.clone().requires_grad_(True)
+    ce_o = nn.CrossEntropyLoss()(teacher(x_o), targets)
+    rescale = [first] + [1.0] * (len(hooks) - 1)
+    bn_o = torch.stack([h.r_feature * rescale[i] for i, h in enumerate(hooks)]).sum()
+    loss_o = ce_o + r_bn * bn_o
+    grad_o, = torch.autograd.grad(loss_o, x_o)
+    for h in hooks:
+        h.close()
+    # ddr: the hooks SRe2L's plugin uses, the same objective
+    x_d = images.clone().requires_grad_(True)
+    with BNStatistics(teacher) as stats:
+        ce_d = nn.CrossEntropyLoss()(teacher(x_d), targets)
+        bn_d = stats.loss(first_multiplier=first)
+    loss_d = ce_d + r_bn * bn_d
+    grad_d, = torch.autograd.grad(loss_d, x_d)
+    row(f"SRe2L BN statistics loss ({len(hooks)} layers, first x10)", bn_o.detach(), bn_d.detach())
+    row("SRe2L recovery loss CE + 0.01 * BN", loss_o.detach(), loss_d.detach())
+    row("  d loss / d images", grad_o, grad_d)
+    worst = max(r["max_rel_diff"] for r in rows)
+    return {"official": "VILA-Lab/SRe2L", "commit": _commit(repo), "rows": rows, "max_rel_diff": worst,
+            "tolerance": tol, "agree": worst <= tol}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dc", required=True, type=Path, help="a checkout of VICO-UoE/DatasetCondensation")
+    parser.add_argument("--sre2l", type=Path, default=None, help="a checkout of VILA-Lab/SRe2L (optional)")
     parser.add_argument("--tol", type=float, default=1e-5, help="largest relative difference accepted")
-    parser.add_argument("--json", type=Path, default=None, help="also write the result here")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result = compare(args.dc, args.tol)
-    width = max(len(r["quantity"]) for r in result["rows"])
-    print(f"{result['official']} @ {result['commit']}")
-    print(f"{'quantity':<{width}}  {'official':>14}  {'ddr':>14}  max rel diff")
-    for r in result["rows"]:
-        print(f"{r['quantity']:<{width}}  {r['official']:>14.8g}  {r['ddr']:>14.8g}  {r['max_rel_diff']:.2e}")
-    print(("agree" if result["agree"] else "DIFFER") + f" within {args.tol:g} (largest {result['max_rel_diff']:.2e})")
+    results = [compare(args.dc, args.tol)]
+    if args.sre2l is not None:
+        results.append(compare_sre2l(args.sre2l, args.tol))
+    for result in results:
+        width = max(len(r["quantity"]) for r in result["rows"])
+        print(f"{result['official']} @ {result['commit']}")
+        print(f"{'quantity':<{width}}  {'official':>14}  {'ddr':>14}  max rel diff")
+        for r in result["rows"]:
+            print(f"{r['quantity']:<{width}}  {r['official']:>14.8g}  {r['ddr']:>14.8g}  {r['max_rel_diff']:.2e}")
+        print(("agree" if result["agree"] else "DIFFER") + f" within {args.tol:g} (largest {result['max_rel_diff']:.2e})\n")
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0 if result["agree"] else 1
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if all(r["agree"] for r in results) else 1
 
 
 if __name__ == "__main__":
