@@ -195,3 +195,8 @@ def test_an_order_held_at_a_single_w_is_not_a_range() -> None:
     (board,) = build_leaderboard(rows)
     assert [(s.low, s.order) for s in board.analysis.segments] == [(0.0, ("b", "c", "a"))]
     assert describe_segments(board) == "Ranking by mean DDRS is the same for every w ∈ [0, 1]."
+
+
+def test_a_tiny_p_value_reads_p_below() -> None:
+    got = entries([row("good", [0.1] * 5, [0.30, 0.31, 0.30, 0.31, 0.30])])["good"].verdict.short
+    assert got == "beats random (p < 0.001)"

@@ -48,7 +48,7 @@ class Verdict:
     def short(self) -> str:
         if self.test is None:
             return self.text
-        return f"{self.text} (p = {fmt_p(self.test.p_value)})"
+        return f"{self.text} ({fmt_p_equals(self.test.p_value)})"
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,12 @@ def identical_pairs(board: "Board") -> list[tuple[str, str]]:
             if len(a) == len(b) and a and all(abs(x - y) <= TIE for x, y in zip(a, b)):
                 out.append((entries[i].label, entries[j].label))
     return out
+
+
+def fmt_p_equals(p: float) -> str:
+    """``p = 0.012`` or ``p < 0.001``."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
 def fmt_p(p: float | None) -> str:
