@@ -38,7 +38,6 @@ from ddr.errors import ArtifactError, DdrError
 from ddr.report.statistics import Estimate, estimate
 
 ACCURACIES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any")
-METRICS = ("ddrs", "hlr", "ior") + ACCURACIES
 FORMATS = ("md", "csv", "html")
 FORMULA = "α = w·IOR − (1−w)·HLR;  DDRS = (e^α − e^−1) / (e − e^−1)"
 SCORE_NAME = "DDRS (LRS)"
@@ -115,7 +114,6 @@ class Distillation:
 
     key: str
     seeds: set[str] = field(default_factory=set)
-    run_ids: list[str] = field(default_factory=list)
     students: dict[StudentKey, dict[str, float]] = field(default_factory=dict)
     reference: dict[StudentKey, float] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)
@@ -125,17 +123,17 @@ class Distillation:
         """The evaluation seed when there is exactly one (pairing across entries needs it)."""
         return next(iter(self.seeds)) if len(self.seeds) == 1 else None
 
-    def values(self, metric: str, w: float) -> list[float]:
-        if metric == "ddrs":
-            return [ddrs_value(s["hlr"], s["ior"], w) for s in self.students.values()]
-        if metric == "acc_real_hard" and self.reference:
-            return list(self.reference.values())
-        return [s[metric] for s in self.students.values() if s.get(metric) is not None]
-
     def keyed(self, metric: str, w: float) -> dict[StudentKey, float]:
+        """``metric`` per student (DDRS recomputed at ``w``), by (evaluation seed, index)."""
         if metric == "ddrs":
             return {k: ddrs_value(s["hlr"], s["ior"], w) for k, s in self.students.items()}
         return {k: s[metric] for k, s in self.students.items() if s.get(metric) is not None}
+
+    def values(self, metric: str, w: float) -> list[float]:
+        """``metric``'s values: the students', or the real-data references' when they are fewer."""
+        if metric == "acc_real_hard" and self.reference:
+            return list(self.reference.values())
+        return list(self.keyed(metric, w).values())
 
 
 @dataclass
@@ -338,8 +336,7 @@ def recipe_of(row: Mapping[str, Any]) -> dict[str, Any]:
 def _overrides(row: Mapping[str, Any]) -> dict[str, Any]:
     spec = row.get("run_spec") if isinstance(row.get("run_spec"), Mapping) else {}
     overrides = dict((spec or {}).get("protocol_overrides") or {})
-    return {k: v for k, v in overrides.items()
-            if k.split(".")[0] not in REPLICATE_PROTOCOL_FIELDS and k != "num_eval"}
+    return {k: v for k, v in overrides.items() if k.split(".")[0] not in REPLICATE_PROTOCOL_FIELDS}
 
 
 def protocol_label(row: Mapping[str, Any]) -> str:
@@ -405,7 +402,6 @@ def _add_row(entry: Entry, row: Mapping[str, Any], where: str) -> None:
     dist = entry.distillations.setdefault(key, Distillation(key))
     seed = str(row.get("seed"))
     dist.seeds.add(seed)
-    dist.run_ids.append(run_id)
     entry.run_ids.append(run_id)
     for index, (h, i) in enumerate(zip(hlrs, iors)):
         student = dist.students.setdefault((seed, index), {"hlr": h, "ior": i})
@@ -447,7 +443,7 @@ def _labels(entries: list[Entry]) -> None:
         flats = [_flat({k: v for k, v in e.recipe.items() if k != "arch"}) for e in group]
         # the architecture is named by `@arch`; its parameters follow from it
         skip = ("arch_params", "protocol_config.student") if len(archs) > 1 else ()
-        keys = sorted({k for f in flats for k in f if not k.startswith(skip) or not skip})
+        keys = sorted({k for f in flats for k in f if not (skip and k.startswith(skip))})
         differing = [k for k in keys if len({_json(f.get(k)) for f in flats}) > 1]
         for entry, flat in zip(group, flats):
             label = method

@@ -145,12 +145,13 @@ def replicates(entry: "Entry", metric: str, w: float) -> tuple[str, dict[object,
     pairing key (None when they cannot be paired) and their values."""
     dists = list(entry.distillations.values())
     if len(dists) > 1:
-        means = [float(np.mean(d.values(metric, w))) for d in dists if d.values(metric, w)]
-        seeds = [d.seed for d in dists]
+        per_dist = [(d.seed, d.values(metric, w)) for d in dists]
+        means = [(seed, float(np.mean(values))) for seed, values in per_dist if values]
+        seeds = [seed for seed, _ in means]
         keyed: dict[object, float] | None = None
-        if all(s is not None for s in seeds) and len(set(seeds)) == len(seeds):
-            keyed = {s: float(np.mean(d.values(metric, w))) for s, d in zip(seeds, dists)}
-        return "distillations", keyed, means
+        if len(means) == len(dists) and all(s is not None for s in seeds) and len(set(seeds)) == len(seeds):
+            keyed = dict(means)
+        return "distillations", keyed, [m for _, m in means]
     keyed_students: dict[object, float] = {}
     for d in dists:
         keyed_students.update(d.keyed(metric, w))

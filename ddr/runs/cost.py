@@ -379,10 +379,19 @@ def stored_views(strategy: str | None) -> int | None:
     """K of a ``teacher_views:K`` label budget (None for any other strategy)."""
     if not strategy:
         return None
-    name, _, argument = str(strategy).partition(":")
-    if name.split("/")[-1].split(".")[0] != "teacher_views" or not argument.strip().isdigit():
+    from ddr.plugin.registry import parse_reference
+
+    _, name, _, argument = parse_reference(str(strategy))
+    if name != "teacher_views" or argument is None or not argument.strip().isdigit():
         return None
     return int(argument)
+
+
+def storage_bytes(distilled: Any) -> dict[str, int]:
+    """Bytes of the distilled set's images and soft labels as stored (float32)."""
+    images = int(distilled.images.numel()) * 4
+    soft = int(distilled.soft_labels.numel()) * 4 if distilled.soft_labels is not None else 0
+    return {"images": images, "soft_labels": soft}
 
 
 def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = False,
@@ -392,8 +401,8 @@ def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = Fa
     teacher when the label strategy needs one) and one line saying what the total covers. Under
     a view budget (``views`` K, ``teacher_views:K``) the soft labels are the K stored float32 label
     vectors of ``num_classes`` per image, and the teacher is not needed."""
-    images = int(distilled.images.numel()) * 4
-    soft = int(distilled.soft_labels.numel()) * 4 if distilled.soft_labels is not None else 0
+    stored = storage_bytes(distilled)
+    images, soft = stored["images"], stored["soft_labels"]
     if views is not None and num_classes is not None:
         soft = int(distilled.labels.numel()) * int(views) * int(num_classes) * 4
     lr = 4 if getattr(distilled, "lr", None) is not None else 0
@@ -409,6 +418,19 @@ def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = Fa
     out = {"images": images, "soft_labels": soft, "learned_lr": lr, "teacher": teacher,
            "total": images + soft + lr + teacher}
     return out, f"{' + '.join(parts)} (float32); {tail}"
+
+
+def evaluation_cost(result: Any, distilled: Any, evaluator: Any, distill: "DistillCost | None") -> dict[str, Any]:
+    """The record's ``cost`` object (:func:`cost_record`): ``distill``'s numbers (``None`` for an
+    evaluation of a given set: nulls), the evaluation's time and student epochs, and the bytes
+    needed to train a student from ``distilled`` (the teacher's when the evaluated label strategy
+    relabels with it; the stored labels under ``teacher_views:K``)."""
+    strategy = result.run_spec.get("label_strategy")
+    teacher_bytes, needed = teacher_storage(evaluator, strategy)
+    stored, note = storage(distilled, teacher_bytes=teacher_bytes, teacher_needed=needed,
+                           views=stored_views(strategy), num_classes=evaluator.dataset.num_classes)
+    return cost_record(distill, eval_seconds=result.eval_seconds, students=result.students,
+                       storage_bytes=stored, storage_note=note)
 
 
 def _rounded(value: Any, digits: int = 3) -> Any:

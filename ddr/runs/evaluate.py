@@ -559,9 +559,9 @@ def evaluate(
         ipc = int(distilled.labels.bincount().max())
     evaluator = Evaluator(EvalOptions(dataset=dataset, ipc=ipc, protocol=protocol, **options), session=session)
     result = evaluator.evaluate(distilled, resize=resize)
-    from ddr.runs.run import run_cost  # what `ddr eval` records: the evaluation's cost and storage
+    from ddr.runs.cost import evaluation_cost  # what `ddr eval` records: the evaluation's cost and storage
 
-    result.extra["cost"] = run_cost(result, distilled, evaluator, None)
+    result.extra["cost"] = evaluation_cost(result, distilled, evaluator, None)
     if out is not None:
         from ddr.store.records import record_folder, write_records
 

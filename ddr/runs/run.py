@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddr.runs.cost import evaluation_cost, storage_bytes
 from ddr.runs.evaluate import EvalOptions, Evaluator
 from ddr.runs.records import EvaluationResult, RunSpec
 from ddr.runs.session import Session, captured_log
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.runs.cost import DistillCost
     from ddr.runs.distill import DistillOutcome, MethodChoice
 
 
@@ -166,7 +166,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             "distill_seconds": round(outcome.seconds, 3), "distill_cached": outcome.cached,
             "distill_peak_memory_bytes": outcome.distilled.meta.get("peak_memory_bytes"),
             "storage_bytes": storage_bytes(outcome.distilled),
-            "cost": run_cost(result, outcome.distilled, student_evaluator, outcome.cost),
+            "cost": evaluation_cost(result, outcome.distilled, student_evaluator, outcome.cost),
         })
         label = f"{outcome.method}-{evaluator.dataset.name}-ipc{o.ipc}-seed{o.seed}"
         if eval_arch is not None:
@@ -202,32 +202,9 @@ def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None
         evaluator = Evaluator(replace(options, ipc=ipc), session=session)
         result = evaluator.evaluate(distilled, resize=resize, run_spec={"source": str(path)})
         result.extra["storage_bytes"] = storage_bytes(distilled)
-        result.extra["cost"] = run_cost(result, distilled, evaluator, None)
+        result.extra["cost"] = evaluation_cost(result, distilled, evaluator, None)
         _write_record(result, out, f"eval-{options.dataset}-ipc{ipc}-seed{options.seed}", session,
                       {**result.run_spec, "distilled_sha256": result.distilled_sha256})
         return result
 
     return observed(session, spec, work)
-
-
-def run_cost(result: EvaluationResult, distilled: Any, evaluator: Evaluator,
-             distill: "DistillCost | None") -> dict[str, Any]:
-    """The record's ``cost`` object (:func:`ddr.runs.cost.cost_record`): ``distill``'s numbers
-    (``None`` for ``ddr eval``: nulls), the evaluation's time and student epochs, and the bytes
-    needed to train a student from ``distilled`` (the teacher's when the evaluated label
-    strategy relabels with it)."""
-    from ddr.runs.cost import cost_record, storage, stored_views, teacher_storage
-
-    strategy = result.run_spec.get("label_strategy")
-    teacher_bytes, needed = teacher_storage(evaluator, strategy)
-    stored, note = storage(distilled, teacher_bytes=teacher_bytes, teacher_needed=needed,
-                           views=stored_views(strategy), num_classes=evaluator.dataset.num_classes)
-    return cost_record(distill, eval_seconds=result.eval_seconds, students=result.students,
-                       storage_bytes=stored, storage_note=note)
-
-
-def storage_bytes(distilled: Any) -> dict[str, int]:
-    """Bytes of the distilled set's images and soft labels as stored (float32)."""
-    images = int(distilled.images.numel()) * 4
-    soft = int(distilled.soft_labels.numel()) * 4 if distilled.soft_labels is not None else 0
-    return {"images": images, "soft_labels": soft}
