@@ -14,7 +14,7 @@ prints what each computes, side by side:
 - with ``--sre2l``: SRe2L's recovery objective on a BatchNorm teacher (torchvision ResNet-18 with
   SRe2L's CIFAR stem, random weights and running statistics): ``CE + r_bn * (10 * L_0 + sum L_l)``
   with its ``BNFeatureHook`` (``SRe2L/*small_dataset/utils.py``) against ddr's ``BNStatistics``
-  (``ddr_teacherlib``), and the gradients with respect to the images.
+  (``ddr_methods._teacherlib``), and the gradients with respect to the images.
 
 The official code is not part of ddr: check it out anywhere and pass its folder::
 
@@ -60,9 +60,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def compare(dc: Path, tol: float) -> dict[str, Any]:
-    from ddr_matching.gradient import gradient_distance
-
     from ddr.engine.build import build_model
+    from ddr_methods._matching.gradient import gradient_distance
 
     utils, networks = _import_official(dc)
     torch.manual_seed(0)
@@ -115,7 +114,7 @@ def compare(dc: Path, tol: float) -> dict[str, Any]:
     syn_o = syn.clone().requires_grad_(True)
     loss_o = torch.sum((official.embed(real).mean(0) - official.embed(syn_o).mean(0)) ** 2)
     grad_o, = torch.autograd.grad(loss_o, syn_o)
-    from ddr_dm.method import DM
+    from ddr_methods.dm.method import DM
 
     class _OneClass:  # DM's loss for one class: its context and real sampler reduced to fixed inputs
         ipc, num_classes, generator = len(syn), 1, torch.Generator()
@@ -144,8 +143,9 @@ def compare_sre2l(repo: Path, tol: float) -> dict[str, Any]:
     import importlib.util
 
     import torchvision
-    from ddr_teacherlib import BNStatistics
     from torch import nn
+
+    from ddr_methods._teacherlib import BNStatistics
 
     path = repo / "SRe2L" / "*small_dataset" / "utils.py"
     spec = importlib.util.spec_from_file_location("sre2l_small_dataset_utils", path)  # not VICO's `utils`

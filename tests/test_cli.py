@@ -46,7 +46,7 @@ def test_list_methods_json(ddr_cli) -> None:
     rows = json.loads(proc.stdout)
     by_name = {row["name"]: row for row in rows}
     assert by_name["random"]["provider"] == "random"
-    assert by_name["random"]["target"] == "ddr_random.method:RandomSelection"
+    assert by_name["random"]["target"] == "ddr_methods.random.method:RandomSelection"
     assert by_name["random"]["conflict"] is False
     assert [row["name"] for row in rows] == sorted(by_name)  # natural order of plain names
     filtered = json.loads(ddr_cli("list", "methods", "rand*", "--json").stdout)
@@ -61,7 +61,7 @@ def test_plugins_json_shows_builtins_and_methods_from_ddr_bench(ddr_cli) -> None
     assert rows["builtins"]["version"] == __version__
     assert {"ddr_datasets", "ddr_protocols"} <= set(rows["builtins"]["hooks"])
     assert rows["random"] == {"name": "random", "distribution": "ddr-bench", "version": __version__,
-                              "module": "ddr_random", "status": "active", "hooks": ["ddr_methods"],
+                              "module": "ddr_methods.random", "status": "active", "hooks": ["ddr_methods"],
                               "error": None, "builtin": False}
     assert list(rows)[0] == "builtins"  # built-ins first
 

@@ -18,7 +18,7 @@ HEX40 = re.compile(r"[0-9a-f]{40}")
 def test_record_has_every_key_and_is_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DDR_CACHE_DIR", "/tmp/ddr-cache")
     monkeypatch.setenv("NOT_DDR_SECRET", "x")
-    plugins = [{"name": "ddr_dm", "distribution": "ddr-bench", "version": "0.1.0"}]
+    plugins = [{"name": "dm", "distribution": "ddr-bench", "version": "0.1.0"}]
     info = environment_info(plugins=plugins, deterministic=True, device="cpu")
     assert set(info) == {
         "timestamp", "python", "platform", "machine_id", "cpu_count", "packages", "ddr",

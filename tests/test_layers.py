@@ -1,6 +1,6 @@
 """The import rules that keep the layers of ddr/ visible in its folders.
 
-* nothing in ddr/ imports a method plugin (``plugins/ddr_*``): methods arrive through entry points;
+* nothing in ddr/ imports a method plugin (``ddr_methods``): methods arrive through entry points;
 * ``ddr/plugin/`` and ``ddr/report/`` never import torch, not even inside a function, so
   ``ddr list``, ``ddr plugins`` and the leaderboard stay light;
 * the engine knows no terminal and no run orchestration (no tqdm/rich, no ``ddr.runs``/``ddr.cli``);
@@ -16,7 +16,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_PACKAGES = {p.name for p in (ROOT / "plugins").glob("ddr_*") if p.is_dir()}
+PLUGIN_PACKAGES = {"ddr_methods"}
 TORCH = {"torch", "torchvision", "timm"}
 
 
@@ -131,10 +131,10 @@ def test_the_checker_sees_lazy_and_from_imports_but_not_type_checking_ones() -> 
         "from typing import TYPE_CHECKING\n"
         "import os\n"
         "if TYPE_CHECKING:\n    import torch\n"
-        "def f():\n    from ddr_dm import method\n    import torchvision.models\n"
+        "def f():\n    from ddr_methods.dm import method\n    import torchvision.models\n"
     )
     found = imports(source)
-    assert "ddr_dm" in found and "ddr_dm.method" in found and "torchvision.models" in found
+    assert "ddr_methods.dm" in found and "ddr_methods.dm.method" in found and "torchvision.models" in found
     assert "torch" not in found
     assert imports(source, module_level_only=True) == ["typing", "typing.TYPE_CHECKING", "os"]
 

@@ -24,7 +24,12 @@ def hook_names() -> list[str]:
 
 
 def plugin_packages() -> list[Path]:
-    return sorted(p for p in (ROOT / "plugins").glob("ddr_*") if p.is_dir())
+    """The built-in method packages and family libraries: ``ddr_methods/<name>``."""
+    return sorted(p for p in (ROOT / "ddr_methods").iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+
+
+def module_of(package: Path) -> str:
+    return f"ddr_methods.{package.name}"
 
 
 def entry_points() -> dict[str, str]:
@@ -40,24 +45,27 @@ def test_hookspecs_are_found() -> None:
 
 
 def family_packages() -> list[Path]:
-    """``plugins/ddr_*`` packages without an entry point: a method family's shared code."""
+    """``ddr_methods/_*`` packages without an entry point: a method family's shared code."""
     values = set(entry_points().values())
-    return [p for p in plugin_packages() if p.name not in values]
+    return [p for p in plugin_packages() if module_of(p) not in values]
 
 
 def test_every_plugin_package_has_an_entry_point_or_is_a_family_library() -> None:
     """A package without an entry point is a method family's shared code (gradient matching,
     selection): it implements no hook and at least one registered method imports it."""
     packages = plugin_packages()
-    assert packages, "no plugins/ddr_* packages found"
+    assert packages, "no ddr_methods/* packages found"
     registered = [p for p in packages if p not in family_packages()]
     problems = []
     for family in family_packages():
         hooks = [n for n in hook_names() if re.search(rf"def {n}\b", "".join(f.read_text() for f in family.rglob("*.py")))]
         if hooks:
             problems.append(f"{family.name} implements {hooks} but has no entry point in pyproject.toml")
+        if not family.name.startswith("_"):
+            problems.append(f"{family.name} has no entry point: a family library's name starts with '_' (private)")
         users = [p.name for p in registered
-                 if any(re.search(rf"\b(from|import) {family.name}\b", f.read_text()) for f in p.rglob("*.py"))]
+                 if any(re.search(rf"\b(from|import) {re.escape(module_of(family))}\b", f.read_text())
+                        for f in p.rglob("*.py"))]
         if not users:
             problems.append(f"{family.name} has no entry point and no registered method imports it")
     assert not problems, problems
@@ -66,9 +74,8 @@ def test_every_plugin_package_has_an_entry_point_or_is_a_family_library() -> Non
 def test_every_entry_point_names_an_existing_module() -> None:
     for name, value in entry_points().items():
         module = value.split(":")[0]
-        top = module.split(".")[0]
-        candidates = [ROOT / "plugins" / top, ROOT / top]
-        assert any(c.is_dir() for c in candidates), f"entry point {name} = {value!r}: no package {top!r}"
+        folder = ROOT.joinpath(*module.split("."))
+        assert (folder / "__init__.py").is_file(), f"entry point {name} = {value!r}: no package {module!r}"
 
 
 def test_every_plugin_package_implements_a_hook() -> None:

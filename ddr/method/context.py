@@ -48,8 +48,12 @@ class DistillContext:
             build it with :meth:`make_model`).
         make_model: ``make_model(arch=None, **params) -> nn.Module`` builds a fresh, seeded network
             for this dataset on ``device`` (``arch=None`` means the protocol's architecture).
-        train_model: ``train_model(model, images, labels, epochs=..., lr=..., ...)`` runs the core
-            training loop (the same one the protocol uses) and returns the trained model.
+        train_model: ``train_model(model, images, labels, epochs=..., lr=0.01, batch_size=256,
+            optimizer="sgd", momentum=0.9, weight_decay=5e-4, schedule="step", augmentation=None,
+            generator=None)`` runs the core training loop (the same one the protocol uses) on hard
+            labels and returns the trained model. ``augmentation``: a name, a list of names or
+            mappings, or one augmentation built with :attr:`augmentation`; ``generator``: the
+            batches' and augmentation's randomness (default: a fresh one derived from the run seed).
         augmentation: ``augmentation(name, **params)`` builds a registered augmentation.
         teacher: ``teacher() -> nn.Module``: the protocol's teacher (eval mode, frozen, on
             ``device``): the dataset's teacher architecture trained on the full training pool

@@ -115,6 +115,7 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
     """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``, ``seed``: the
     evaluator's unless given). With ``meter`` its ``progress`` and ``teacher`` are measured (the
     FLOP estimate of the main loop, the images forwarded through the teacher)."""
+    from ddr.engine.augment import Pipeline
     from ddr.engine.build import build_augmentations, build_label_strategy
     from ddr.engine.data import Split
     from ddr.engine.seeds import derive_seed, torch_generator
@@ -133,7 +134,8 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
 
     def train_model(model: "torch.nn.Module", images: "torch.Tensor", labels: "torch.Tensor", *, epochs: int,
                     lr: float = 0.01, batch_size: int = 256, optimizer: str = "sgd", momentum: float = 0.9,
-                    weight_decay: float = 5e-4, schedule: str = "step", augmentation: Any = None) -> "torch.nn.Module":
+                    weight_decay: float = 5e-4, schedule: str = "step", augmentation: Any = None,
+                    generator: "torch.Generator | None" = None) -> "torch.nn.Module":
         recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs,
                         batch_size=batch_size, schedule=schedule)
         recipe.check()
@@ -143,9 +145,11 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
         if isinstance(augmentation, (str, list, tuple)):
             pipeline = build_augmentations([augmentation] if isinstance(augmentation, str) else augmentation,
                                            system=system)
+        elif augmentation is not None and not isinstance(augmentation, Pipeline):  # one built augmentation
+            pipeline = Pipeline([augmentation])
         train(model, TrainData(Split(labels=labels, images=images)), recipe,
-              generator=torch_generator(next(seeds), evaluator.device), strategy=strategy,
-              augmentation=pipeline, device=evaluator.device)
+              generator=generator if generator is not None else torch_generator(next(seeds), evaluator.device),
+              strategy=strategy, augmentation=pipeline, device=evaluator.device)
         return model
 
     def augmentation(name: str, **aug_params: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The selection baselines: random, herding, K-center (plugins) and ddr_selection."""
+"""The selection baselines: random, herding, K-center (plugins) and ddr_methods._selection."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import importlib
 import subprocess
 import sys
 
-import ddr_herding
-import ddr_kcenter
-import ddr_random
 import pytest
 import torch
-from ddr_herding.method import herding_order
-from ddr_kcenter.method import kcenter_order
-from ddr_selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
 
+import ddr_methods.herding
+import ddr_methods.kcenter
+import ddr_methods.random
 from ddr.engine.data import Split
 from ddr.errors import ConfigError, DataError, DdrError
 from ddr.plugin.specs import MethodSpec
+from ddr_methods._selection import FEATURE_NET_DEFAULTS, embed_all, feature_network
+from ddr_methods.herding.method import herding_order
+from ddr_methods.kcenter.method import kcenter_order
 
-PLUGINS = {"random": ddr_random, "herding": ddr_herding, "kcenter": ddr_kcenter}
+PLUGINS = {"random": ddr_methods.random, "herding": ddr_methods.herding, "kcenter": ddr_methods.kcenter}
 FAST_FEATURES = {"feature_epochs": 1, "feature_batch_size": 128}
 
 
@@ -119,8 +119,8 @@ def test_spec_registers_a_hard_label_method(name):
 
 
 def test_plugin_registration_does_not_import_torch():
-    code = ("import sys, ddr_random, ddr_herding, ddr_kcenter\n"
-            "[m.ddr_methods() for m in (ddr_random, ddr_herding, ddr_kcenter)]\n"
+    code = ("import sys, ddr_methods.random, ddr_methods.herding, ddr_methods.kcenter\n"
+            "[m.ddr_methods() for m in (ddr_methods.random, ddr_methods.herding, ddr_methods.kcenter)]\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
@@ -212,7 +212,7 @@ def test_a_feature_arch_needs_feature_epochs(distill_context):
         method_of("herding").distill(ctx)
 
 
-# -- ddr_selection helpers --------------------------------------------------------------------------
+# -- ddr_methods._selection helpers --------------------------------------------------------------------------
 
 def test_embed_all_batches_and_restores_mode(distill_context):
     ctx = distill_context()

@@ -1,4 +1,4 @@
-"""Tests of the teacher-based soft-label methods: rded, sre2l, d4m (and ddr_teacherlib).
+"""Tests of the teacher-based soft-label methods: rded, sre2l, d4m (and ddr_methods._teacherlib).
 
 End-to-end comparisons run ``python -m ddr run`` in a subprocess on digits under the ``soft``
 protocol, shortened (``real.epochs`` for the teacher, ``train.epochs`` for the students), and
@@ -50,8 +50,8 @@ def test_specs_register_without_torch_side_effects(tmp_path: Path) -> None:
     proc = ddr("list", "methods", cwd=tmp_path)
     for name in ("rded", "sre2l", "d4m"):
         assert name in proc.stdout
-    code = ("import sys; import ddr_rded, ddr_sre2l, ddr_d4m; "
-            "specs = [m.ddr_methods()[0] for m in (ddr_rded, ddr_sre2l, ddr_d4m)]; "
+    code = ("import sys; import ddr_methods.rded, ddr_methods.sre2l, ddr_methods.d4m; "
+            "specs = [m.ddr_methods()[0] for m in (ddr_methods.rded, ddr_methods.sre2l, ddr_methods.d4m)]; "
             "assert all(s.needs_teacher and s.protocol == 'soft' and s.label_strategy == 'teacher' for s in specs); "
             "assert all({'paper', 'smoke', 'reduced'} <= set(s.presets) for s in specs); "
             "print('diffusers' in sys.modules)")
@@ -84,7 +84,7 @@ def _context(evaluator: Any, spec_module: Any, params: dict[str, Any], ipc: int 
 # -- rded ----------------------------------------------------------------------------------------
 
 def test_rded_stitch_layout() -> None:
-    from ddr_rded.method import pad_to, stitch
+    from ddr_methods.rded.method import pad_to, stitch
 
     patches = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2).contiguous()
     out = stitch(patches, n=2, factor=2, size=(4, 4))
@@ -98,13 +98,13 @@ def test_rded_stitch_layout() -> None:
 
 
 def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str, Any]) -> None:
-    import ddr_rded
-    from ddr_rded.method import RDED
+    import ddr_methods.rded
+    from ddr_methods.rded.method import RDED
 
     params = {"factor": 2, "num_crop": 3, "mipc": 40}
-    first = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2))
-    again = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2))
-    other = RDED().distill(_context(evaluators["in"], ddr_rded, params, ipc=2, seed=1))
+    first = RDED().distill(_context(evaluators["in"], ddr_methods.rded, params, ipc=2))
+    again = RDED().distill(_context(evaluators["in"], ddr_methods.rded, params, ipc=2))
+    other = RDED().distill(_context(evaluators["in"], ddr_methods.rded, params, ipc=2, seed=1))
     assert first.images.shape == (20, 1, 16, 16)
     assert torch.equal(first.labels, torch.arange(10).repeat_interleave(2))
     assert torch.equal(first.images, again.images)
@@ -116,7 +116,7 @@ def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str
     # pixels stay real pixels (inside the normalised 0..1 range)
     low, high = (0 - 0.3054) / 0.3189, (1 - 0.3054) / 0.3189
     assert first.images.min() >= low - 1e-4 and first.images.max() <= high + 1e-4
-    stored = RDED().distill(_context(evaluators["in"], ddr_rded, {**params, "labels": "stored_soft"}, ipc=2))
+    stored = RDED().distill(_context(evaluators["in"], ddr_methods.rded, {**params, "labels": "stored_soft"}, ipc=2))
     assert stored.soft_labels.shape == (20, 10) and stored.label_strategy == "stored_soft"
     assert stored.meta["storage_bytes"]["soft_labels"] == 20 * 10 * 4
     teacher = evaluators["in"].teachers()[0]
@@ -134,7 +134,7 @@ def test_rded_beats_random_on_digits_ipc1(tmp_path: Path) -> None:
 # -- sre2l ---------------------------------------------------------------------------------------
 
 def test_bn_statistics_hooks_match_manual_computation() -> None:
-    from ddr_teacherlib import BNStatistics
+    from ddr_methods._teacherlib import BNStatistics
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
@@ -153,22 +153,21 @@ def test_bn_statistics_hooks_match_manual_computation() -> None:
 
 
 def test_sre2l_without_bn_teacher_says_what_to_do(evaluators: dict[str, Any]) -> None:
-    import ddr_sre2l
-    from ddr_sre2l.method import SRe2L
-
+    import ddr_methods.sre2l
     from ddr.errors import DdrError
+    from ddr_methods.sre2l.method import SRe2L
 
     with pytest.raises(DdrError, match="teacher.arch=convnet_bn"):
-        SRe2L().distill(_context(evaluators["in"], ddr_sre2l, {"iterations": 1}))
+        SRe2L().distill(_context(evaluators["in"], ddr_methods.sre2l, {"iterations": 1}))
 
 
 def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]) -> None:
-    import ddr_sre2l
-    from ddr_sre2l.method import SRe2L
+    import ddr_methods.sre2l
+    from ddr_methods.sre2l.method import SRe2L
 
     params = {"iterations": 60, "r_bn": 0.1}
-    first = SRe2L().distill(_context(evaluators["bn"], ddr_sre2l, params, ipc=2))
-    again = SRe2L().distill(_context(evaluators["bn"], ddr_sre2l, params, ipc=2))
+    first = SRe2L().distill(_context(evaluators["bn"], ddr_methods.sre2l, params, ipc=2))
+    again = SRe2L().distill(_context(evaluators["bn"], ddr_methods.sre2l, params, ipc=2))
     assert torch.equal(first.images, again.images)
     assert first.images.shape == (20, 1, 16, 16) and first.label_strategy == "teacher"
     curve = first.meta["loss_curve"]
@@ -183,9 +182,9 @@ def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]
 
 
 def test_sre2l_digits_budget_keeps_crops_legible() -> None:
-    import ddr_sre2l
+    import ddr_methods.sre2l
 
-    spec = ddr_sre2l.ddr_methods()[0]
+    spec = ddr_methods.sre2l.ddr_methods()[0]
     assert spec.defaults["crop_scale_min"] == 0.08 and spec.defaults["r_bn"] == 0.01  # the paper's
     assert spec.presets["reduced"] == {"iterations": 300, "crop_scale_min": 0.5}  # digits (16 px)
 
@@ -256,14 +255,14 @@ class FakeGenerator:
 
 
 def test_d4m_with_a_registered_generator(evaluators: dict[str, Any]) -> None:
-    import ddr_d4m
-    from ddr_d4m.method import D4M
+    import ddr_methods.d4m
+    from ddr_methods.d4m.method import D4M
 
     fake = FakeGenerator()
-    ddr_d4m.register_generator("fake-test", lambda device: fake)
+    ddr_methods.d4m.register_generator("fake-test", lambda device: fake)
     params = {"generator": "fake-test", "resolution": 16, "num_inference_steps": 10, "prompt": "a digit {name}"}
-    first = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=3))
-    again = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=3))
+    first = D4M().distill(_context(evaluators["in"], ddr_methods.d4m, params, ipc=3))
+    again = D4M().distill(_context(evaluators["in"], ddr_methods.d4m, params, ipc=3))
     assert torch.equal(first.images, again.images)
     assert first.images.shape == (30, 1, 16, 16) and first.label_strategy == "teacher"
     assert fake.calls[0]["prompts"] == ["a digit 0"] * 3 and fake.calls[0]["strength"] == 0.7
@@ -296,18 +295,18 @@ class SamplingGenerator(FakeGenerator):
 
 
 def test_d4m_samples_the_posterior_when_the_encoder_can(evaluators: dict[str, Any]) -> None:
-    import ddr_d4m
-    from ddr_d4m.method import D4M
+    import ddr_methods.d4m
+    from ddr_methods.d4m.method import D4M
 
     sampling = SamplingGenerator()
-    ddr_d4m.register_generator("sampling-test", lambda device: sampling)
+    ddr_methods.d4m.register_generator("sampling-test", lambda device: sampling)
     params = {"generator": "sampling-test", "resolution": 16, "num_inference_steps": 10}
-    first = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=2))
+    first = D4M().distill(_context(evaluators["in"], ddr_methods.d4m, params, ipc=2))
     assert all(isinstance(g, torch.Generator) for g in sampling.encoded_with) and sampling.encoded_with
     assert first.meta["latents"] == "sample" and first.meta["negative_prompt"] is None  # generate() takes none
-    again = D4M().distill(_context(evaluators["in"], ddr_d4m, params, ipc=2))
+    again = D4M().distill(_context(evaluators["in"], ddr_methods.d4m, params, ipc=2))
     assert torch.equal(first.images, again.images)  # the samples are seeded
-    mean = D4M().distill(_context(evaluators["in"], ddr_d4m, {**params, "latents": "mean"}, ipc=2))
+    mean = D4M().distill(_context(evaluators["in"], ddr_methods.d4m, {**params, "latents": "mean"}, ipc=2))
     assert mean.meta["latents"] == "mean" and not torch.equal(first.images, mean.images)
 
 
@@ -315,8 +314,9 @@ def test_minibatch_prototypes_are_d4ms_partial_fit_sequence() -> None:
     """suduo94/D4M distillation/gen_prototype.py: MiniBatchKMeans(n_clusters=ipc, random_state=0,
     batch_size=km_expand*ipc, n_init="auto"), partial_fit per full chunk, then the rest if >= ipc."""
     import numpy as np
-    from ddr_d4m.method import minibatch_prototypes
     from sklearn.cluster import MiniBatchKMeans
+
+    from ddr_methods.d4m.method import minibatch_prototypes
 
     g = torch.Generator().manual_seed(0)
     pts = torch.cat([torch.randn(23, 2, generator=g) * 0.1 + c
@@ -333,7 +333,7 @@ def test_minibatch_prototypes_are_d4ms_partial_fit_sequence() -> None:
 
 
 def test_kmeans_finds_separated_clusters() -> None:
-    from ddr_d4m.method import kmeans
+    from ddr_methods.d4m.method import kmeans
 
     pts = torch.cat([torch.randn(50, 2, generator=torch.Generator().manual_seed(0)) * 0.1 + c
                      for c in (torch.tensor([5.0, 0]), torch.tensor([-5.0, 0]), torch.tensor([0, 5.0]))])

@@ -1,4 +1,4 @@
-"""Trajectory matching (mtt, datm) and its expert trajectories (ddr_trajectory).
+"""Trajectory matching (mtt, datm) and its expert trajectories (ddr_methods._trajectory).
 
 End-to-end runs use the CLI in a subprocess on digits IPC 1 with a small student (ConvNet depth 2,
 width 16) so experts and unrolls are cheap; the digits ``reduced`` budget preset applies
@@ -22,7 +22,7 @@ import torch
 from ddr.errors import ArtifactError, DdrError
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = ("ddr_trajectory", "ddr_mtt", "ddr_datm")
+MODULES = ("ddr_methods._trajectory", "ddr_methods.mtt", "ddr_methods.datm")
 SMALL_NET = {"width": 16, "depth": 2}
 EVAL_SETTINGS = ["--protocol", "digits", "--set", "train.epochs=100", "--set", "num_eval=2", "--set", "real.epochs=10",
                  "--set", "student.arch_params={width: 16, depth: 2}", "--no-progress", "--json"]
@@ -124,7 +124,7 @@ SMOKE = {"num_experts": 1, "expert_train_epochs": 3, "expert_augmentation": "non
 
 def test_same_seed_same_images_and_checkpointing_is_exact(small_context: Any, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from ddr_trajectory.matching import DATM, MTT
+    from ddr_methods._trajectory.matching import DATM, MTT
 
     monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
     messages: list[str] = []
@@ -145,7 +145,8 @@ def test_same_seed_same_images_and_checkpointing_is_exact(small_context: Any, tm
 
 def test_unroll_matches_plain_sgd(small_context: Any) -> None:
     import torch.nn.functional as F
-    from ddr_trajectory.functional import FunctionalStudent, flat_parameters, unroll
+
+    from ddr_methods._trajectory.functional import FunctionalStudent, flat_parameters, unroll
 
     ctx = small_context({})
     model = ctx.make_model()
@@ -162,9 +163,8 @@ def test_unroll_matches_plain_sgd(small_context: Any) -> None:
 
 
 def test_batchnorm_students_are_refused() -> None:
-    from ddr_trajectory.functional import FunctionalStudent
-
     from ddr.engine.build import build_model, load_dataset
+    from ddr_methods._trajectory.functional import FunctionalStudent
 
     model = build_model("convnet", load_dataset("digits"), params={**SMALL_NET, "norm": "batch"}, seed=0)
     with pytest.raises(DdrError, match="BatchNorm"):
@@ -198,8 +198,8 @@ def _official_buffer(ctx: Any, folder: Path, experts: int = 2, epochs: int = 3) 
 
 
 def test_official_buffers_import_and_drive_mtt(small_context: Any, tmp_path: Path) -> None:
-    from ddr_trajectory.experts import import_buffers
-    from ddr_trajectory.matching import MTT
+    from ddr_methods._trajectory.experts import import_buffers
+    from ddr_methods._trajectory.matching import MTT
 
     ctx = small_context({})
     source = tmp_path / "buffers"
@@ -218,9 +218,8 @@ def test_official_buffers_import_and_drive_mtt(small_context: Any, tmp_path: Pat
 
 
 def test_buffer_of_another_architecture_is_refused(small_context: Any, tmp_path: Path) -> None:
-    from ddr_trajectory.experts import import_buffers
-
     from ddr.engine.build import build_model, load_dataset
+    from ddr_methods._trajectory.experts import import_buffers
 
     ctx = small_context({})
     source = tmp_path / "buffers"
@@ -233,7 +232,7 @@ def test_buffer_of_another_architecture_is_refused(small_context: Any, tmp_path:
 
 
 def test_import_cli(small_context: Any, tmp_path: Path) -> None:
-    from ddr_trajectory.matching import MTT
+    from ddr_methods._trajectory.matching import MTT
 
     ctx = small_context({})
     source = tmp_path / "buffers"
@@ -251,10 +250,9 @@ def test_import_cli(small_context: Any, tmp_path: Path) -> None:
 
 def test_no_auto_assets_gives_the_command_that_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from ddr_trajectory.experts import experts_for
-
     from ddr.runs.distill import build_context
     from ddr.runs.evaluate import Evaluator
+    from ddr_methods._trajectory.experts import experts_for
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("DDR_CACHE_DIR", str(cache))
@@ -287,9 +285,9 @@ def test_no_auto_assets_gives_the_command_that_works(tmp_path: Path, monkeypatch
 
 
 def test_registration_modules_do_not_import_torch() -> None:
-    code = ("import sys; import ddr_trajectory, ddr_mtt, ddr_datm; "
+    code = ("import sys; import ddr_methods._trajectory, ddr_methods.mtt, ddr_methods.datm; "
             "assert 'torch' not in sys.modules, 'torch imported'; "
-            "print(len(ddr_mtt.ddr_methods()[0].params), len(ddr_datm.ddr_methods()[0].params))")
+            "print(len(ddr_methods.mtt.ddr_methods()[0].params), len(ddr_methods.datm.ddr_methods()[0].params))")
     proc = subprocess.run([sys.executable, "-c", code], env=_plugin_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -301,12 +299,12 @@ TINY_NET = "{width: 8, depth: 2}"
 
 def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataset_files import class_cifar10
-    from ddr_trajectory.experts import list_experts
 
     import ddr
     from ddr.builtins.datasets import zca as zca_module
     from ddr.engine.build import load_dataset
     from ddr.store.formats import load_distilled
+    from ddr_methods._trajectory.experts import list_experts
 
     cache, data = tmp_path / "cache", tmp_path / "data"
     class_cifar10(data, train_per_class=12, test_per_class=3)  # 120 / 30 images; the pool keeps 2 per class
@@ -373,12 +371,12 @@ def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatc
 
 def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataset_files import write_imagenet
-    from ddr_trajectory.experts import experts_for
-    from ddr_trajectory.matching import DATM, MTT
 
     from ddr.builtins.datasets.images import ImageFileSource
     from ddr.runs.distill import build_context
     from ddr.runs.evaluate import Evaluator
+    from ddr_methods._trajectory.experts import experts_for
+    from ddr_methods._trajectory.matching import DATM, MTT
 
     wnids = ["n01440764", "n02102040", "n02979186"]
     write_imagenet(tmp_path / "data", wnids, per_class=12, val_per_class=2)
@@ -414,8 +412,8 @@ def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch:
 # -- DATM's defaults: its official configs ----------------------------------------------------------------
 
 def test_datm_table_pins_the_official_configs() -> None:
-    from ddr_datm import datm_params
-    from ddr_trajectory.defaults import table_value
+    from ddr_methods._trajectory.defaults import table_value
+    from ddr_methods.datm import datm_params
 
     def datm(dataset: str, ipc: int, key: str) -> Any:
         return table_value(dataset, ipc, key, "datm")
@@ -443,7 +441,7 @@ def test_datm_table_pins_the_official_configs() -> None:
 
 def test_datm_resolves_its_table_and_skips_updates_above_the_threshold(small_context: Any, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from ddr_trajectory.matching import DATM
+    from ddr_methods._trajectory.matching import DATM
 
     monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))
     params = {**SMOKE, "current_max_start_epoch": None, "min_start_epoch": None}

@@ -1,0 +1,460 @@
+"""Expert trajectories: networks trained on the real training pool, parameters saved every epoch.
+
+MTT (Cazenavette et al., CVPR 2022, ``buffer.py``) trains every expert with plain SGD (lr 0.01,
+momentum 0, weight decay 0, constant LR, batch 256) with DSA on the real images and saves the
+parameters before training (epoch 0) and after every epoch. ddr does the same with its one training
+loop (:func:`ddr.engine.training.train`; its per-epoch callback takes the snapshots).
+
+Each expert is one content-addressed cache entry ``<cache>/experts/<key>/`` holding
+``trajectory.safetensors`` (tensors ``epoch_0000`` ... ``epoch_EEEE``: flat float32 parameter
+vectors in ``named_parameters()`` order) and ``meta.json``. The key covers the dataset, its pixel
+space (ZCA or not), the architecture (name and a fingerprint of the built network), a fingerprint of
+the training pool (its pixels; for a dataset that streams from disk, its file list, sizes and
+modification times: :func:`pool_fingerprint`), epochs, learning rate, batch size, augmentation,
+seed and the expert's index, so training is resumable expert by expert and never mixes experts
+of different settings. Streamed pools train through the same loop (a DataLoader batch source).
+
+Official MTT buffers (``replay_buffer_<n>.pt``: a list of experts, each a list of per-epoch lists
+of parameter tensors) are imported with :func:`import_buffers`; they are read with
+``torch.load(weights_only=True)`` only.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ddr.errors import ArtifactError, ConfigError
+from ddr_methods._trajectory.functional import ParamLayout, check_functional, flat_parameters
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddr.engine.data import Split
+    from ddr.method.context import DistillContext
+
+EXPERT_FORMAT = 1
+NAMESPACE = "experts"
+IMPORTED_NAMESPACE = "experts-imported"
+DEFAULT_LR = 0.01
+DEFAULT_BATCH = 256
+DEFAULT_AUGMENTATION = "dsa"
+_BUFFER_RE = re.compile(r"^replay_buffer_(\d+)\.pt$")
+
+
+# -- fingerprints ----------------------------------------------------------------------------------
+
+def model_fingerprint(model: nn.Module) -> str:
+    """sha256 of the network's structure (its repr) and parameter names/shapes."""
+    from ddr.store.hashing import sha256_json
+
+    return sha256_json({"repr": repr(model), "layout": ParamLayout.of(model).to_json()})
+
+
+def pool_fingerprint(pool: "Split") -> str:
+    """sha256 identifying the training pool: its images and labels when in memory; for a split that
+    streams from disk, its labels and the identity of its source (:func:`source_fingerprint`)."""
+    from ddr.store.hashing import sha256_json, tensor_sha256
+
+    if pool.in_memory:
+        return tensor_sha256(pool.images, pool.labels)
+    return sha256_json({"streamed": source_fingerprint(pool.source), "labels": tensor_sha256(pool.labels)})
+
+
+def source_fingerprint(source: Any) -> str:
+    """sha256 of a streaming source without decoding it where possible.
+
+    A ``torch.utils.data.Subset`` (the training pool of a streamed dataset) is its indices plus its
+    dataset's fingerprint; a source of image files (``paths`` and ``geometry``, as
+    :class:`ddr.builtins.datasets.images.ImageFileSource`) is its file list with sizes and
+    modification times, its geometry and its normalisation; any other source is hashed image by
+    image (one pass over it).
+    """
+    import hashlib
+    import os
+
+    from torch.utils.data import Subset
+
+    from ddr.store.hashing import sha256_json, tensor_sha256
+
+    if isinstance(source, Subset):
+        return sha256_json({"subset": tensor_sha256(torch.as_tensor(list(source.indices), dtype=torch.int64)),
+                            "of": source_fingerprint(source.dataset)})
+    paths, geometry = getattr(source, "paths", None), getattr(source, "geometry", None)
+    if paths is not None and geometry is not None:
+        digest = hashlib.sha256(repr((type(source).__name__, repr(geometry), tensor_sha256(
+            getattr(source, "mean", None), getattr(source, "std", None)))).encode())
+        for path in paths:
+            stat = os.stat(path)
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+    digest = hashlib.sha256(type(source).__name__.encode())
+    for i in range(len(source)):
+        image = source[i][0]
+        digest.update(tensor_sha256(image).encode())
+    return digest.hexdigest()
+
+
+def reinitialise(model: nn.Module, seed: int) -> nn.Module:
+    """Re-draw every parameter from the architecture's own initialisers under ``seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for module in model.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset) and any(True for _ in module.parameters(recurse=False)):
+                reset()
+    return model
+
+
+# -- the settings of a set of experts ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExpertSettings:
+    """Everything that determines an expert's trajectory (its cache key, plus the index)."""
+
+    dataset: str
+    pixel_space: str
+    arch: str
+    model: str
+    pool: str
+    epochs: int
+    lr: float = DEFAULT_LR
+    batch_size: int = DEFAULT_BATCH
+    augmentation: str | None = DEFAULT_AUGMENTATION
+    seed: int = 0
+    num_classes: int = 0
+
+    def key(self, index: int) -> str:
+        from ddr.store.hashing import sha256_json
+
+        return sha256_json({"format": EXPERT_FORMAT, **asdict(self), "index": int(index)})
+
+    def folder(self, index: int) -> Path:
+        from ddr.store.cache import entry_dir
+
+        return entry_dir(NAMESPACE, self.key(index))
+
+    def has(self, index: int) -> bool:
+        return (self.folder(index) / "meta.json").is_file() and (self.folder(index) / "trajectory.safetensors").is_file()
+
+    def command(self, num_experts: int) -> str:
+        """The ``ddr experts train`` command that builds ``num_experts`` of these experts."""
+        parts = ["ddr", "experts", "train", "--dataset", self.dataset, "--arch", self.arch,
+                 "--num-experts", str(num_experts), "--epochs", str(self.epochs)]
+        if self.lr != DEFAULT_LR:
+            parts += ["--lr", repr(float(self.lr))]
+        if self.batch_size != DEFAULT_BATCH:
+            parts += ["--batch-size", str(self.batch_size)]
+        if self.augmentation != DEFAULT_AUGMENTATION:
+            parts += ["--augmentation", self.augmentation or "none"]
+        if self.seed:
+            parts += ["--expert-seed", str(self.seed)]
+        if self.pixel_space == "zca":
+            parts.append("--zca")
+        return " ".join(shlex.quote(p) for p in parts)
+
+
+# -- one stored trajectory ---------------------------------------------------------------------------
+
+@dataclass
+class Trajectory:
+    """One expert: ``num_epochs + 1`` flat parameter vectors in a safetensors file."""
+
+    path: Path
+    layout: ParamLayout
+    num_snapshots: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return self.num_snapshots - 1
+
+    def params(self, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """Flat parameters ``[P]`` after ``epoch`` epochs (0: the initialisation)."""
+        from safetensors import safe_open
+
+        if not 0 <= epoch < self.num_snapshots:
+            raise ConfigError(f"expert {self.path} has epochs 0..{self.epochs}; epoch {epoch} was asked for "
+                              "(lower max_start_epoch + expert_epochs, or train longer experts)")
+        with safe_open(str(self.path), framework="pt", device="cpu") as handle:
+            flat = handle.get_tensor(f"epoch_{epoch:04d}")
+        return flat.to(device=device, dtype=torch.float32)
+
+
+def _write_trajectory(path: Path, snapshots: list[torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    save_file({f"epoch_{e:04d}": s.detach().to("cpu", torch.float32).contiguous() for e, s in enumerate(snapshots)},
+              str(path))
+
+
+def _read_trajectory(folder: Path, file: str = "trajectory.safetensors") -> Trajectory:
+    from ddr.store.cache import read_json
+
+    meta = read_json(folder / "meta.json")
+    if not isinstance(meta, dict) or "layout" not in meta:
+        raise ArtifactError(f"expert entry {folder} has no readable meta.json; delete the folder to retrain it")
+    layout = ParamLayout(tuple(meta["layout"]["names"]), tuple(tuple(s) for s in meta["layout"]["shapes"]))
+    return Trajectory(folder / file, layout, int(meta["snapshots"]), meta)
+
+
+# -- training ----------------------------------------------------------------------------------------
+
+def train_expert(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
+                 device: torch.device | str, system: Any = None, progress: Any = None,
+                 log: Callable[[str], None] | None = None) -> Trajectory:
+    """Train expert ``index`` (or return it from the cache) and store its trajectory.
+
+    The entry is locked while it trains (:mod:`ddr.store.locks`): a ddr process training the
+    same expert on the same cache is waited for (``log`` says so) and its trajectory read.
+    """
+    from ddr.store.locks import entry_lock
+
+    folder = settings.folder(index)
+    if settings.has(index):
+        return _read_trajectory(folder)
+    with entry_lock(folder, f"expert trajectory {index} ({settings.arch} on {settings.dataset})", log=log):
+        if settings.has(index):  # another process trained it while we waited
+            return _read_trajectory(folder)
+        return _train_and_store(settings, index, factory=factory, pool=pool, device=device, system=system,
+                                progress=progress)
+
+
+def _train_and_store(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
+                     device: torch.device | str, system: Any, progress: Any) -> Trajectory:
+    from ddr.engine.build import build_augmentations, build_label_strategy
+    from ddr.engine.seeds import derive_seed, torch_generator
+    from ddr.engine.training import Recipe, TrainData, train
+    from ddr.store.cache import atomic_write_json, publish_dir
+
+    folder = settings.folder(index)
+    seed = derive_seed(settings.seed, "expert", index)
+    model = reinitialise(factory(), seed).to(device)
+    check_functional(model, settings.arch)
+    layout = ParamLayout.of(model)
+    snapshots = [flat_parameters(model).cpu()]
+
+    def snapshot(net: nn.Module) -> float:
+        snapshots.append(flat_parameters(net).cpu())
+        return 0.0
+
+    recipe = Recipe(optimizer="sgd", lr=settings.lr, momentum=0.0, weight_decay=0.0, epochs=settings.epochs,
+                    batch_size=settings.batch_size, schedule="constant")
+    recipe.check()
+    strategy = build_label_strategy("hard", system=system)
+    strategy.prepare(hard_labels=pool.labels, soft_labels=None, teachers=[], num_classes=settings.num_classes)
+    pipeline = build_augmentations([settings.augmentation] if settings.augmentation else [], system=system)
+    start = time.perf_counter()
+    result = train(model, TrainData(pool), recipe, generator=torch_generator(derive_seed(seed, "batches"), device),
+                   strategy=strategy, augmentation=pipeline, device=device, evaluate_every=1, evaluate=snapshot,
+                   progress=progress)
+    seconds = time.perf_counter() - start
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    _write_trajectory(tmp / "trajectory.safetensors", snapshots)
+    atomic_write_json(tmp / "meta.json", {
+        "format": EXPERT_FORMAT, "kind": "trained", "settings": asdict(settings), "index": index,
+        "snapshots": len(snapshots), "layout": layout.to_json(), "seconds": seconds,
+        "final_loss": result.final_loss, "key": settings.key(index),
+    })
+    publish_dir(tmp, folder)
+    return _read_trajectory(folder)
+
+
+def settings_for_context(ctx: "DistillContext", *, epochs: int, lr: float = DEFAULT_LR,
+                         batch_size: int = DEFAULT_BATCH, augmentation: str | None = DEFAULT_AUGMENTATION,
+                         seed: int = 0) -> tuple[ExpertSettings, Callable[[], nn.Module]]:
+    """The expert settings a run's context implies, and a factory of fresh student networks."""
+    probe = ctx.make_model()
+    augmentation = None if augmentation in (None, "", "none") else str(augmentation)
+    settings = ExpertSettings(
+        dataset=ctx.dataset.name, pixel_space=ctx.dataset.pixel_space, arch=ctx.arch, model=model_fingerprint(probe),
+        pool=pool_fingerprint(ctx.train), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
+        augmentation=augmentation, seed=int(seed), num_classes=int(ctx.num_classes),
+    )
+    return settings, ctx.make_model
+
+
+def experts_for(ctx: "DistillContext", *, num_experts: int, epochs: int, lr: float = DEFAULT_LR,
+                batch_size: int = DEFAULT_BATCH, augmentation: str | None = DEFAULT_AUGMENTATION,
+                seed: int = 0) -> list[Trajectory]:
+    """``num_experts`` trajectories of ``epochs`` epochs for the run's dataset, pool and student.
+
+    Cached experts are reused; missing ones are trained now (with a ``ctx.log`` line saying how
+    many), unless ``ctx.auto_assets`` is False: then an :class:`ArtifactError` gives the command
+    that trains them.
+    """
+    if num_experts < 1 or epochs < 1:
+        raise ConfigError(f"need at least one expert of at least one epoch (got num_experts={num_experts}, "
+                          f"expert training epochs={epochs})")
+    settings, factory = settings_for_context(ctx, epochs=epochs, lr=lr, batch_size=batch_size,
+                                             augmentation=augmentation, seed=seed)
+    missing = [i for i in range(num_experts) if not settings.has(i)]
+    if missing:
+        if not getattr(ctx, "auto_assets", True):
+            raise ArtifactError(
+                f"{len(missing)} of {num_experts} expert trajectories ({epochs} epochs, {settings.arch} on "
+                f"{settings.dataset}) are not in the cache and building assets on demand is off "
+                f"(--no-auto-assets); train them first with:\n  {settings.command(num_experts)}\n"
+                "  (add the run's --protocol/--seed when they are not the defaults: experts are keyed by the "
+                "training pool)"
+            )
+        ctx.log(f"training {len(missing)} expert trajectories x {epochs} epochs ({settings.arch} on "
+                f"{settings.dataset}, {len(ctx.train)} images); they are cached for later runs")
+        for i in ctx.progress(missing, total=len(missing), desc="experts"):
+            train_expert(settings, i, factory=factory, pool=ctx.train, device=ctx.device, log=ctx.log)
+    return [_read_trajectory(settings.folder(i)) for i in range(num_experts)]
+
+
+# -- listing -----------------------------------------------------------------------------------------
+
+def list_experts() -> list[dict[str, Any]]:
+    """One row per cached expert entry (trained) or imported collection."""
+    from ddr.store.cache import cache_root, read_json
+
+    rows = []
+    for namespace in (NAMESPACE, IMPORTED_NAMESPACE):
+        base = cache_root() / namespace
+        if not base.is_dir():
+            continue
+        for meta_path in sorted(base.glob("*/*/meta.json")):
+            meta = read_json(meta_path)
+            if not isinstance(meta, dict):
+                continue
+            if namespace == NAMESPACE:
+                s = meta.get("settings", {})
+                rows.append({"kind": "trained", "dataset": s.get("dataset"), "arch": s.get("arch"),
+                             "pixel_space": s.get("pixel_space"), "epochs": s.get("epochs"), "lr": s.get("lr"),
+                             "augmentation": s.get("augmentation"), "seed": s.get("seed"),
+                             "index": meta.get("index"), "seconds": meta.get("seconds"),
+                             "path": str(meta_path.parent)})
+            else:
+                rows.append({"kind": "imported", "dataset": meta.get("dataset"), "arch": meta.get("arch"),
+                             "experts": meta.get("experts"), "epochs": meta.get("epochs"),
+                             "source": meta.get("source"), "path": str(meta_path.parent)})
+    return rows
+
+
+# -- import of official MTT buffers ------------------------------------------------------------------
+
+def buffer_files(source: Path) -> list[Path]:
+    """The ``replay_buffer_<n>.pt`` files of ``source``, in numeric order."""
+    if not source.is_dir():
+        raise ArtifactError(f"expert buffer directory not found: {source}")
+    files = sorted((p for p in source.iterdir() if _BUFFER_RE.match(p.name)),
+                   key=lambda p: int(_BUFFER_RE.match(p.name).group(1)))  # type: ignore[union-attr]
+    return files
+
+
+def _load_buffer(file: Path) -> Any:
+    import pickle
+
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ArtifactError(f"refusing to unpickle {file}: it holds objects other than tensors and lists ({exc})") from exc
+    except Exception as exc:
+        raise ArtifactError(f"cannot read expert buffer {file}: {type(exc).__name__}: {exc}") from exc
+
+
+def _epoch_vector(entry: Any, layout: ParamLayout, where: str) -> torch.Tensor:
+    if isinstance(entry, torch.Tensor) and entry.dim() == 1:
+        if entry.numel() != layout.size:
+            raise ArtifactError(f"{where} is a flat vector of {entry.numel()} values but the architecture has "
+                                f"{layout.size} parameters; import with the architecture the buffer was trained with")
+        return entry.to(torch.float32)
+    if not isinstance(entry, (list, tuple)) or not all(isinstance(t, torch.Tensor) for t in entry):
+        raise ArtifactError(f"{where} is a {type(entry).__name__}, not a list of parameter tensors "
+                            "(official MTT buffers: list of experts, each a list of epochs, each a list of tensors)")
+    if len(entry) != len(layout.names):
+        raise ArtifactError(f"{where} has {len(entry)} parameter tensors but the architecture has "
+                            f"{len(layout.names)} ({', '.join(layout.names[:6])}{' ...' if len(layout.names) > 6 else ''}); "
+                            "import with the architecture (--arch, width/depth/norm) the buffer was trained with")
+    for i, (tensor, name, shape) in enumerate(zip(entry, layout.names, layout.shapes)):
+        if tuple(tensor.shape) != tuple(shape):
+            raise ArtifactError(f"{where}: parameter {i} has shape {tuple(tensor.shape)} but the architecture's "
+                                f"'{name}' has shape {tuple(shape)}; import with the architecture (--arch, "
+                                "width/depth/norm, dataset channels/size) the buffer was trained with")
+    return torch.cat([t.detach().reshape(-1).to(torch.float32) for t in entry])
+
+
+def import_buffers(source: Path, model: nn.Module, *, dataset: str = "", arch: str = "",
+                   log: Callable[[str], None] | None = None) -> list[Trajectory]:
+    """Convert the official buffers in ``source`` for ``model``'s parameters (cached by content).
+
+    Returns the imported trajectories, in file order then expert order.
+    """
+    from ddr.store.cache import atomic_write_json, entry_dir, publish_dir, read_json
+    from ddr.store.hashing import sha256_file, sha256_json
+
+    source = Path(source)
+    files = buffer_files(source)
+    if not files:
+        raise ArtifactError(f"{source} holds no replay_buffer_<n>.pt files (official MTT expert buffers); "
+                            "point at the directory buffer.py wrote, e.g. buffers/CIFAR10/ConvNet")
+    check_functional(model, arch)
+    layout = ParamLayout.of(model)
+    key = sha256_json({"format": EXPERT_FORMAT, "files": [[f.name, sha256_file(f)] for f in files],
+                       "layout": layout.to_json(), "model": model_fingerprint(model)})
+    folder = entry_dir(IMPORTED_NAMESPACE, key)
+    meta = read_json(folder / "meta.json")
+    if not isinstance(meta, dict):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        count, epochs = 0, []
+        for file in files:
+            experts = _load_buffer(file)
+            if not isinstance(experts, (list, tuple)):
+                raise ArtifactError(f"{file} holds a {type(experts).__name__}, not a list of experts")
+            for e, expert in enumerate(experts):
+                if not isinstance(expert, (list, tuple)) or len(expert) < 2:
+                    raise ArtifactError(f"{file}, expert {e}: expected a list of at least 2 per-epoch parameter lists")
+                snapshots = [_epoch_vector(entry, layout, f"{file.name}, expert {e}, epoch {k}")
+                             for k, entry in enumerate(expert)]
+                _write_trajectory(tmp / f"expert_{count:05d}.safetensors", snapshots)
+                epochs.append(len(snapshots))
+                count += 1
+        if count == 0:
+            raise ArtifactError(f"the buffers in {source} hold no experts")
+        meta = {"format": EXPERT_FORMAT, "kind": "imported", "source": str(source.resolve()), "dataset": dataset,
+                "arch": arch, "experts": count, "snapshots_per_expert": epochs, "epochs": min(epochs) - 1,
+                "layout": layout.to_json(), "files": [f.name for f in files], "key": key}
+        atomic_write_json(tmp / "meta.json", meta)
+        publish_dir(tmp, folder)
+        if log:
+            log(f"imported {count} experts from {source} into {folder}")
+    return _read_imported(folder)
+
+
+def _read_imported(folder: Path) -> list[Trajectory]:
+    from ddr.store.cache import read_json
+
+    meta = read_json(folder / "meta.json")
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"imported experts {folder} have no readable meta.json; import them again")
+    layout = ParamLayout(tuple(meta["layout"]["names"]), tuple(tuple(s) for s in meta["layout"]["shapes"]))
+    return [Trajectory(folder / f"expert_{i:05d}.safetensors", layout, int(n), meta)
+            for i, n in enumerate(meta["snapshots_per_expert"])]
+
+
+def experts_from_path(path: str | Path, ctx: "DistillContext") -> list[Trajectory]:
+    """Experts from a directory: official ``replay_buffer_*.pt`` files (imported, cached by content)
+    or an imported collection made by ``ddr experts import``."""
+    path = Path(path).expanduser()
+    if (path / "meta.json").is_file() and any(path.glob("expert_*.safetensors")):
+        trajectories = _read_imported(path)
+    else:
+        trajectories = import_buffers(path, ctx.make_model(), dataset=ctx.dataset.name, arch=ctx.arch, log=ctx.log)
+    layout = ParamLayout.of(ctx.make_model())
+    if trajectories and (trajectories[0].layout.shapes != layout.shapes):
+        raise ArtifactError(f"the experts in {path} were imported for another architecture "
+                            f"({len(trajectories[0].layout.names)} parameter tensors) than the run's '{ctx.arch}'")
+    return trajectories

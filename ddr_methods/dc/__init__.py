@@ -1,0 +1,40 @@
+"""The ``dc`` method: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021).
+
+Registered through the ``ddr`` entry point ``dc = "ddr_methods.dc"``. Importing this module does not
+import torch; the algorithm is :func:`ddr_methods._matching.gradient.gradient_matching` (via :mod:`ddr_methods.dc.method`).
+
+Defaults are the authors' (VICO-UoE/DatasetCondensation ``main.py``), on every dataset. A dataset may ask for a reduced
+budget: digits does (its ``reduced`` preset: 50 iterations, small real batches, so that
+``ddr run --method dc`` distils in seconds on 2 CPU cores); the run names the budget it used.
+"""
+
+from __future__ import annotations
+
+from ddr import hookimpl
+from ddr.plugin.specs import MethodSpec
+from ddr_methods._matching.params import matching_params
+
+
+@hookimpl
+def ddr_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(
+            name="dc",
+            target="ddr_methods.dc.method:DC",
+            summary="Gradient matching (Zhao et al. ICLR'21): synthetic images whose training gradients match real ones",
+            params=matching_params("noise", augmentation=False),
+            presets={"paper": {"iterations": 1000, "batch_real": 256},
+                     "reduced": {"iterations": 50, "batch_real": 32},  # digits on a CPU: ~10-20 s
+                     "smoke": {"iterations": 2, "batch_real": 8}},
+            label_strategy="hard",
+            protocol="hard",
+            # VICO README Table 1 (ConvNet-3, DC paper protocol: no eval augmentation except MNIST).
+            reported={
+                "mnist/ipc1": 0.917, "mnist/ipc10": 0.974, "mnist/ipc50": 0.988,
+                "fashion-mnist/ipc1": 0.705, "fashion-mnist/ipc10": 0.823, "fashion-mnist/ipc50": 0.836,
+                "svhn/ipc1": 0.312, "svhn/ipc10": 0.761, "svhn/ipc50": 0.823,
+                "cifar10/ipc1": 0.283, "cifar10/ipc10": 0.449, "cifar10/ipc50": 0.539,
+                "cifar100/ipc1": 0.128, "cifar100/ipc10": 0.252,
+            },
+        )
+    ]

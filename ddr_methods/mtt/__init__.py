@@ -1,0 +1,40 @@
+"""The ``mtt`` method: matching training trajectories (Cazenavette et al., CVPR 2022).
+
+Registered through the ``ddr`` entry point ``mtt = "ddr_methods.mtt"``. Importing this module does not
+import torch; the algorithm lives in :mod:`ddr_methods._trajectory.matching` (shared with ``datm``).
+
+Parameters left null (syn_steps, expert_epochs, max_start_epoch, lr_img, lr_lr, lr_teacher,
+batch_syn) come from the MTT README table for the run's (dataset, ipc)
+(:data:`ddr_methods._trajectory.defaults.MTT_TABLE`). Digits runs get the ``reduced`` budget preset
+automatically (2 experts x 8 epochs, 40 iterations); ``smoke`` runs in seconds.
+"""
+
+from __future__ import annotations
+
+from ddr import hookimpl
+from ddr.plugin.specs import MethodSpec
+from ddr_methods._trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, mtt_recipes
+
+
+@hookimpl
+def ddr_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(
+            name="mtt",
+            target="ddr_methods.mtt.method:MTT",
+            summary="Matching training trajectories (Cazenavette et al. CVPR'22): unroll a student from expert "
+                    "checkpoints and match the expert's later parameters",
+            params=common_params(),
+            presets={"reduced": dict(REDUCED_COMMON), "smoke": dict(SMOKE_COMMON)},
+            label_strategy="hard",
+            protocol="hard",
+            recipes=mtt_recipes(),
+            # MTT paper (Cazenavette et al. CVPR'22) Table 1, ConvNet-3 (TinyImageNet ConvNet-4), test
+            # accuracy as fractions; CIFAR-100 IPC 50 is 47.7 ± 0.2.
+            reported={
+                "cifar10/ipc1": 0.463, "cifar10/ipc10": 0.653, "cifar10/ipc50": 0.716,
+                "cifar100/ipc1": 0.243, "cifar100/ipc10": 0.401, "cifar100/ipc50": 0.477,
+                "tinyimagenet/ipc1": 0.088, "tinyimagenet/ipc10": 0.232, "tinyimagenet/ipc50": 0.280,
+            },
+        )
+    ]

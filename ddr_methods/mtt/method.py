@@ -1,0 +1,5 @@
+"""MTT's method class (the loop is :class:`ddr_methods._trajectory.matching.TrajectoryMatching`)."""
+
+from ddr_methods._trajectory.matching import MTT
+
+__all__ = ["MTT"]

@@ -1,6 +1,0 @@
-"""The matching family (DC, DSA, DM): shared code beside the methods that use it.
-
-``ddr_matching.gradient`` holds the gradient-matching loop and the helpers DM shares (it imports
-torch); ``ddr_matching.params`` the parameter schema DC and DSA share (cheap: their registration
-modules import it, and ``ddr list`` must not import torch).
-"""
