@@ -13,7 +13,7 @@ import torch
 from ddr.engine.data import Split
 from ddr.engine.seeds import derive_seed
 from ddr.engine.training import Recipe
-from ddr.protocol.plan import DataRef, JobResult, StudentJob
+from ddr.records.jobs import DataRef, JobResult, StudentJob
 from ddr.runs.evaluate import Evaluator
 
 IPC = 10

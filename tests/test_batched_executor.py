@@ -31,7 +31,7 @@ from ddr.errors import DdrError
 from ddr.execute.batched import BatchedExecutor
 from ddr.execute.local import LocalExecutor
 from ddr.execute.stacked import StackedModel
-from ddr.protocol.plan import StudentJob
+from ddr.records.jobs import StudentJob
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from ddr.errors import ConfigError, UnknownComponentError
 from ddr.plugin.manager import PluginSystem
 from ddr.plugin.specs import ExecutorSpec
 from ddr.protocol.config import resolve_protocol
-from ddr.protocol.plan import DataRef, JobResult, PlanInputs, StudentJob, build_plan
+from ddr.protocol.plan import PlanInputs, build_plan
+from ddr.records.jobs import DataRef, JobResult, StudentJob
 from ddr.runs.evaluate import EvalOptions
 from ddr.runs.run import run
 from ddr.runs.session import Session
@@ -229,7 +230,7 @@ class Observer:
 
 def test_lifecycle_hooks_fire_for_run_and_eval_with_typed_records(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from ddr.runs.records import EvaluationResult, RunSpec
+    from ddr.records.run import EvaluationResult, RunSpec
     from ddr.runs.run import eval_path
 
     monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path / "cache"))

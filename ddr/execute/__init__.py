@@ -1,7 +1,7 @@
 """Executors: how a plan's student jobs are run (a registry kind, ``--executor NAME``).
 
 An executor takes jobs and a :class:`~ddr.execute.workspace.Workspace` and returns one
-:class:`~ddr.protocol.plan.JobResult` per job; it never decides what is trained (the plan does)
+:class:`~ddr.records.jobs.JobResult` per job; it never decides what is trained (the plan does)
 nor how it is scored (pure functions do). ``local`` runs jobs one after another in this process;
 batched-GPU and Ray executors register the same way (``ddr_executors``).
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.execute.workspace import Workspace
-    from ddr.protocol.plan import JobResult, StudentJob
+    from ddr.records.jobs import JobResult, StudentJob
 
 
 @runtime_checkable

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DdrError
-from ddr.protocol.plan import JobResult, StudentJob
+from ddr.records.jobs import JobResult, StudentJob
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

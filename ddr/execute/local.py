@@ -10,7 +10,7 @@ from ddr.execute.student import run_job
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.execute.workspace import Workspace
-    from ddr.protocol.plan import JobResult, StudentJob
+    from ddr.records.jobs import JobResult, StudentJob
 
 
 class LocalExecutor:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddr.engine.data import Split
     from ddr.execute.workspace import Workspace
-    from ddr.protocol.plan import JobResult, StudentJob
+    from ddr.records.jobs import JobResult, StudentJob
 
 RAY_MISSING = 'the ray executor needs Ray: pip install "ddr-bench[ray]"'
 """The message of the :class:`~ddr.errors.ConfigError` raised when Ray is not installed."""
@@ -160,7 +160,7 @@ class RayExecutor:
             on_result: "Callable[[StudentJob, JobResult, Any], None]") -> "list[JobResult]":
         """Run ``jobs`` as Ray tasks; ``on_result(job, result, model)`` is called in this process as
         each finishes (``model``: the rebuilt reference model for role ``real``, else ``None``)."""
-        from ddr.protocol.plan import JobResult
+        from ddr.records.jobs import JobResult
 
         jobs = list(jobs)
         if not jobs:
@@ -375,7 +375,7 @@ def _run_in_worker(token: str, payload_ref: list[Any], job_data: dict[str, Any])
     import ray
 
     from ddr.execute.student import run_job
-    from ddr.protocol.plan import StudentJob
+    from ddr.records.jobs import StudentJob
 
     try:
         if token not in _worker_cache:

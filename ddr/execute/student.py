@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ddr.protocol.plan import JobResult, StudentJob
+from ddr.records.jobs import JobResult, StudentJob
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

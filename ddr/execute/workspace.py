@@ -1,6 +1,6 @@
 """The workspace a job runs against: dataset splits, distilled sets, random subsets, teachers.
 
-A :class:`Workspace` resolves a job's :class:`~ddr.protocol.plan.DataRef` to training data and
+A :class:`Workspace` resolves a job's :class:`~ddr.records.jobs.DataRef` to training data and
 builds its model, label strategy and augmentation from registry names. Executors receive one;
 an executor in another process rebuilds it from the same inputs.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.engine.labels import LabelStrategy
     from ddr.engine.training import TrainData
     from ddr.plugin.manager import PluginSystem
-    from ddr.protocol.plan import DataRef
+    from ddr.records.jobs import DataRef
 
 
 @dataclass

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
         MethodSpec,
         ProtocolSpec,
     )
-    from ddr.runs.records import EvaluationResult, RunSpec
+    from ddr.records.run import EvaluationResult, RunSpec
 
 DDR_HOOKSPEC_VERSION = 2
 """Version 2: losses and executors are their own kinds; lifecycle hooks take typed records."""
@@ -99,7 +99,7 @@ def ddr_run_start(run: "RunSpec") -> None:
     Args:
         run: what is about to run: command (``run``/``eval``), method and its resolved
             parameters (``None`` for ``eval``), dataset, IPC, protocol name and version, every
-            override, seed, executor and device (:class:`ddr.runs.records.RunSpec`).
+            override, seed, executor and device (:class:`ddr.records.run.RunSpec`).
     """
 
 
@@ -110,7 +110,7 @@ def ddr_run_finish(run: "RunSpec", result: "EvaluationResult") -> None:
     Args:
         run: as given to ``ddr_run_start``.
         result: the scores (fractions), per-student job results, timings and the record folder
-            (:class:`ddr.runs.records.EvaluationResult`; ``result.to_json()`` is the ``--json`` form).
+            (:class:`ddr.records.run.EvaluationResult`; ``result.to_json()`` is the ``--json`` form).
     """
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ddr.errors import DdrError
-from ddr.protocol.metrics import Summary, ars_table, score_table
-from ddr.protocol.plan import JobResult, Plan
+from ddr.protocol.metrics import ars_table, score_table
+from ddr.protocol.plan import Plan
+from ddr.records.jobs import JobResult
+from ddr.records.summary import Summary
 
 
 def accuracies_by_role(plan: Plan, results: Mapping[str, JobResult]) -> dict[str, list[float]]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ArtifactError, ConfigError, DdrError, DistilledSetError
 from ddr.protocol.config import Protocol, default_protocol, resolve_protocol
-from ddr.runs.records import EvaluationResult
+from ddr.records.run import EvaluationResult
 from ddr.runs.session import Session, resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.engine.data import ImageDataset, Split
     from ddr.execute.workspace import Workspace
     from ddr.method.distilled import DistilledSet
-    from ddr.protocol.plan import JobResult, Plan, StudentJob
+    from ddr.protocol.plan import Plan
+    from ddr.records.jobs import JobResult, StudentJob
 
 __all__ = ["EvalOptions", "Evaluator", "evaluate", "resolve_protocol"]
 
@@ -347,7 +348,7 @@ class Evaluator:
                         reused: dict[str, int]) -> "tuple[dict[str, JobResult], list[StudentJob]]":
         """(results of the cached ``jobs``, the jobs still to run); nothing is read under
         ``--no-job-cache``."""
-        from ddr.protocol.plan import JobResult
+        from ddr.records.jobs import JobResult
         from ddr.store.jobs import cached_record
 
         results: dict[str, JobResult] = {}

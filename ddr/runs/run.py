@@ -9,9 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddr.records.run import EvaluationResult, RunSpec
 from ddr.runs.cost import evaluation_cost, storage_bytes
 from ddr.runs.evaluate import EvalOptions, Evaluator
-from ddr.runs.records import EvaluationResult, RunSpec
 from ddr.runs.session import Session, captured_log
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -17,7 +17,7 @@ from ddr.store.cache import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugin.manager import PluginSystem
-    from ddr.runs.records import EvaluationResult
+    from ddr.records.run import EvaluationResult
 
 
 def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:

@@ -28,8 +28,8 @@ from ddr.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugin.manager import PluginSystem
+    from ddr.records.run import EvaluationResult
     from ddr.runs.evaluate import EvalOptions
-    from ddr.runs.records import EvaluationResult
 
 EVALUATORS = ("hard", "soft", "ars")
 """``hard``: LabelRobustScoreHard; ``soft``: LabelRobustScoreSoft; ``ars``: AugmentationRobustScore."""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from ddr.method.distilled import DistilledSet
-    from ddr.runs.records import EvaluationResult
+    from ddr.records.run import EvaluationResult
     from ddr.runs.session import Session
 
 __all__ = ["AugmentationRobustScore", "GeneralEvaluator", "HardLabelEvaluator", "LabelRobustScoreHard",

@@ -1,6 +1,6 @@
 """DD-Ranking's result: the dict ``compute_metrics`` returns and the per-run CSV it saves.
 
-From a ddr :class:`~ddr.runs.records.EvaluationResult`: the hard- and soft-label evaluators return
+From a ddr :class:`~ddr.records.run.EvaluationResult`: the hard- and soft-label evaluators return
 ``hard_label_recovery_mean/_std``, ``improvement_over_random_mean/_std`` and
 ``label_robust_score_mean/_std``; AugmentationRobustScore returns ``with_aug_scores_mean/_std``,
 ``without_aug_scores_mean/_std`` and ``augmentation_robust_score_mean/_std``. Each ``_std`` is the
@@ -26,7 +26,7 @@ from ddr.protocol.metrics import ddranking_ars_percent, ddranking_lrs_percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.compat.ddranking.config import MappedConfig
-    from ddr.runs.records import EvaluationResult
+    from ddr.records.run import EvaluationResult
 
 LRS_NAMES = ("hard_label_recovery", "improvement_over_random", "label_robust_score")
 ARS_NAMES = ("with_aug_scores", "without_aug_scores", "augmentation_robust_score")

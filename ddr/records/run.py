@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ddr.protocol.metrics import Summary
-from ddr.protocol.plan import JobResult
+from ddr.records.jobs import JobResult
+from ddr.records.summary import Summary
 
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
 
