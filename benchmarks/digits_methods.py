@@ -30,9 +30,9 @@ def main() -> None:
 
     import torch
 
+    from ddr.resources.session import Session
     from ddr.runs.evaluate import EvalOptions
     from ddr.runs.run import run
-    from ddr.runs.session import Session
 
     session = Session(progress_bars=False)
     rows = []

@@ -229,7 +229,8 @@ def run_batched(data: Any, students: int, epochs: int, device: Any, *, channels_
     for first in range(0, students, cap):
         seeds = [1000 + s for s in range(first, min(students, first + cap))]
         stacked = StackedModel([make_model(seed, device) for seed in seeds], channels_last=channels_last)
-        streams = [Stream(data, torch_generator(seed, device), augmentation(), strategy_for(data)) for seed in seeds]
+        streams = [Stream(data, torch_generator(seed, device), augmentation(), strategy_for(data), loss_key="ce")
+                   for seed in seeds]
         train_group(stacked, streams, list(range(len(seeds))), [recipe] * len(seeds), device=device, bf16=bf16)
 
 

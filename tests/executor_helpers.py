@@ -52,7 +52,7 @@ def make_job(index: int, *, role: str = "rdm_any", epochs: int = 15, lrs: Sequen
     data = (DataRef("distilled", sha256=SOFT_SET, soft="stored") if strategy == "stored_soft"
             else DataRef("random", index=index, ipc=IPC))
     recipe = Recipe(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                    lr=lrs[0], weight_decay=5e-4 if optimizer != "adamw" else 0.01).to_dict()
+                    lr=lrs[0], weight_decay=5e-4 if optimizer != "adamw" else 0.01)
     return StudentJob(role=role, index=index, data=data, recipe=recipe, lr_candidates=tuple(float(x) for x in lrs),
                       selection=selection, test_interval=test_interval, label_strategy=strategy, loss=loss,
                       augmentation=augmentation, arch=arch, arch_params=dict(ARCH if arch_params is None else arch_params),

@@ -21,8 +21,8 @@ import pytest
 
 from ddr.errors import DdrError
 from ddr.execute.ray import RayExecutor
+from ddr.resources.session import Session
 from ddr.runs.evaluate import EvalOptions, Evaluator
-from ddr.runs.session import Session
 
 FAST = {"real.epochs": 1}
 
@@ -49,7 +49,7 @@ def distilled_set(soft: bool) -> Any:
     from ddr.method.distilled import DistilledSet
 
     evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, device="cpu"), session=Session(progress_bars=False))
-    pool = evaluator.pool
+    pool = evaluator.resources.pool
     picks = torch.stack([index[0] for index in pool.class_indices(10)])
     labels = pool.labels[picks]
     logits = torch.nn.functional.one_hot(labels, 10).float() * 3.0 if soft else None
@@ -70,7 +70,7 @@ def reference_state(evaluator: Evaluator) -> dict[str, Any]:
 
     from ddr.store.jobs import model_path
 
-    return load_file(str(model_path(evaluator.reference().key)))
+    return load_file(str(model_path(evaluator.resources.reference().key)))
 
 
 @pytest.mark.parametrize("case", [

@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 
 from ddr.builtins.augmentations import ddr_augmentations
-from ddr.builtins.augmentations.crops import CropFlip, Flip, RandomResizedCrop, sample_crop_boxes
+from ddr.builtins.augmentations.crops import CropFlip, Flip, RandomResizedCrop
 from ddr.builtins.augmentations.dsa import DSA
 from ddr.builtins.augmentations.mixing import CutMix, Mixup, sample_beta
 from ddr.builtins.augmentations.rded import RDEDAugmentation, shuffle_patches
 from ddr.builtins.augmentations.transforms import TorchvisionTransforms
 from ddr.engine.augment import Mix
+from ddr.engine.geometry import sample_crop_boxes
 from ddr.errors import ConfigError
 from ddr.testing.augmentations import check_augmentation, instantiate
 

@@ -73,7 +73,7 @@ def _captured_inputs_local(job: StudentJob, ws: Any) -> list[torch.Tensor]:
     model.register_forward_pre_hook(lambda _, args: seen.append(args[0].detach().clone()))
     strategy = ws.label_strategy(job.label_strategy, job.loss, hard_labels=data.split.labels,
                                  soft_labels=data.soft_labels, teachers=[])
-    train(model, data, Recipe.from_mapping(job.recipe), generator=torch_generator(job.seed, ws.device),
+    train(model, data, job.recipe, generator=torch_generator(job.seed, ws.device),
           strategy=strategy, augmentation=ws.augmentation(job.augmentation), device=ws.device)
     return seen
 
@@ -112,7 +112,7 @@ def test_the_first_steps_loss_matches_the_local_loop(ws: Any) -> None:
                                      soft_labels=data.soft_labels, teachers=[])
         models.append(ws.make_model(job.arch, job.arch_params, job.seed))
         streams.append(Stream(data, torch_generator(job.seed, ws.device), ws.augmentation(job.augmentation), strategy))
-        result = train(ws.make_model(job.arch, job.arch_params, job.seed), data, Recipe.from_mapping(job.recipe),
+        result = train(ws.make_model(job.arch, job.arch_params, job.seed), data, job.recipe,
                        generator=torch_generator(job.seed, ws.device), strategy=strategy,
                        augmentation=ws.augmentation(job.augmentation), device=ws.device)
         local_losses.append(result.final_loss)  # one epoch of one step: the first step's loss
@@ -120,7 +120,7 @@ def test_the_first_steps_loss_matches_the_local_loop(ws: Any) -> None:
         for stream, job in zip(streams, jobs):
             stream.generator = torch_generator(job.seed, ws.device)
         stacked = StackedModel(models, backend=backend)
-        out = train_group(stacked, streams, [0, 1, 2], [Recipe.from_mapping(j.recipe) for j in jobs], device=ws.device)
+        out = train_group(stacked, streams, [0, 1, 2], [j.recipe for j in jobs], device=ws.device)
         assert out.final_losses == pytest.approx(local_losses, rel=1e-5), backend
 
 

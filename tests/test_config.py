@@ -72,7 +72,7 @@ def test_digits_protocol_is_the_quick_embedded_one() -> None:
 
 def test_protocol_is_typed_and_frozen() -> None:
     p = resolve_protocol("hard")
-    assert p.train.recipe().to_dict()["milestones"] == [0.5]
+    assert p.train.to_dict()["milestones"] == [0.5]
     assert p.student.arch_for(32) == "convnet" and p.student.arch_for(64) == "convnet_d4"
     assert p.teacher.arch is None and p.teacher.checkpoint is None and p.metrics.ars is False
     with pytest.raises(AttributeError):

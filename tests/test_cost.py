@@ -24,9 +24,9 @@ from torch import nn
 
 import ddr.runs.cost as cost
 from ddr.method.distilled import DistilledSet, distilled_sha256
+from ddr.resources.session import Session
 from ddr.runs.cost import COST_KEYS, DistillCost, FlopSampler, TeacherCounter, cost_record, storage
 from ddr.runs.evaluate import EvalOptions
-from ddr.runs.session import Session
 
 FAST = {"train.epochs": 2, "real.epochs": 1, "num_eval": 1}
 DM = {"iterations": 3, "batch_real": 8}
@@ -349,7 +349,7 @@ def test_counting_flops_changes_no_distilled_value(dm_runs: dict[str, Any], in_c
     choice, _, evaluator = prepare_distillation("dm", EvalOptions(overrides=FAST, device="cpu"), dm_runs["session"],
                                                 DM)
     monkeypatch.setattr(cost, "COUNT_FLOPS", False)
-    plain = distill(choice, evaluator, use_cache=False)
+    plain = distill(choice, evaluator.resources, evaluator.ipc, use_cache=False)
     assert plain.cost is not None and plain.cost.flops_estimate is None and plain.cost.flops_method is None
     assert distilled_sha256(plain.distilled) == distilled_sha256(dm_runs["outcome"].distilled) \
         == dm_runs["first"].distilled_sha256
@@ -363,7 +363,7 @@ def test_a_distillation_in_a_worker_returns_its_cost(dm_runs: dict[str, Any], in
 
     session = dm_runs["session"]
     choice, _, evaluator = prepare_distillation("dm", EvalOptions(overrides=FAST, device="cpu"), session, DM)
-    reply = distill_task(make_task(choice, evaluator, auto_assets=True, timeout=None))["reply"]
+    reply = distill_task(make_task(choice, evaluator.resources, evaluator.ipc, auto_assets=True, timeout=None))["reply"]
     assert reply.cost is not None and reply.cost.cpu_seconds > 0 and reply.cost.flops_estimate > 0
     assert reply.seconds == reply.cost.wall_seconds
 
@@ -377,9 +377,9 @@ def test_a_distillation_in_a_worker_returns_its_cost(dm_runs: dict[str, Any], in
         def cancel(self) -> None:
             pass
 
-    key = distill_key(choice, evaluator)
+    key = distill_key(choice, evaluator.resources, evaluator.ipc)
     session.prefetched[key] = Pending()
-    outcome = _run_method(choice, evaluator, key, auto_assets=True, timeout=None)
+    outcome = _run_method(choice, evaluator.resources, evaluator.ipc, key, auto_assets=True, timeout=None)
     assert outcome.cost == reply.cost and outcome.distilled.meta["distill_cpu_seconds"] == reply.cost.cpu_seconds
     assert distilled_sha256(outcome.distilled) == dm_runs["first"].distilled_sha256
 

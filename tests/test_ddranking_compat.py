@@ -118,11 +118,11 @@ def test_the_soft_evaluator_searches_the_grid_for_syn_hard_even_with_a_learned_l
     from ddr.protocol.plan import PlanInputs, build_plan
 
     p = resolve_protocol("ddranking-soft")
-    recipe = p.train.recipe().to_dict()
+    recipe = p.train
     inputs = PlanInputs(seed=0, ipc=1, distilled_sha256="x", has_soft_labels=False, learned_lr=0.02,
                         strategy="teacher", loss=p.loss, strategy_soft=True, strategy_teacher=True, arch="convnet",
                         arch_params={}, teacher_arch="convnet", teacher_arch_params={}, train=recipe,
-                        real=p.real.recipe().to_dict(), lr_override=None, ars=False, context={"dataset": "digits"})
+                        real=p.real.with_default_epochs(200), lr_override=None, ars=False, context={"dataset": "digits"})
     plan = build_plan(p, inputs)
     assert plan.real.selection == "ddranking" and plan.real.test_interval == 20
     assert list(plan.by_role("syn_hard")[0].lr_candidates) == GRID

@@ -49,10 +49,10 @@ def digits_set(cache: Path) -> dict[str, Any]:
     os.environ["DDR_CACHE_DIR"] = str(cache)
     try:
         evaluator = Evaluator(dataset="digits", ipc=1, device="cpu")
-        pool = evaluator.pool
+        pool = evaluator.resources.pool
         index = torch.cat([idx[:1] for idx in pool.class_indices(10)])
         return {"images": pool.images[index].clone(), "labels": pool.labels[index].clone(),
-                "mean": evaluator.dataset.mean, "std": evaluator.dataset.std}
+                "mean": evaluator.resources.dataset.mean, "std": evaluator.resources.dataset.std}
     finally:
         if previous is not None:
             os.environ["DDR_CACHE_DIR"] = previous
@@ -205,7 +205,7 @@ def test_teacher_train_writes_a_checkpoint_that_loads_as_a_teacher(ddr: Any, tmp
 
     monkeypatch.setenv("DDR_CACHE_DIR", str(cache))
     (teacher,) = Evaluator(dataset="digits", ipc=1, protocol=str(protocol), teacher=output,
-                           device="cpu").teachers()
+                           device="cpu").resources.teachers()
     assert torch.equal(teacher.classifier.weight, load_file(str(output))["classifier.weight"])
 
 

@@ -18,6 +18,7 @@ import ddr.engine.training as training_module
 from ddr.errors import ArtifactError, DdrError, DistilledSetError
 from ddr.method.distilled import DistilledSet, distilled_sha256
 from ddr.runs.evaluate import Evaluator, evaluate
+from ddr.store.jobs import cached_record
 
 SCORE_KEYS = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs")
 TIMING_KEYS = ("eval_seconds", "real_cached", "reused_jobs", "record_dir")
@@ -45,7 +46,7 @@ def make_evaluator(ipc: int = 2, *, num_eval: int = 2, epochs: int = 5, override
 
 def real_subset(evaluator: Evaluator, ipc: int) -> DistilledSet:
     """The first ``ipc`` pool images of every class (a 'distilled' set of real images)."""
-    pool = evaluator.pool
+    pool = evaluator.resources.pool
     index = torch.cat([idx[:ipc] for idx in pool.class_indices(10)])
     return DistilledSet(images=pool.images[index].clone(), labels=pool.labels[index].clone())
 
@@ -70,7 +71,7 @@ def by_role(result: Any, role: str) -> list[Any]:
 def test_result_has_every_documented_key_and_consistent_scores() -> None:
     evaluator = make_evaluator()
     distilled = real_subset(evaluator, 2)
-    cached_before = evaluator._cached(evaluator.reference())
+    cached_before = cached_record(evaluator.resources.reference().key, needs_model=True) is not None
     result = evaluator.evaluate(distilled)
     data = result.to_json()
 
@@ -149,9 +150,9 @@ def test_the_random_baseline_is_class_balanced_from_the_pool_and_not_the_validat
     evaluator = make_evaluator(ipc=3)
     subset = evaluator.workspace.random_subset(0)
     assert torch.bincount(subset.labels, minlength=10).tolist() == [3] * 10
-    assert len(evaluator.validation) == 10 * 10  # digits protocol: 10 per class held out
-    assert len(evaluator.pool) + len(evaluator.validation) == len(evaluator.dataset.train)
-    pool_rows = {tuple(row.tolist()) for row in evaluator.pool.images.flatten(1)}
+    assert len(evaluator.resources.validation) == 10 * 10  # digits protocol: 10 per class held out
+    assert len(evaluator.resources.pool) + len(evaluator.resources.validation) == len(evaluator.resources.dataset.train)
+    pool_rows = {tuple(row.tolist()) for row in evaluator.resources.pool.images.flatten(1)}
     assert all(tuple(row.tolist()) in pool_rows for row in subset.images.flatten(1))
 
 
@@ -227,8 +228,8 @@ def test_teacher_labels_under_the_soft_protocol_use_the_cached_real_model() -> N
     assert result.run_spec["loss"] == {"name": "kl", "temperature": 4.0}
     assert [s.role for s in result.students] == ["syn_hard", "syn_any", "rdm_any"]
     assert all(s.epochs_trained == 2 and s.lr == 0.001 for s in result.students)
-    (teacher,) = evaluator.teachers()
-    cached = load_file(str(model_path(evaluator.reference().key)))
+    (teacher,) = evaluator.resources.teachers()
+    cached = load_file(str(model_path(evaluator.resources.reference().key)))
     state = teacher.state_dict()
     assert set(state) == set(cached)
     assert all(torch.equal(state[k].cpu(), cached[k]) for k in cached)
@@ -237,8 +238,8 @@ def test_teacher_labels_under_the_soft_protocol_use_the_cached_real_model() -> N
 
 
 def _digits_convnet(evaluator: Evaluator, **params: Any) -> torch.nn.Module:
-    arch, default = evaluator.teacher_arch()
-    return evaluator.make_model(123, arch, {**default, **params})
+    arch, default = evaluator.resources.teacher_arch()
+    return evaluator.resources.make_model(123, arch, {**default, **params})
 
 
 def _assert_same_weights(model: torch.nn.Module, reference: torch.nn.Module) -> None:
@@ -256,10 +257,10 @@ def test_a_user_teacher_checkpoint_is_loaded_from_pt_and_safetensors(tmp_path: P
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, tmp_path / "wrapped.pth")
     for name in ("teacher.pt", "teacher.safetensors", "wrapped.pth"):
         evaluator = make_evaluator(teacher=tmp_path / name)
-        (teacher,) = evaluator.teachers()
+        (teacher,) = evaluator.resources.teachers()
         _assert_same_weights(teacher, reference)
         assert not teacher.training
-        assert evaluator._workspace is None  # a user teacher never trains the real-data model
+        assert not evaluator.resources._workspaces  # a user teacher never trains the real-data model
         assert evaluator.describe()["teacher"] == str(tmp_path / name)
 
 
@@ -267,15 +268,15 @@ def test_bad_teacher_checkpoints_are_artifact_errors(tmp_path: Path) -> None:
     evaluator = make_evaluator()
     torch.save(_digits_convnet(evaluator, width=8).state_dict(), tmp_path / "narrow.pt")
     with pytest.raises(ArtifactError, match="does not fit the teacher architecture"):
-        make_evaluator(teacher=tmp_path / "narrow.pt").teachers()
+        make_evaluator(teacher=tmp_path / "narrow.pt").resources.teachers()
     torch.save(_digits_convnet(evaluator), tmp_path / "pickled_module.pt")  # a whole module: needs unpickling
     with pytest.raises(ArtifactError, match="refusing to unpickle"):
-        make_evaluator(teacher=tmp_path / "pickled_module.pt").teachers()
+        make_evaluator(teacher=tmp_path / "pickled_module.pt").resources.teachers()
     with pytest.raises(ArtifactError, match="not found"):
-        make_evaluator(teacher=tmp_path / "absent.pt").teachers()
+        make_evaluator(teacher=tmp_path / "absent.pt").resources.teachers()
     (tmp_path / "garbage.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ArtifactError, match="cannot read"):
-        make_evaluator(teacher=tmp_path / "garbage.safetensors").teachers()
+        make_evaluator(teacher=tmp_path / "garbage.safetensors").resources.teachers()
 
 
 def test_stored_soft_labels_and_a_teacher_labelled_random_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -299,7 +300,7 @@ def test_stored_soft_labels_and_a_teacher_labelled_random_baseline(monkeypatch: 
     assert [s.role for s in result.students] == ["syn_hard", "syn_any", "rdm_any"]
     (logits,) = baseline_labels
     assert logits.shape == (10, 10) and bool(torch.isfinite(logits).all())
-    (teacher,) = evaluator.teachers()  # the cached real-data model labelled the random subset
+    (teacher,) = evaluator.resources.teachers()  # the cached real-data model labelled the random subset
     with torch.no_grad():
         assert torch.allclose(logits, teacher(evaluator.workspace.random_subset(0).images))
     assert result.distilled_sha256 == distilled_sha256(distilled)  # soft labels are part of the hash
@@ -406,7 +407,7 @@ def test_bad_evaluator_arguments_are_ddr_errors() -> None:
     with pytest.raises(DdrError, match="num_eval"):
         Evaluator(dataset="digits", ipc=1, num_eval=0, device="cpu")
     with pytest.raises(DdrError, match="validation"):  # 10 held out per class + 200 ipc > ~110 per class
-        _ = make_evaluator(ipc=200).pool
+        _ = make_evaluator(ipc=200).workspace
 
 
 # -- evaluate() ---------------------------------------------------------------------------------
@@ -431,7 +432,7 @@ def test_an_unusable_device_is_a_clear_error() -> None:
     import torch
 
     from ddr.errors import ConfigError
-    from ddr.runs.evaluate import resolve_device
+    from ddr.resources.devices import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(ConfigError, match="invalid device 'tpu'"):

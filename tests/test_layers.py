@@ -4,7 +4,12 @@
 * ``ddr/plugin/`` and ``ddr/report/`` never import torch, not even inside a function, so
   ``ddr list``, ``ddr plugins`` and the leaderboard stay light;
 * the engine knows no terminal and no run orchestration (no tqdm/rich, no ``ddr.runs``/``ddr.cli``);
-* module-level imports inside ddr/ form no cycle.
+* module-level imports inside ddr/ form no cycle;
+* the built-in methods (``ddr_methods``) import ddr only through the plugin author's door:
+  ``ddr`` and ``ddr.method`` (with its submodules), type-checking imports included;
+* the contract layer stays low: ``ddr/plugin/hookspecs.py``, ``ddr/records/`` and ``ddr/store/``
+  import nothing of ddr but errors, the plugin layer, the records, the store and the method
+  contract (context, distilled set), so they never reach runs, execution or the engine.
 
 Every rule is checked on the source (ast), and each has a test showing the checker catches a
 violation, so a rule cannot pass by checking nothing.
@@ -37,15 +42,17 @@ def _in_type_checking(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
     return False
 
 
-def imports(source: str, *, module_level_only: bool = False, module: str = "") -> list[str]:
-    """Modules imported by ``source`` (``from a.b import c`` gives ``a.b`` and ``a.b.c``)."""
+def imports(source: str, *, module_level_only: bool = False, module: str = "",
+            type_checking: bool = False) -> list[str]:
+    """Modules imported by ``source`` (``from a.b import c`` gives ``a.b`` and ``a.b.c``);
+    imports under ``if TYPE_CHECKING`` only with ``type_checking``."""
     tree = ast.parse(source)
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     out: list[str] = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
-        if _in_type_checking(node, parents):
+        if not type_checking and _in_type_checking(node, parents):
             continue
         if module_level_only:
             scope = parents.get(node)
@@ -124,6 +131,64 @@ def test_module_level_imports_form_no_cycle() -> None:
     assert import_cycles(graph) == []
 
 
+DOOR = ("ddr", "ddr.method")
+"""What a plugin may import of ddr: these modules and the submodules of ``ddr.method``."""
+
+
+def through_the_door(module: str) -> bool:
+    return module in DOOR or module.startswith("ddr.method.") or module.split(".")[0] != "ddr"
+
+
+def door_violations(source: str) -> list[str]:
+    """The ddr modules ``source`` imports outside the door (``from ddr import X`` names ``ddr.X``,
+    which is a name of the door, not a module)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if not through_the_door(a.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if not through_the_door(node.module):
+                out.append(node.module)
+    return out
+
+
+def method_files() -> list[Path]:
+    return sorted((ROOT / "ddr_methods").rglob("*.py"))
+
+
+def test_built_in_methods_import_ddr_only_through_the_door() -> None:
+    files = method_files()
+    assert len(files) >= 20
+    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files for m in door_violations(p.read_text())]
+    assert not offenders, offenders
+
+
+def test_contributing_teaches_only_the_door() -> None:
+    """Every Python block of CONTRIBUTING.md (what plugin authors copy) imports ddr through the door
+    (and ``ddr.testing``, the contract checks a plugin's own test suite runs)."""
+    import re
+
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 4
+    offenders = [m for block in blocks for m in door_violations(block) if m != "ddr.testing"]
+    assert not offenders, offenders
+
+
+CONTRACT_ALLOWED = ("ddr.errors", "ddr.plugin", "ddr.records", "ddr.store", "ddr.method.distilled", "ddr.method.context")
+
+
+def test_hookspecs_records_and_store_import_nothing_above_the_contract_layer() -> None:
+    files = [ROOT / "ddr" / "plugin" / "hookspecs.py", *sorted((ROOT / "ddr" / "records").rglob("*.py")),
+             *sorted((ROOT / "ddr" / "store").rglob("*.py"))]
+    assert len(files) >= 10
+    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files
+                 for m in imports(p.read_text(), type_checking=True)
+                 if m.split(".")[0] == "ddr" and m != "ddr"
+                 and not any(m == a or m.startswith(a + ".") for a in CONTRACT_ALLOWED)]
+    assert not offenders, offenders
+
+
 # -- the checker catches violations -------------------------------------------------------------
 
 def test_the_checker_sees_lazy_and_from_imports_but_not_type_checking_ones() -> None:
@@ -142,3 +207,10 @@ def test_the_checker_sees_lazy_and_from_imports_but_not_type_checking_ones() -> 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_door_checker_catches_an_internal_import() -> None:
+    source = ("from ddr import MethodSpec\nfrom ddr.method.helpers import RealSampler\nimport torch\n"
+              "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ddr.engine.data import Split\n"
+              "def f():\n    from ddr.store.cache import entry_dir\n    import ddr.runs.evaluate\n")
+    assert door_violations(source) == ["ddr.engine.data", "ddr.store.cache", "ddr.runs.evaluate"]

@@ -334,7 +334,7 @@ def test_p_accepts_an_importable_module_for_local_development(local_module) -> N
 
 def test_sessions_have_their_own_plugin_systems() -> None:
     """No process-wide plugin system: a Session (a worker, a test) builds its own view."""
-    from ddr.runs.session import Session
+    from ddr.resources.session import Session
 
     blocked, plain = Session(system=PluginSystem(block=["random"])), Session()
     assert blocked.system is not plain.system

@@ -20,8 +20,8 @@ from ray_driver_cases import distilled_set, distilled_split
 
 from ddr.errors import ConfigError, DdrError
 from ddr.execute.ray import RAY_MISSING, RayExecutor
+from ddr.resources.session import Session
 from ddr.runs.evaluate import EvalOptions, Evaluator
-from ddr.runs.session import Session
 
 
 def test_the_payload_ships_a_teacher_only_when_a_job_needs_one_and_needs_in_memory_data(
@@ -40,20 +40,20 @@ def test_the_payload_ships_a_teacher_only_when_a_job_needs_one_and_needs_in_memo
     ws = evaluator.workspace
     ws.add_distilled(sha, distilled_split(distilled), None)
     asked: list[int] = []
-    teacher = evaluator.make_model(0, *evaluator.teacher_arch())
+    teacher = evaluator.resources.make_model(0, *evaluator.resources.teacher_arch())
     ws.teachers = lambda: asked.append(1) or [teacher]
     hard = _payload(list(evaluator.plan(distilled, "hard", None, sha).students), ws)
     assert hard["teachers"] is None and asked == [] and set(hard["distilled"]) == {sha} and set(hard["random"]) == {0}
     assert len(hard["pool"]) == 0  # no job trains on the pool: it stays in the driver
     soft = _payload(list(evaluator.plan(distilled, "teacher", None, sha).students), ws)
-    assert asked and soft["teachers"]["arch"] == evaluator.teacher_arch()
+    assert asked and soft["teachers"]["arch"] == evaluator.resources.teacher_arch()
     (state,) = soft["teachers"]["states"]
     assert all(torch.equal(state[k], v) for k, v in teacher.state_dict().items())
     assert soft["torch"]["threads"] == torch.get_num_threads()
     # a streamed training pool cannot be shipped: a clear error before any task starts
     ws.pool = Split(labels=ws.pool.labels, source=[(image, 0) for image in ws.pool.images])
     with pytest.raises(DdrError, match="the ray executor needs an in-memory dataset"):
-        _payload([evaluator.reference()], ws)
+        _payload([evaluator.resources.reference()], ws)
 
 
 def test_without_ray_the_executor_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:

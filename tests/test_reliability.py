@@ -284,8 +284,8 @@ def test_time_limit_off_the_main_thread_runs_without_a_limit_and_says_so() -> No
 
 def test_timeout_reaches_run_as_a_keyword(local_module, tmp_path: Path) -> None:
     from ddr.errors import DdrError
+    from ddr.resources.session import Session
     from ddr.runs.run import run
-    from ddr.runs.session import Session
 
     local_module("slow_method_plugin", """
         import time

@@ -16,9 +16,10 @@ from ddr.plugin.specs import ExecutorSpec
 from ddr.protocol.config import resolve_protocol
 from ddr.protocol.plan import PlanInputs, build_plan
 from ddr.records.jobs import DataRef, JobResult, StudentJob
+from ddr.records.recipe import Recipe
+from ddr.resources.session import Session
 from ddr.runs.evaluate import EvalOptions
 from ddr.runs.run import run
-from ddr.runs.session import Session
 
 FAST = {"train.epochs": 3, "real.epochs": 1, "num_eval": 2}
 
@@ -26,8 +27,8 @@ FAST = {"train.epochs": 3, "real.epochs": 1, "num_eval": 2}
 def inputs(**changes: Any) -> PlanInputs:
     base = dict(seed=0, ipc=1, distilled_sha256="abc", has_soft_labels=False, learned_lr=None, strategy="hard",
                 loss=None, strategy_soft=False, strategy_teacher=False, arch="convnet", arch_params={},
-                teacher_arch="convnet", teacher_arch_params={}, train={"lr": 0.01, "epochs": 3},
-                real={"lr": 0.01, "epochs": 1}, lr_override=None, ars=False,
+                teacher_arch="convnet", teacher_arch_params={}, train=Recipe(lr=0.01, epochs=3),
+                real=Recipe(lr=0.01, epochs=1), lr_override=None, ars=False,
                 context={"dataset": "digits", "seed": 0, "teacher": "reference:x"})
     base.update(changes)
     return PlanInputs(**base)

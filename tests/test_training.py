@@ -10,7 +10,7 @@ from torch import nn
 
 from ddr.engine.build import build_label_strategy
 from ddr.engine.data import Split
-from ddr.engine.training import Recipe, TrainData, test_accuracy, train, with_lr
+from ddr.engine.training import Recipe, TrainData, test_accuracy, train
 from ddr.errors import ConfigError, DdrError
 
 # -- LR schedules ----------------------------------------------------------------------------------
@@ -76,8 +76,8 @@ def test_recipe_from_mapping_ignores_unknown_and_null_keys_and_round_trips() -> 
                                  epochs=7)
     assert (recipe.lr, recipe.epochs, recipe.milestones) == (0.05, 7, (0.25, 0.75))
     assert recipe.to_dict()["milestones"] == [0.25, 0.75]
-    assert with_lr(recipe, None) is recipe
-    assert with_lr(recipe, 0.2).lr == 0.2 and with_lr(recipe, 0.2).epochs == 7
+    assert recipe.with_lr(None) is recipe
+    assert recipe.with_lr(0.2).lr == 0.2 and recipe.with_lr(0.2).epochs == 7
 
 
 # -- train() ----------------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_official_zca_space_set_is_evaluated_against_the_officially_whitened_tes
 
     import ddr
     from ddr.execute import workspace as workspace_module
-    from ddr.runs.session import Session
+    from ddr.resources.session import Session
 
     data = tmp_path / "data"
     directory = class_cifar10(data, train_per_class=12, test_per_class=2)  # 120 train / 20 test images

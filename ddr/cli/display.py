@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ddr.runs.session import LOGGER
+from ddr.resources.session import LOGGER
 
 _FORMAT_FILE = "%(asctime)s %(levelname)-7s %(message)s"
 

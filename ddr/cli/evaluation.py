@@ -69,7 +69,7 @@ def _split_overrides(items: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 def _session(args: argparse.Namespace) -> Any:
     """The command's session, its messages and bars on the terminal (closed by ``ddr.cli.main``)."""
     from ddr.cli.display import open_display
-    from ddr.runs.session import Session
+    from ddr.resources.session import Session
 
     if getattr(args, "deterministic", False):
         from ddr.engine.seeds import set_deterministic
@@ -230,20 +230,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- ddr teacher ---------------------------------------------------------------------------------
 
 def cmd_teacher_train(args: argparse.Namespace) -> int:
-    from ddr.runs.evaluate import EvalOptions, Evaluator
+    from ddr.resources.service import Resources
     from ddr.store.writable import check_directory, copy_file
 
     session = _session(args)
-    evaluator = Evaluator(EvalOptions(dataset=args.dataset, ipc=1, protocol=args.protocol, arch=args.arch,
-                                      seed=args.seed, device=args.device, download=args.download), session=session)
+    resources = Resources.open(session, dataset=args.dataset, protocol=args.protocol, arch=args.arch, seed=args.seed,
+                               device=args.device, download=args.download)
     where = {"what": "the teacher checkpoint (--output)", "choose": "choose a writable --output FILE"}
     if args.output:  # refused before training when it cannot be written
         check_directory(Path(args.output).parent, **where)
-    accuracy, cached = evaluator.real_accuracy()
-    path = evaluator.teacher_checkpoint()
+    accuracy, cached = resources.real_accuracy()
+    path = resources.teacher_checkpoint()
     if args.output:
         path = copy_file(path, Path(args.output), **where)
-    record = {"dataset": args.dataset, "arch": evaluator.teacher_arch()[0], "accuracy": accuracy,
+    record = {"dataset": args.dataset, "arch": resources.teacher_arch()[0], "accuracy": accuracy,
               "cached": cached, "checkpoint": str(path)}
     print(json.dumps(record, indent=2) if args.json else
           f"teacher {record['arch']} on {args.dataset}: test accuracy {accuracy:.4f}"

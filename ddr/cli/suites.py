@@ -35,8 +35,8 @@ def refuse_run_options(args: argparse.Namespace, parser_defaults: dict[str, Any]
 def cmd_run_suite(args: argparse.Namespace, session: Any, base: Any) -> int:
     """Run a suite; print the outcome table, the failures and where the results are."""
     from ddr.report.tabular import fmt_num, text_table
+    from ddr.resources.session import LOGGER
     from ddr.runs.scheduler import run_suite
-    from ddr.runs.session import LOGGER
     from ddr.runs.suite import load_suite
 
     suite = load_suite(args.suite, session.system)

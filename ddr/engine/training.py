@@ -3,20 +3,21 @@
 A student is trained on device-resident tensors (images ``[N,C,H,W]``, labels ``[N]``) with a
 recipe (optimizer, LR schedule, epochs, batch size), an augmentation pipeline and a label
 strategy. Streaming datasets (ImageNet) go through the same loop via a DataLoader batch source.
-Each student's state (model, optimizer, generator) is explicit, so a group of students can later
-be trained together as one batched model on a GPU without a second copy of this loop.
+Each batch trains the student through THE training step (:class:`ddr.engine.step.Step`: forward,
+loss, backward, update, LR schedule), which the batched executor's loop of stacked students
+(:func:`ddr.execute.group_training.train_group`) calls too, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import ConfigError, DdrError
+from ddr.errors import DdrError
+from ddr.records.recipe import Recipe
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -24,71 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.engine.augment import Pipeline
     from ddr.engine.data import Split
     from ddr.engine.optimizers import StudentOptimizer
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a student is optimised.
-
-    Attributes:
-        optimizer: ``sgd``, ``adam`` or ``adamw``.
-        lr: base learning rate.
-        momentum: SGD momentum (Adam's beta1 when adam/adamw).
-        weight_decay: L2 (sgd/adam) or decoupled (adamw) weight decay.
-        epochs: passes over the training images.
-        batch_size: images per step (capped at the training-set size).
-        schedule: ``constant``; ``step``/``multistep`` (×gamma at each milestone); ``cosine``
-            (full cosine to 0); ``half-cosine`` (RDED's quarter wave ending at 0.5·lr).
-        milestones: fractions of ``epochs`` (0..1) where ``step``/``multistep`` decay.
-        gamma: decay factor of step schedules.
-    """
-
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    epochs: int = 300
-    batch_size: int = 256
-    schedule: str = "step"
-    milestones: tuple[float, ...] = (0.5,)
-    gamma: float = 0.1
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], **changes: Any) -> "Recipe":
-        known = {f for f in cls.__dataclass_fields__}
-        values = {k: v for k, v in data.items() if k in known and v is not None}
-        values.update({k: v for k, v in changes.items() if v is not None})
-        if "milestones" in values:
-            values["milestones"] = tuple(float(m) for m in values["milestones"])
-        recipe = cls(**values)
-        recipe.check()
-        return recipe
-
-    def check(self) -> None:
-        if self.optimizer not in ("sgd", "adam", "adamw"):
-            raise ConfigError(f"optimizer must be sgd, adam or adamw, got {self.optimizer!r}")
-        if self.schedule not in ("constant", "step", "multistep", "cosine", "half-cosine"):
-            raise ConfigError(f"unknown LR schedule {self.schedule!r}; use constant, step, multistep, cosine or half-cosine")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"learning rate must be a positive finite number, got {self.lr}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1 (got {self.epochs}, {self.batch_size})")
-
-    def lr_factor(self, epoch: int) -> float:
-        """Multiplier of ``lr`` during ``epoch`` (0-based)."""
-        t = epoch / self.epochs
-        if self.schedule in ("step", "multistep"):
-            return self.gamma ** sum(epoch >= round(m * self.epochs) for m in self.milestones)
-        if self.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * t))
-        if self.schedule == "half-cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * t / 2.0))
-        return 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["milestones"] = list(self.milestones)
-        return out
 
 
 def make_optimizer(params: Any, recipe: Recipe) -> "StudentOptimizer":
@@ -183,14 +119,16 @@ def train(
     """
     import torch
 
+    from ddr.engine.step import Step
+
     device = torch.device(device)
     model.to(device).train()
-    optimizer = make_optimizer(model.parameters(), recipe)
+    step = Step.student(model, recipe, loss=strategy.loss, device=device, bf16=bf16)
     batch_size = min(recipe.batch_size, len(data))
     start = time.perf_counter()
     evaluations: list[tuple[int, float]] = []
     last_loss = torch.zeros((), device=device)
-    epochs = range(recipe.epochs)
+    epochs = range(recipe.total_epochs)
     if progress is not None:
         epochs = progress(epochs, total=recipe.epochs, desc="epochs", leave=False)
     # a label budget of K stored views (teacher_views:K): epoch e >= K replays epoch e mod K exactly
@@ -204,38 +142,23 @@ def train(
             else:
                 generator.set_state(epoch_states[epoch % replay])
             strategy.start_epoch(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = recipe.lr * recipe.lr_factor(epoch)
+        step.start_epoch(epoch)
         for index, images in data.batches(batch_size, generator, device):
             if augmentation:
                 images, mix = augmentation(images, generator)
             else:
                 mix = None
-            targets = strategy.targets(images, index, mix)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(images)
-            loss = strategy.loss(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            last_loss = loss.detach()
-        _check_finite(last_loss, recipe, epoch)  # one host sync per epoch: stop a diverged student early
+            last_loss = step(images, strategy.targets(images, index, mix))
+        diverged = step.diverged(last_loss, epoch)  # one host sync per epoch: stop a diverged student early
+        if diverged:
+            raise DdrError(diverged[0])
         if evaluate_every and evaluate is not None and ((epoch + 1) % evaluate_every == 0 or epoch + 1 == recipe.epochs):
             evaluations.append((epoch + 1, evaluate(model)))
             if hasattr(epochs, "set_postfix"):  # a progress bar shows the accuracy as it is measured
                 epochs.set_postfix(acc=evaluations[-1][1])
             model.train()
-    return TrainResult(epochs_trained=recipe.epochs, lr=recipe.lr, final_loss=float(last_loss),
+    return TrainResult(epochs_trained=recipe.total_epochs, lr=recipe.lr, final_loss=float(last_loss),
                        seconds=time.perf_counter() - start, evaluations=evaluations)
-
-
-def _check_finite(loss: "torch.Tensor", recipe: Recipe, epoch: int) -> None:
-    value = float(loss)
-    if not math.isfinite(value):
-        raise DdrError(
-            f"training diverged (loss {value} in epoch {epoch + 1}) with lr {recipe.lr}; lower the learning "
-            "rate (--lr) or check the distilled images for extreme values"
-        )
 
 
 def test_accuracy(model: "torch.nn.Module", split: "Split", *, device: "torch.device | str" = "cpu",
@@ -261,8 +184,3 @@ def test_accuracy(model: "torch.nn.Module", split: "Split", *, device: "torch.de
 
 
 test_accuracy.__test__ = False  # type: ignore[attr-defined]  # a library function, not a pytest test
-
-
-def with_lr(recipe: Recipe, lr: float | None) -> Recipe:
-    """The recipe with another learning rate (``None`` keeps it)."""
-    return recipe if lr is None else replace(recipe, lr=float(lr))

@@ -9,7 +9,7 @@ batched-GPU and Ray executors register the same way (``ddr_executors``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.execute.workspace import Workspace
@@ -29,4 +29,34 @@ class Executor(Protocol):
 
     def run(self, jobs: "Sequence[StudentJob]", workspace: "Workspace",
             on_result: "Callable[[StudentJob, JobResult, object], None]") -> "list[JobResult]":
+        ...
+
+
+@runtime_checkable
+class Pending(Protocol):
+    """Work submitted to a :class:`RemoteExecutor`: ``wait()`` yields while it runs (a progress
+    bar's ticks), ``result()`` returns its reply (raising its error), ``cancel()`` stops it (a
+    no-op once finished)."""
+
+    def wait(self) -> Any: ...
+
+    def result(self) -> Any: ...
+
+    def cancel(self) -> None: ...
+
+
+@runtime_checkable
+class RemoteExecutor(Executor, Protocol):
+    """An executor that also runs whole tasks elsewhere (``ray``): distillations are submitted to
+    it, as many ahead as it has :meth:`slots` (a suite prefetches the next units' sets).
+
+    ``submit(function, argument, what=..., device=...)`` runs ``function(argument)`` (a
+    module-level function the workers can import) on ``device`` (``cpu``/``cuda``); ``what``
+    names it in messages. ``slots(device)`` is how many such tasks run at once now (>= 1).
+    """
+
+    def submit(self, function: "Callable[[Any], Any]", argument: Any, *, what: str, device: str = "cpu") -> Pending:
+        ...
+
+    def slots(self, device: str = "cpu") -> int:
         ...

@@ -10,17 +10,22 @@ from its own ``torch_generator(job.seed, device)`` exactly as the local loop doe
 own LR, optimizer state and loss. Only floating-point reduction order can differ from
 ``local``, so per-student numbers agree within noise, not necessarily bit for bit.
 
-What batches: in-memory training data; label strategies ``hard`` and ``stored_soft`` (also a
-random subset with teacher soft labels, which are stored logits) with any loss; any augmentation
-that does not mix (DSA, crop/flip, ...); selection ``last``, ``validation`` (validation pass
-when there is more than one candidate, test of the chosen member only) and ``ddranking`` (test
-every ``test_interval`` epochs); networks without BatchNorm, dropout or buffers (ddr's ConvNet
-family as grouped convolutions, others under ``torch.vmap``).
+What batches is what the components' specs declare ``stackable`` (asked through the plugin
+system, so a third-party component that declares it batches like a built-in one): in-memory
+training data; stackable label strategies (``hard`` and ``stored_soft``, also a random subset with
+teacher soft labels, which are stored logits) with any loss (a stackable loss, as every built-in
+one, computes all members' losses in one ``torch.vmap`` call, any other one member by member);
+stackable augmentations (every built-in one that does not mix: DSA, crop/flip, ...); selection
+``last``, ``validation`` (validation pass when there is more than one candidate, test of the
+chosen member only) and ``ddranking`` (test every ``test_interval`` epochs); stackable networks
+without BatchNorm, dropout or buffers (those that declare the ConvNet layout,
+``ArchitectureSpec.grouped``, as grouped convolutions, others under ``torch.vmap``).
 
 What runs job by job through :func:`ddr.execute.student.run_job` (exactly the local numbers; the
 reason is logged at DEBUG level on the ``ddr.execute.batched`` logger): streamed datasets, the
-``teacher`` strategy and plugin label strategies, mixing augmentations (mixup, cutmix), BatchNorm
-and other unstackable networks, and groups of a single member (nothing to gain).
+``teacher`` strategy and label strategies, augmentations and architectures that do not declare
+``stackable`` (mixup and cutmix mix; the ``timm``/``torchvision`` bridges), BatchNorm and other
+networks whose built modules cannot be stacked, and groups of a single member (nothing to gain).
 
 Results: ``seconds`` of a job is its fair share of its group's wall time (group time × its
 members / the group's members; a job with 5 LR candidates counts 5), ``peak_memory_bytes`` the
@@ -65,6 +70,10 @@ class _Prepared:
     pipeline: "Pipeline"
     key: str
     position: int
+    grouped: bool = False
+    """The architecture declares the ConvNet layout (``ArchitectureSpec.grouped``)."""
+    loss_key: str | None = None
+    """Equal for jobs whose losses one vmapped call computes (:attr:`Stream.loss_key`)."""
 
 
 def _epoch_bar(ws: "Workspace", name: str) -> Callable[..., Any]:
@@ -79,6 +88,30 @@ def _check_int(name: str, value: Any, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"executor 'batched': {name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def _loss_key(job: StudentJob, strategy: Any, ws: "Workspace") -> str | None:
+    """The key under which members of ``job`` share one vmapped loss call with other jobs' members
+    (:attr:`ddr.execute.group_training.Stream.loss_key`): the label strategy (``strategy``, its
+    resolved reference) and the loss as resolved, with their parameters; ``None`` when the loss's
+    spec does not declare ``stackable``."""
+    from ddr.errors import DdrError
+    from ddr.store.hashing import canonical_json
+
+    item = job.loss if job.loss is not None else strategy.spec.default_loss
+    if isinstance(item, Mapping):
+        name, params = str(item.get("name")), {k: v for k, v in item.items() if k != "name"}
+    else:
+        name, params = str(item), {}
+    loss = ws.system.losses().resolve(name, params)
+    if not loss.spec.stackable:
+        return None
+    try:
+        return canonical_json({"label_strategy": [strategy.spec.provider, strategy.spec.name, strategy.argument,
+                                                  strategy.params],
+                               "loss": [loss.spec.provider, loss.spec.name, loss.params]})
+    except DdrError:  # a parameter without a canonical JSON form: this job's loss calls stay its own
+        return None
 
 
 class BatchedExecutor:
@@ -170,7 +203,7 @@ class BatchedExecutor:
     def _chunks(self, members: list[_Prepared], device: "torch.device") -> list[list[_Prepared]]:
         """Split a group so that no chunk exceeds the member or images-per-step caps (a job's LR
         candidates stay together)."""
-        batch = min(int(members[0].job.recipe.get("batch_size") or 256), len(members[0].data))
+        batch = min(members[0].job.recipe.batch_size, len(members[0].data))
         cap = self.members_per_group(batch, device)
         chunks: list[list[_Prepared]] = []
         size = 0
@@ -185,45 +218,56 @@ class BatchedExecutor:
         return chunks
 
     def _prepare(self, job: StudentJob, ws: "Workspace", position: int) -> "_Prepared | str":
-        """The job's data, model, strategy and augmentation, or why it cannot be batched."""
-        from ddr.builtins.labels.strategies import HardLabels, StoredSoftLabels
-        from ddr.engine.build import label_strategy_spec
+        """The job's data, model, strategy and augmentation, or why it cannot be batched.
+
+        What may be stacked is what the components' specs declare (``stackable``), asked through
+        the workspace's plugin system; the built modules are checked on top.
+        """
         from ddr.execute.stacked import unsupported_reason
         from ddr.store.hashing import canonical_json
 
         if job.selection not in ("last", "validation", "ddranking"):
             return f"selection {job.selection!r} is unknown to the batched executor"
-        spec = label_strategy_spec(job.label_strategy, system=ws.system)
-        if spec.needs_teacher:
+        resolved = ws.system.label_strategies().resolve(job.label_strategy)
+        if resolved.spec.needs_teacher:
             return f"label strategy {job.label_strategy!r} relabels every batch with the teacher"
+        if not resolved.spec.stackable:
+            return (f"label strategy {job.label_strategy!r} does not declare stackable=True in its "
+                    "LabelStrategySpec (its targets are not known to be a per-image lookup)")
         for item in job.augmentation:
             name = item if isinstance(item, str) else item.get("name") if isinstance(item, Mapping) else None
             params = {k: v for k, v in item.items() if k != "name"} if isinstance(item, Mapping) else {}
-            if name is None or ws.system.augmentations().resolve(name, params).spec.mixes:
+            augmentation = None if name is None else ws.system.augmentations().resolve(name, params).spec
+            if augmentation is None or augmentation.mixes:
                 return f"augmentation {item!r} mixes images (its targets are mixed per job)"
+            if not augmentation.stackable:
+                return f"augmentation {item!r} does not declare stackable=True in its AugmentationSpec"
         data = ws.train_data(job.data)
         if data.split.images is None:
             return "its training images are streamed (decoded per batch)"
         strategy = ws.label_strategy(job.label_strategy, job.loss, hard_labels=data.split.labels,
                                      soft_labels=data.soft_labels, teachers=[])
-        if type(strategy) not in (HardLabels, StoredSoftLabels):
-            return f"label strategy {job.label_strategy!r} ({type(strategy).__name__}) is not a per-image lookup"
+        if getattr(strategy, "replay_epochs", None):
+            return f"label strategy {job.label_strategy!r} replays epochs (replay_epochs), which THE loop does per job"
+        architecture = ws.system.architectures().resolve(job.arch, dict(job.arch_params)).spec
         model = ws.make_model(job.arch, job.arch_params, job.seed)
         reason = unsupported_reason(model)
+        if reason is None and not architecture.stackable:
+            reason = "its ArchitectureSpec does not declare stackable=True"
         if reason is not None:
             return f"architecture {job.arch!r}: {reason}"
-        recipe = {k: v for k, v in dict(job.recipe).items() if k != "lr"}
+        recipe = {k: v for k, v in job.recipe.to_dict().items() if k != "lr"}
         key = canonical_json({"arch": job.arch, "arch_params": dict(job.arch_params), "recipe": recipe,
                               "images": list(data.split.images.shape), "dtype": str(data.split.images.dtype),
                               "periodic_test": job.test_interval if job.selection == "ddranking" else None})
         return _Prepared(job=job, data=data, model=model, strategy=strategy, pipeline=ws.augmentation(job.augmentation),
-                         key=key, position=position)
+                         key=key, position=position, grouped=architecture.grouped,
+                         loss_key=_loss_key(job, resolved, ws))
 
     # -- one group ----------------------------------------------------------------------------------
     def _run_group(self, chunk: list[_Prepared], ws: "Workspace",
                    on_result: Callable[[StudentJob, JobResult, Any], None]) -> dict[str, JobResult]:
         from ddr.engine.seeds import torch_generator
-        from ddr.engine.training import Recipe
         from ddr.execute.group_training import Stream, train_group
         from ddr.execute.stacked import StackedModel, Unbatchable
         from ddr.execute.student import PeakMemory, run_job
@@ -233,7 +277,8 @@ class BatchedExecutor:
         owners: list[tuple[int, int]] = [(j, c) for j, p in enumerate(chunk) for c in range(len(p.job.lr_candidates))]
         models = [chunk[j].model for j, _ in owners]
         try:
-            stacked = StackedModel(models, backend=self.backend, channels_last=self.channels_last)
+            stacked = StackedModel(models, backend=self.backend, channels_last=self.channels_last,
+                                   grouped=chunk[0].grouped)
             images = chunk[0].data.split.images
             assert images is not None  # in memory: _prepare checked
             probe = images[:4].to(ws.device)
@@ -247,9 +292,9 @@ class BatchedExecutor:
                 alone[p.job.key] = result
             return alone
         logger.debug("batched: training %d jobs as %d members (%s backend)", len(chunk), len(owners), stacked.backend)
-        recipes = [Recipe.from_mapping(chunk[j].job.recipe, lr=chunk[j].job.lr_candidates[c]) for j, c in owners]
+        recipes = [chunk[j].job.recipe.with_lr(chunk[j].job.lr_candidates[c]) for j, c in owners]
         streams = [Stream(data=p.data, generator=torch_generator(p.job.seed, ws.device), pipeline=p.pipeline,
-                          strategy=p.strategy) for p in chunk]
+                          strategy=p.strategy, loss_key=p.loss_key) for p in chunk]
         job0 = chunk[0].job
         evaluate = None
         kept: dict[int, tuple[float, dict[str, Any]]] = {}  # the reference keeps its best epoch's weights

@@ -1,6 +1,7 @@
 """The training loop of a group of students trained as one stacked model.
 
-It is :func:`ddr.engine.training.train` for M members at once, step for step:
+It is :func:`ddr.engine.training.train` for M members at once, and every batch trains them through
+the same step (:class:`ddr.engine.step.Step`: forward, loss, backward, update, LR schedule):
 
 * each *stream* (one job) draws its epoch order from its own generator with the very
   ``TrainData.batches`` the local loop uses, augments with its own pipeline and generator
@@ -8,8 +9,9 @@ It is :func:`ddr.engine.training.train` for M members at once, step for step:
   strategy; the LR candidates of a job are members that share its stream, exactly as the local
   loop's candidates start from the same seed and so draw the same batches;
 * one forward/backward of the stacked model gives every member its own loss (the strategy's
-  loss, under ``torch.vmap`` for the built-in losses) and gradient (the gradient of the sum of
-  independent losses is each member's own);
+  loss: members whose streams share a ``loss_key`` in one ``torch.vmap`` call, which the batched
+  executor sets when the label strategy's and the loss's specs declare ``stackable``; the others
+  one call each) and gradient (the gradient of the sum of independent losses is each member's own);
 * every member steps with its own LR times the recipe's schedule factor
   (:class:`ddr.execute.stacked_optim.StackedOptimizer`);
 * the finite-loss check runs once per epoch for all members together (one host read), with the
@@ -18,13 +20,10 @@ It is :func:`ddr.engine.training.train` for M members at once, step for step:
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from ddr.errors import DdrError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -43,6 +42,10 @@ class Stream:
     generator: "torch.Generator"
     pipeline: "Pipeline | None"
     strategy: Any
+    loss_key: Hashable | None = None
+    """Streams with the same key compute their members' losses in one ``torch.vmap`` call of the
+    first one's strategy: equal label strategy and loss (with parameters), both declared
+    ``stackable`` in their specs. ``None``: each member's loss is its own call."""
 
 
 @dataclass
@@ -64,23 +67,17 @@ class GroupTrainResult:
     seconds: float = 0.0
 
 
-def _builtin_loss(strategy: Any) -> bool:
-    """The strategy's loss is one of ddr's built-in losses (known to work under ``torch.vmap``)."""
-    from ddr.builtins.losses.functions import BUILTIN_LOSSES
-
-    return type(getattr(strategy, "loss_fn", None)) in tuple(BUILTIN_LOSSES.values())
-
-
 class _LossGroup:
-    """Members whose streams compare with the same loss: one vmapped loss call per step."""
+    """Members whose losses are computed together: one vmapped call of the strategy's loss, or
+    (not ``vmapped``) one call per member."""
 
-    def __init__(self, strategy: Any, members: list[int], device: "torch.device") -> None:
+    def __init__(self, strategy: Any, members: list[int], device: "torch.device", *, vmapped: bool) -> None:
         import torch
 
         self.strategy = strategy
         self.members = members
         self.index = torch.tensor(members, dtype=torch.long, device=device)
-        self.vmapped = _builtin_loss(strategy)
+        self.vmapped = vmapped
 
     def losses(self, logits: "torch.Tensor", hard: "torch.Tensor", soft: "torch.Tensor | None") -> "torch.Tensor":
         """Per-member losses ``[len(members)]`` of logits ``[M', B, K]`` against hard ``[M', B]``
@@ -98,9 +95,77 @@ class _LossGroup:
                             for i in range(logits.shape[0])])
 
 
-def _loss_key(strategy: Any) -> tuple[Any, ...]:
-    loss = getattr(strategy, "loss_fn", None)
-    return (type(strategy), type(loss), repr(loss) if _builtin_loss(strategy) else id(strategy))
+class _StackedLoss:
+    """The step's loss for stacked members: ``loss(logits[M, B, K], targets per stream)`` -> each
+    member's loss ``[M]``, one call per loss group."""
+
+    def __init__(self, streams: Sequence[Stream], member_stream: Sequence[int], device: "torch.device") -> None:
+        import torch
+
+        self.member_stream = list(member_stream)
+        self.members = len(self.member_stream)
+        self.by_member = torch.tensor(self.member_stream, dtype=torch.long, device=device)
+        self.identity = self.member_stream == list(range(len(streams)))
+        keyed: dict[tuple[Any, ...], list[int]] = {}
+        for m, s in enumerate(self.member_stream):
+            key = streams[s].loss_key
+            keyed.setdefault(("own", s) if key is None else ("shared", key), []).append(m)
+        self.groups = [_LossGroup(streams[self.member_stream[ms[0]]].strategy, ms, device, vmapped=kind == "shared")
+                       for (kind, _), ms in keyed.items()]
+        order = [m for group in self.groups for m in group.members]
+        self.order = None if order == list(range(self.members)) else torch.tensor(
+            sorted(range(self.members), key=order.__getitem__), dtype=torch.long, device=device)
+
+    def __call__(self, logits: "torch.Tensor", targets: Sequence[Any]) -> "torch.Tensor":
+        """``targets``: per stream, what its strategy's ``targets`` gave (a ``Targets``)."""
+        import torch
+
+        hard = torch.stack([t.hard for t in targets])  # [S, B]
+        if not self.identity:
+            hard = hard.index_select(0, self.by_member)
+        parts = []
+        for group in self.groups:
+            whole = len(group.members) == self.members
+            z = logits if whole else logits.index_select(0, group.index)
+            y = hard if whole else hard.index_select(0, group.index)
+            soft = None
+            if targets[self.member_stream[group.members[0]]].soft is not None:
+                soft = torch.stack([targets[self.member_stream[m]].soft for m in group.members])
+            parts.append(group.losses(z, y, soft))
+        losses = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return losses if self.order is None else losses.index_select(0, self.order)
+
+
+class _MemberOptimizer:
+    """The stacked optimizer as the step's optimizer: every member's LR, gradients read from the
+    stacked parameters' ``.grad`` (released after the update, as the grouped loop always did)."""
+
+    def __init__(self, params: "list[torch.Tensor]", recipe: "Recipe", device: "torch.device") -> None:
+        from ddr.execute.stacked_optim import StackedOptimizer
+
+        self.params = params
+        self.optimizer = StackedOptimizer(params, recipe)
+        self.device = device
+        self.lr: torch.Tensor | None = None
+
+    def set_lrs(self, lrs: Sequence[float]) -> None:
+        import torch
+
+        self.lr = torch.tensor(list(lrs), dtype=torch.float32, device=self.device)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        assert self.lr is not None, "set_lrs before the first step"
+        grads = []
+        for p in self.params:
+            if p.grad is None:
+                raise RuntimeError("a stacked parameter got no gradient (the stacked forward does not use it)")
+            grads.append(p.grad)
+        self.optimizer.step(grads, self.lr)
+        self.zero_grad()
 
 
 def train_group(
@@ -127,65 +192,39 @@ def train_group(
     """
     import torch
 
-    from ddr.engine.training import _check_finite
-    from ddr.execute.stacked_optim import StackedOptimizer
+    from ddr.engine.step import Step
     from ddr.execute.stream_augment import augment_streams
 
     members = len(member_stream)
     recipe = recipes[0]
-    optimizer = StackedOptimizer(model.param_list, recipe)
+    step = Step(model=model, loss=_StackedLoss(streams, member_stream, device),
+                optimizer=_MemberOptimizer(model.param_list, recipe, device), recipe=recipe,
+                lrs=[r.lr for r in recipes], device=device, bf16=bf16)
     batch_size = min(recipe.batch_size, len(streams[0].data))
     by_member = torch.tensor(list(member_stream), dtype=torch.long, device=device)
     identity = list(member_stream) == list(range(len(streams)))
-    keyed: dict[tuple[Any, ...], list[int]] = {}
-    for m, s in enumerate(member_stream):
-        keyed.setdefault(_loss_key(streams[s].strategy), []).append(m)
-    loss_groups = [_LossGroup(streams[member_stream[ms[0]]].strategy, ms, device) for ms in keyed.values()]
-    base_lrs = [r.lr for r in recipes]
     last = torch.zeros(members, device=device)
     diverged: dict[int, str] = {}
     evaluations: list[list[tuple[int, float]]] = [[] for _ in range(members)]
     start = time.perf_counter()
     epochs_trained = 0
-    epochs: Any = range(recipe.epochs)
+    epochs: Any = range(recipe.total_epochs)
     if progress is not None:
         epochs = progress(epochs, total=recipe.epochs, desc=f"epochs ({members} students)", leave=False)
     for epoch in epochs:
-        factor = recipe.lr_factor(epoch)
-        lr = torch.tensor([base * factor for base in base_lrs], dtype=torch.float32, device=device)
+        step.start_epoch(epoch)
         batches = [s.data.batches(batch_size, s.generator, device) for s in streams]
-        for step in zip(*batches):
-            images = augment_streams([s.pipeline for s in streams], [images for _, images in step],
+        for batch in zip(*batches):
+            images = augment_streams([s.pipeline for s in streams], [images for _, images in batch],
                                      [s.generator for s in streams])
-            targets = [s.strategy.targets(x, index, None) for s, x, (index, _) in zip(streams, images, step)]
+            targets = [s.strategy.targets(x, index, None) for s, x, (index, _) in zip(streams, images, batch)]
             x = torch.stack(images, 1)  # [B, S, C, H, W]
-            hard = torch.stack([t.hard for t in targets])  # [S, B]
             if not identity:
-                x, hard = x.index_select(1, by_member), hard.index_select(0, by_member)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)  # [M, B, K]
-            total = logits.new_zeros((), dtype=torch.float32)
-            step_losses = torch.empty(members, device=device)
-            for group in loss_groups:
-                whole = len(group.members) == members
-                z = logits if whole else logits.index_select(0, group.index)
-                y = hard if whole else hard.index_select(0, group.index)
-                soft = None
-                if targets[member_stream[group.members[0]]].soft is not None:
-                    soft = torch.stack([targets[member_stream[m]].soft for m in group.members])
-                losses = group.losses(z, y, soft)
-                total = total + losses.sum()
-                step_losses[group.index] = losses.detach().float()
-            grads = torch.autograd.grad(total, model.param_list)
-            optimizer.step(grads, lr)
-            last = step_losses
+                x = x.index_select(1, by_member)
+            last = step(x, targets)  # [M]
         epochs_trained = epoch + 1
-        for m, value in enumerate(last.tolist()):  # one host read per epoch, as the local loop's check
-            if m not in diverged and not math.isfinite(value):
-                try:
-                    _check_finite(torch.tensor(value), recipes[m], epoch)
-                except DdrError as exc:
-                    diverged[m] = str(exc)
+        for m, message in step.diverged(last, epoch).items():  # one host read per epoch, as the local loop's check
+            diverged.setdefault(m, message)
         if len(diverged) == members:
             break
         if evaluate_every and evaluate is not None and (

@@ -1,5 +1,7 @@
 """ddr's ConvNet family as one grouped network: M students side by side in the channel dimension.
 
+It applies to every architecture that declares the ConvNet layout (``ArchitectureSpec.grouped``).
+
 Member ``m``'s feature maps are channels ``m*C .. (m+1)*C - 1`` of one ``[B, M*C, H, W]`` tensor:
 
 * ``Conv2d`` becomes one convolution with ``groups=M`` and the members' kernels concatenated
@@ -29,14 +31,20 @@ def _per_channel_types() -> "tuple[type, ...]":
 
 
 def grouped_reason(model: "nn.Module") -> str | None:
-    """Why ``model`` is not a ConvNet this program reproduces, or ``None`` when it is."""
+    """Why this program cannot reproduce ``model``'s layers, or ``None`` when it can.
+
+    The program computes ``classifier(features(x).flatten(1))``: that the network's forward is
+    this is what its architecture declares (``ArchitectureSpec.grouped``; ddr's ConvNet family
+    does), and :meth:`ddr.execute.stacked.StackedModel.verify` compares the two. Checked here:
+    ``features`` is an ``nn.Sequential`` of layers with a grouped form, ``classifier`` one
+    ``nn.Linear``.
+    """
     from torch import nn
 
-    from ddr.builtins.architectures.convnet import ConvNet
-
-    if type(model) is not ConvNet:
-        return f"{type(model).__name__} is not ddr's ConvNet"
-    for name, layer in model.features.named_children():
+    features = getattr(model, "features", None)
+    if not isinstance(features, nn.Sequential):
+        return f"{type(model).__name__} has no nn.Sequential 'features' (ddr's ConvNet layout)"
+    for name, layer in features.named_children():
         if isinstance(layer, nn.Conv2d):
             if layer.groups != 1 or layer.padding_mode != "zeros" or isinstance(layer.padding, str):
                 return f"conv {name}: only groups=1 with zero padding given in pixels"
@@ -45,7 +53,7 @@ def grouped_reason(model: "nn.Module") -> str | None:
                 return f"layer norm {name}: only LayerNorm([C, H, W])"
         elif not isinstance(layer, _per_channel_types()):
             return f"layer {name} ({type(layer).__name__}) has no grouped form here"
-    if not isinstance(model.classifier, nn.Linear):
+    if not isinstance(getattr(model, "classifier", None), nn.Linear):
         return "the classifier is not one nn.Linear"
     return None
 

@@ -4,12 +4,16 @@
 (``torch.func.stack_module_state``), so member ``m``'s weights are ``params[name][m]`` and start
 exactly as the modules they came from. Two programs compute all members' logits at once:
 
-* ``grouped`` (ddr's ConvNet family): the feature maps of all members live side by side in the
-  channel dimension, ``[B, M*C, H, W]``; every conv is one grouped convolution (``groups=M``),
+* ``grouped`` (architectures that declare ddr's ConvNet layout, ``ArchitectureSpec.grouped``:
+  the ConvNet family): the feature maps of all members live side by side in the channel
+  dimension, ``[B, M*C, H, W]``; every conv is one grouped convolution (``groups=M``),
   norms/activations/pools act per channel, the classifier is one batched matmul.
   (:mod:`ddr.execute.grouped_convnet`.)
 * ``vmap`` (any other network without buffers or dropout): ``torch.func.functional_call`` under
   ``torch.vmap``.
+
+Which architectures may be stacked at all is declared by their spec (``ArchitectureSpec.stackable``,
+asked by the batched executor); :func:`unsupported_reason` checks the built modules.
 
 Measured on 2 shared CPU cores (ConvNet-3 forward+backward, 8 and 32 members), ``grouped`` took 0.25-0.65x
 the time of ``vmap``, whose batching rules add layout copies around each convolution; so
@@ -66,9 +70,15 @@ class StackedModel:
             ``m`` at index ``m``; names are the modules' ``named_parameters`` names.
         backend: ``grouped`` or ``vmap`` (the program actually used).
         members: M.
+
+    ``grouped`` is the architecture's declared capability (``ArchitectureSpec.grouped``, the
+    ConvNet layout): ``True`` allows the grouped program (when the layers have a grouped form),
+    ``False`` rules it out; ``None`` (a caller without the spec) lets the modules' layers decide,
+    and such a caller should :meth:`verify` the forward.
     """
 
-    def __init__(self, models: "Sequence[nn.Module]", *, backend: str = "auto", channels_last: bool = False) -> None:
+    def __init__(self, models: "Sequence[nn.Module]", *, backend: str = "auto", channels_last: bool = False,
+                 grouped: bool | None = None) -> None:
         import torch
 
         if backend not in BACKENDS:
@@ -87,7 +97,8 @@ class StackedModel:
         template = copy.deepcopy(models[0]).to("meta")
         from ddr.execute.grouped_convnet import GroupedConvNet, grouped_reason
 
-        reason = grouped_reason(models[0])
+        reason = (grouped_reason(models[0]) if grouped is not False
+                  else "the architecture does not declare the ConvNet layout (ArchitectureSpec.grouped)")
         if backend == "grouped" and reason is not None:
             raise Unbatchable(f"the grouped backend does not apply: {reason}")
         self.backend = "grouped" if backend in ("auto", "grouped") and reason is None else "vmap"

@@ -49,7 +49,7 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None, compile: 
     """
     from ddr.engine.build import label_strategy_spec
     from ddr.engine.seeds import torch_generator
-    from ddr.engine.training import Recipe, test_accuracy
+    from ddr.engine.training import test_accuracy
 
     start = time.perf_counter()
     peak = PeakMemory(ws.device)
@@ -70,7 +70,7 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None, compile: 
             kwargs = {"evaluate_every": job.test_interval,
                       "evaluate": lambda m, kept=kept, plain=model: _tested(plain, ws, kept if job.role == "real" else None)}
         trained = _compiled(model) if compile else model
-        result = _train(trained, data, Recipe.from_mapping(job.recipe, lr=candidate), compile=compile,
+        result = _train(trained, data, job.recipe.with_lr(candidate), compile=compile,
                        generator=torch_generator(job.seed, ws.device), strategy=strategy, augmentation=pipeline,
                        device=ws.device, progress=progress, bf16=bf16, **kwargs)
         test_acc: float | None

@@ -7,11 +7,13 @@ with ``ipc * num_classes`` images in the dataset's pixel space, class-major orde
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     import torch
 
     from ddr.engine.data import ImageDataset, Split
@@ -24,6 +26,12 @@ def _no_progress(iterable: Any, total: int | None = None, desc: str = "") -> Any
 
 def _no_log(message: str) -> None:
     return None
+
+
+def _default_assets() -> Any:
+    from ddr.store.assets import Assets
+
+    return Assets()
 
 
 @dataclass
@@ -66,6 +74,7 @@ class DistillContext:
         auto_assets: when False (``--no-auto-assets``) a method must not build an expensive asset
             (expert trajectories, a teacher) on demand; it raises a :class:`ddr.DdrError` giving
             the command that builds it instead.
+        assets: the cache's assets (:class:`ddr.method.assets.Assets`): what :meth:`asset` builds.
     """
 
     dataset: "ImageDataset"
@@ -84,6 +93,20 @@ class DistillContext:
     progress: Callable[..., Any] = field(default=_no_progress)
     log: Callable[[str], None] = field(default=_no_log)
     auto_assets: bool = True
+    assets: Any = field(default_factory=_default_assets)
+
+    def asset(self, namespace: str, key: "Mapping[str, Any] | str", build: "Callable[[Path], None]", *,
+              what: str) -> "Path":
+        """A folder the method builds once and ddr caches: the entry of ``key`` (a JSON-able mapping
+        of everything the asset depends on, or its :func:`ddr.method.assets.content_key`) in
+        ``namespace`` (``"experts"``, ``"mymethod-features"``), filled by ``build(folder)`` when
+        absent. Locked (two processes build it once), atomic (absent or complete, never half
+        written), content-keyed (any changed input is a new entry). ``what`` names it in messages.
+
+        Honour :attr:`auto_assets`: check ``ctx.assets.get(namespace, key)`` first and, when it is
+        ``None`` and ``auto_assets`` is False, raise a :class:`ddr.DdrError` giving the command that
+        builds it."""
+        return self.assets.build(namespace, key, build, what=what)
 
     def class_indices(self) -> list["torch.Tensor"]:
         """Per-class indices into ``train``."""

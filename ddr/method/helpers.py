@@ -7,6 +7,7 @@ Synthetic sets are class-major: rows ``c*ipc .. (c+1)*ipc - 1`` hold class ``c``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -121,3 +122,21 @@ class LossCurve:
             "final_loss": self.points[-1][1] if self.points else None,
             "loss_curve": self.points,
         }
+
+
+def random_picks(pools: Sequence["torch.Tensor"], ipc: int, generator: "torch.Generator") -> list["torch.Tensor"]:
+    """Draw ``ipc`` indices per class uniformly without replacement.
+
+    Args:
+        pools: per-class candidate indices (each at least ``ipc`` long).
+        ipc: picks per class.
+        generator: the only source of randomness; one ``randperm`` per class, in class order.
+
+    Returns:
+        per class, an int64 ``[ipc]`` tensor of entries of its pool, in draw order.
+    """
+    picks = []
+    for pool in pools:
+        perm = torch.randperm(len(pool), generator=generator, device=generator.device)
+        picks.append(pool[perm[:ipc].to(pool.device)])
+    return picks

@@ -120,6 +120,14 @@ class ComponentSpec:
         return {}
 
 
+def _check_flags(spec: ComponentSpec, *names: str) -> None:
+    """Raise :class:`InvalidSpecError` unless each named field of ``spec`` is a bool."""
+    for name in names:
+        if not isinstance(getattr(spec, name), bool):
+            raise InvalidSpecError(f"{spec.kind} '{spec.name}': {name} must be True or False, "
+                                   f"got {getattr(spec, name)!r}")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -181,15 +189,38 @@ class ArchitectureSpec(ComponentSpec):
     The target is called as ``target(channels=C, num_classes=K, image_size=(H, W), **params)`` and
     returns a ``torch.nn.Module`` whose ``forward(x[B,C,H,W])`` gives logits ``[B,K]`` and whose
     ``embed(x)`` gives the penultimate features ``[B,D]``.
+
+    Attributes:
+        family: the network family (``convnet``, ``resnet``, ...).
+        stackable: capability: the ``batched`` executor may train several students of this network as
+            members of one stacked model under ``torch.vmap``: the forward is a pure function of the
+            parameters and the input (no BatchNorm statistics, dropout or other global random
+            numbers, buffers, frozen parameters or data-dependent Python control flow). The executor
+            still checks each built network and its stacked forward, and runs it job by job when a
+            check fails or the flag is off.
+        grouped: capability (implies ``stackable``): the network has ddr's ConvNet layout, so the
+            batched executor may run its members as grouped convolutions instead of ``torch.vmap``:
+            ``forward(x) = classifier(features(x).flatten(1))`` with ``features`` an ``nn.Sequential``
+            of ``Conv2d``, ``GroupNorm``, ``LayerNorm([C, H, W])``, activations and pools, and
+            ``classifier`` one ``nn.Linear``.
     """
 
     kind: ClassVar[str] = "architecture"
     plural: ClassVar[str] = "architectures"
 
     family: str = ""
+    stackable: bool = False
+    grouped: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_flags(self, "stackable", "grouped")
+        if self.grouped and not self.stackable:
+            raise InvalidSpecError(f"architecture '{self.name}': grouped=True needs stackable=True "
+                                   "(the grouped program stacks the members)")
 
     def _extra(self) -> dict[str, Any]:
-        return {"family": self.family}
+        return {"family": self.family, "stackable": self.stackable, "grouped": self.grouped}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +235,12 @@ class LabelStrategySpec(ComponentSpec):
         needs_teacher: the strategy is given the protocol's teacher(s) (``teacher``).
         needs_soft_labels: the distilled set must store soft labels (``stored_soft``).
         default_loss: the loss used when neither the protocol nor the user names one.
+        stackable: capability: the ``batched`` executor may train students with this strategy as
+            members of one stacked model: ``targets(images, index, None)`` is a lookup of what
+            ``prepare`` received (no teacher, no random numbers, no per-epoch state such as
+            ``replay_epochs``), and ``loss(logits, targets)`` applies the configured loss and
+            nothing that depends on the student's data, so students with equal strategy and loss
+            references may share one loss call. Off: its jobs run one by one.
     """
 
     kind: ClassVar[str] = "label strategy"
@@ -213,10 +250,19 @@ class LabelStrategySpec(ComponentSpec):
     needs_teacher: bool = False
     needs_soft_labels: bool = False
     default_loss: str = "ce"
+    stackable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_flags(self, "stackable")
+        if self.stackable and self.needs_teacher:
+            raise InvalidSpecError(f"label strategy '{self.name}': stackable=True and needs_teacher=True exclude "
+                                   "each other (a teacher relabels every batch per student)")
 
     def _extra(self) -> dict[str, Any]:
         return {"soft": self.soft, "needs_teacher": self.needs_teacher,
-                "needs_soft_labels": self.needs_soft_labels, "default_loss": self.default_loss}
+                "needs_soft_labels": self.needs_soft_labels, "default_loss": self.default_loss,
+                "stackable": self.stackable}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,15 +274,25 @@ class LossSpec(ComponentSpec):
 
     Attributes:
         soft: the loss compares with soft targets (logits) and needs a soft label strategy.
+        stackable: capability: the loss works under ``torch.vmap`` (tensor operations only: no
+            host reads such as ``.item()``, no data-dependent Python control flow, no writes to
+            state it keeps), so the ``batched`` executor computes the losses of all members of a
+            stacked model in one vmapped call. Off: each member's loss is its own call (the
+            students still train together when their label strategy is stackable).
     """
 
     kind: ClassVar[str] = "loss"
     plural: ClassVar[str] = "losses"
 
     soft: bool = False
+    stackable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_flags(self, "stackable")
 
     def _extra(self) -> dict[str, Any]:
-        return {"soft": self.soft}
+        return {"soft": self.soft, "stackable": self.stackable}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,15 +302,29 @@ class AugmentationSpec(ComponentSpec):
     target(**params) returns an :class:`ddr.engine.augment.Augmentation`: ``aug(images[B,C,H,W],
     generator) -> (images, Mix | None)``. ``mixes=True`` for mixup/cutmix, whose labels must be
     mixed by the label strategy.
+
+    Attributes:
+        mixes: the augmentation mixes images (and returns a ``Mix``), so the labels are mixed too.
+        stackable: capability: the ``batched`` executor may apply it to each member's batch of a
+            stacked model: it acts on the given batch alone, draws every random number from the
+            given generator and never mixes (``mixes=True`` excludes it). Off: its jobs run one by one.
     """
 
     kind: ClassVar[str] = "augmentation"
     plural: ClassVar[str] = "augmentations"
 
     mixes: bool = False
+    stackable: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_flags(self, "stackable")
+        if self.stackable and self.mixes:
+            raise InvalidSpecError(f"augmentation '{self.name}': stackable=True and mixes=True exclude each other "
+                                   "(mixed batches need mixed targets per student)")
 
     def _extra(self) -> dict[str, Any]:
-        return {"mixes": self.mixes}
+        return {"mixes": self.mixes, "stackable": self.stackable}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -438,7 +508,7 @@ class ProtocolSpec(ComponentSpec):
 @dataclass(frozen=True, kw_only=True)
 class ExecutorSpec(ComponentSpec):
     """A way to run student jobs: ``target(**params)`` returns a :class:`ddr.execute.Executor`
-    whose ``run(jobs, workspace)`` yields one :class:`ddr.protocol.plan.JobResult` per job.
+    whose ``run(jobs, workspace)`` yields one :class:`ddr.records.jobs.JobResult` per job.
 
     Attributes:
         devices: the device types it can drive (``("cpu", "cuda")``).

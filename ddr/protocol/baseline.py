@@ -7,33 +7,11 @@ it depends only on the pool, the seed and the index, never on the method evaluat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
     from ddr.engine.data import Split
-
-
-def random_picks(pools: Sequence["torch.Tensor"], ipc: int, generator: "torch.Generator") -> list["torch.Tensor"]:
-    """Draw ``ipc`` indices per class uniformly without replacement.
-
-    Args:
-        pools: per-class candidate indices (each at least ``ipc`` long).
-        ipc: picks per class.
-        generator: the only source of randomness; one ``randperm`` per class, in class order.
-
-    Returns:
-        per class, an int64 ``[ipc]`` tensor of entries of its pool, in draw order.
-    """
-    import torch
-
-    picks = []
-    for pool in pools:
-        perm = torch.randperm(len(pool), generator=generator, device=generator.device)
-        picks.append(pool[perm[:ipc].to(pool.device)])
-    return picks
 
 
 def random_subset(pool: "Split", num_classes: int, ipc: int, seed: int, index: int) -> "Split":
@@ -41,6 +19,7 @@ def random_subset(pool: "Split", num_classes: int, ipc: int, seed: int, index: i
     import torch
 
     from ddr.engine.seeds import derive_seed, torch_generator
+    from ddr.method.helpers import random_picks
 
     generator = torch_generator(derive_seed(seed, "random_subset", index))
     picks = random_picks(pool.class_indices(num_classes), ipc, generator)

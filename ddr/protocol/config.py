@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
 from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes
+from ddr.records.recipe import Recipe
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.engine.training import Recipe
     from ddr.plugin.manager import PluginSystem
 
 _RECIPE: dict[str, Any] = {
@@ -63,39 +63,6 @@ REAL_SELECTIONS = ("last", "ddranking")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "step", "multistep", "cosine", "half-cosine")
 BASE_INCLUDE = "ddr.builtins.protocols:_base.yaml"
-
-
-@dataclass(frozen=True)
-class RecipeConfig:
-    """How students (``train``) or the real-data reference (``real``) are optimised.
-
-    ``epochs`` may be ``None`` only in ``real``: the dataset's ``real_epochs``. ``milestones`` are
-    fractions of ``epochs`` (0..1) where ``step``/``multistep`` schedules multiply by ``gamma``.
-    """
-
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    epochs: int | None
-    batch_size: int
-    schedule: str
-    milestones: tuple[float, ...]
-    gamma: float
-
-    def recipe(self, epochs: int | None = None) -> "Recipe":
-        """The engine's :class:`~ddr.engine.training.Recipe` (``epochs`` fills a null ``epochs``)."""
-        from ddr.engine.training import Recipe
-
-        chosen = self.epochs if self.epochs is not None else epochs
-        if chosen is None:
-            raise ConfigError("the recipe has epochs: null and no dataset default; set epochs")
-        recipe = Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum,
-                        weight_decay=self.weight_decay, epochs=chosen,
-                        batch_size=self.batch_size, schedule=self.schedule,
-                        milestones=tuple(float(m) for m in self.milestones), gamma=self.gamma)
-        recipe.check()
-        return recipe
 
 
 @dataclass(frozen=True)
@@ -143,12 +110,12 @@ class Protocol:
     version: str
     summary: str
     student: StudentConfig
-    train: RecipeConfig
+    train: Recipe
     hard_augmentation: tuple[Any, ...]
     augmentation: tuple[Any, ...]
     label_strategy: str
     loss: Any
-    real: RecipeConfig
+    real: Recipe
     real_augmentation: tuple[Any, ...]
     teacher: TeacherConfig
     selection: str
@@ -188,11 +155,12 @@ def _missing(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str = "
     return out
 
 
-def _recipe(section: Mapping[str, Any]) -> RecipeConfig:
-    return RecipeConfig(optimizer=section["optimizer"], lr=section["lr"], momentum=section["momentum"],
-                        weight_decay=section["weight_decay"], epochs=section["epochs"],
-                        batch_size=section["batch_size"], schedule=section["schedule"],
-                        milestones=tuple(section["milestones"]), gamma=section["gamma"])
+def _recipe(section: Mapping[str, Any]) -> Recipe:
+    """The section's recipe (``epochs`` may stay null in ``real``: the dataset's ``real_epochs``)."""
+    return Recipe(optimizer=section["optimizer"], lr=section["lr"], momentum=section["momentum"],
+                  weight_decay=section["weight_decay"], epochs=section["epochs"],
+                  batch_size=section["batch_size"], schedule=section["schedule"],
+                  milestones=tuple(float(m) for m in section["milestones"]), gamma=section["gamma"])
 
 
 def _check_values(p: Mapping[str, Any], where: str) -> None:

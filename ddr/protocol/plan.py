@@ -24,6 +24,7 @@ from typing import Any
 
 from ddr.engine.seeds import derive_seed
 from ddr.records.jobs import DataRef, StudentJob
+from ddr.records.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class PlanInputs:
         strategy, loss: acc_syn_any's label strategy and loss; strategy_soft/strategy_teacher:
             its spec flags.
         arch, arch_params: the student; teacher_arch, teacher_arch_params: the reference/teacher.
-        train, real: the student and real-data recipes (``Recipe.to_dict()``).
+        train, real: the student and real-data recipes (``real`` with its epochs resolved).
         lr_override: ``--lr`` (replaces the protocol LR everywhere except a learned LR).
         context: see :attr:`StudentJob.context`.
     """
@@ -78,44 +79,44 @@ class PlanInputs:
     arch_params: Mapping[str, Any]
     teacher_arch: str
     teacher_arch_params: Mapping[str, Any]
-    train: Mapping[str, Any]
-    real: Mapping[str, Any]
+    train: Recipe
+    real: Recipe
     lr_override: float | None
     ars: bool
     context: Mapping[str, Any]
 
 
-def reference_job(protocol: Any, inputs: PlanInputs) -> StudentJob:
-    """The real-data reference: the teacher architecture on the whole pool under the real recipe.
+def reference_job(protocol: Any, *, seed: int, arch: str, arch_params: Mapping[str, Any], real: Recipe,
+                  context: Mapping[str, Any]) -> StudentJob:
+    """The real-data reference: the teacher architecture ``arch`` on the whole pool under the real
+    recipe ``real`` (its epochs resolved), seeded from the run seed ``seed``.
 
     Its key depends on neither the distilled set nor the IPC nor the teacher, so every method and
     IPC reuses one trained reference (and teacher) per (dataset, protocol recipe, seed). Under
     ``real.selection: ddranking`` it reports the best test accuracy every ``test_interval`` epochs.
     """
     selection = getattr(protocol, "real_selection", "last")
-    return StudentJob(role="real", index=0, data=DataRef("pool"), recipe=dict(inputs.real),
-                      lr_candidates=(float(inputs.real["lr"]),), selection=selection,
+    return StudentJob(role="real", index=0, data=DataRef("pool"), recipe=real,
+                      lr_candidates=(float(real.lr),), selection=selection,
                       test_interval=protocol.test_interval if selection == "ddranking" else 0,
                       label_strategy="hard", loss=None,
-                      augmentation=tuple(protocol.real_augmentation), arch=inputs.teacher_arch,
-                      arch_params=inputs.teacher_arch_params, seed=derive_seed(inputs.seed, "real"),
-                      needs_teacher=False, context=inputs.context)
+                      augmentation=tuple(protocol.real_augmentation), arch=arch,
+                      arch_params=arch_params, seed=derive_seed(seed, "real"),
+                      needs_teacher=False, context=context)
 
 
 def build_plan(protocol: Any, inputs: PlanInputs) -> Plan:
     """The jobs of one evaluation under ``protocol`` (a :class:`ddr.protocol.config.Protocol`)."""
     seed = inputs.seed
     selection = protocol.selection
-    train_recipe = dict(inputs.train)
-    if inputs.lr_override is not None:
-        train_recipe["lr"] = float(inputs.lr_override)
+    train_recipe = inputs.train.with_lr(inputs.lr_override)
     grid = tuple(float(x) for x in protocol.lr_grid)
 
     def candidates(lr: float | None) -> tuple[float, ...]:
         if lr is not None:
             return (float(lr),)
         if selection == "last":
-            return (train_recipe["lr"],)
+            return (train_recipe.lr,)
         return grid
 
     def job(role: str, index: int, data: DataRef, *, strategy: str, loss: Any, augmentation: tuple[Any, ...],
@@ -126,7 +127,8 @@ def build_plan(protocol: Any, inputs: PlanInputs) -> Plan:
                           loss=loss, augmentation=augmentation, arch=inputs.arch, arch_params=inputs.arch_params,
                           seed=derive_seed(seed, role, index), needs_teacher=teacher, context=inputs.context)
 
-    real = reference_job(protocol, inputs)
+    real = reference_job(protocol, seed=seed, arch=inputs.teacher_arch, arch_params=inputs.teacher_arch_params,
+                         real=inputs.real, context=inputs.context)
     hard_aug, any_aug = tuple(protocol.hard_augmentation), tuple(protocol.augmentation)
     same_run = inputs.strategy == "hard" and inputs.loss is None and list(hard_aug) == list(any_aug) and (
         inputs.learned_lr is None or getattr(protocol, "syn_hard_learned_lr", True))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ddr.store.hashing import sha256_json
+from ddr.records.recipe import Recipe
 
 JOB_FORMAT_VERSION = 1
 """Bump when the meaning of a job (and so of its cached result) changes."""
@@ -58,7 +58,8 @@ class StudentJob:
     Attributes:
         role: one of :data:`ROLES`; index: the student index (0 for ``real``).
         data: its training data.
-        recipe: the engine recipe as a dict (:meth:`ddr.engine.training.Recipe.to_dict`).
+        recipe: how it is optimised (:class:`ddr.records.recipe.Recipe`; each LR candidate
+            replaces its ``lr``).
         lr_candidates: learning rates to try (one: no search).
         selection: ``last`` (test after the last epoch), ``validation`` (the LR with the best
             validation accuracy) or ``ddranking`` (best test accuracy every ``test_interval``
@@ -76,7 +77,7 @@ class StudentJob:
     role: str
     index: int
     data: DataRef
-    recipe: Mapping[str, Any]
+    recipe: Recipe
     lr_candidates: tuple[float, ...]
     selection: str
     test_interval: int
@@ -92,6 +93,8 @@ class StudentJob:
 
     def __post_init__(self) -> None:
         if not self.key:
+            from ddr.store.hashing import sha256_json  # numpy: not at import (``ddr list`` stays light)
+
             object.__setattr__(self, "key", sha256_json({"format": JOB_FORMAT_VERSION, **self._content()}))
 
     def _content(self) -> dict[str, Any]:
@@ -102,7 +105,7 @@ class StudentJob:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "index": self.index, "data": self.data.to_dict(), "recipe": dict(self.recipe),
+        return {"role": self.role, "index": self.index, "data": self.data.to_dict(), "recipe": self.recipe.to_dict(),
                 "lr_candidates": list(self.lr_candidates), "selection": self.selection,
                 "test_interval": self.test_interval, "label_strategy": self.label_strategy, "loss": self.loss,
                 "augmentation": list(self.augmentation), "arch": self.arch, "arch_params": dict(self.arch_params),
@@ -113,6 +116,7 @@ class StudentJob:
     def from_dict(cls, data: Mapping[str, Any]) -> "StudentJob":
         values = dict(data)
         values["data"] = DataRef.from_dict(values["data"])
+        values["recipe"] = Recipe.from_mapping(values["recipe"])
         values["lr_candidates"] = tuple(values["lr_candidates"])
         values["augmentation"] = tuple(values["augmentation"])
         return cls(**values)

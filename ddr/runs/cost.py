@@ -357,7 +357,7 @@ def module_bytes(models: Iterable[Any]) -> int:
     return total
 
 
-def teacher_storage(evaluator: Any, strategy: str | None) -> tuple[int, bool]:
+def teacher_storage(resources: Any, strategy: str | None) -> tuple[int, bool]:
     """``(bytes, needed)``: the teacher's parameter and buffer bytes when the label strategy
     ``strategy`` (the evaluation's ``acc_syn_any`` strategy) relabels with a teacher, so training
     a student on the set needs it; ``(0, False)`` otherwise.
@@ -369,10 +369,10 @@ def teacher_storage(evaluator: Any, strategy: str | None) -> tuple[int, bool]:
         return 0, False
     from ddr.engine.build import label_strategy_spec
 
-    if not label_strategy_spec(strategy, system=evaluator.system).needs_teacher:
+    if not label_strategy_spec(strategy, system=resources.system).needs_teacher:
         return 0, False
-    arch, params = evaluator.teacher_arch()
-    return module_bytes([evaluator.make_model(0, arch, params)]), True
+    arch, params = resources.teacher_arch()
+    return module_bytes([resources.make_model(0, arch, params)]), True
 
 
 def stored_views(strategy: str | None) -> int | None:
@@ -420,15 +420,15 @@ def storage(distilled: Any, *, teacher_bytes: int = 0, teacher_needed: bool = Fa
     return out, f"{' + '.join(parts)} (float32); {tail}"
 
 
-def evaluation_cost(result: Any, distilled: Any, evaluator: Any, distill: "DistillCost | None") -> dict[str, Any]:
+def evaluation_cost(result: Any, distilled: Any, resources: Any, distill: "DistillCost | None") -> dict[str, Any]:
     """The record's ``cost`` object (:func:`cost_record`): ``distill``'s numbers (``None`` for an
     evaluation of a given set: nulls), the evaluation's time and student epochs, and the bytes
     needed to train a student from ``distilled`` (the teacher's when the evaluated label strategy
     relabels with it; the stored labels under ``teacher_views:K``)."""
     strategy = result.run_spec.get("label_strategy")
-    teacher_bytes, needed = teacher_storage(evaluator, strategy)
+    teacher_bytes, needed = teacher_storage(resources, strategy)
     stored, note = storage(distilled, teacher_bytes=teacher_bytes, teacher_needed=needed,
-                           views=stored_views(strategy), num_classes=evaluator.dataset.num_classes)
+                           views=stored_views(strategy), num_classes=resources.dataset.num_classes)
     return cost_record(distill, eval_seconds=result.eval_seconds, students=result.students,
                        storage_bytes=stored, storage_note=note)
 

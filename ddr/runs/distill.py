@@ -23,11 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import torch
 
+    from ddr.execute import RemoteExecutor
     from ddr.method.context import DistillContext, Method
     from ddr.method.distilled import DistilledSet
     from ddr.plugin.registry import Resolved
+    from ddr.resources.service import Resources
     from ddr.runs.cost import DistillCost, DistillMeter
-    from ddr.runs.evaluate import Evaluator
 
 DISTILL_FORMAT_VERSION = 1
 
@@ -109,28 +110,27 @@ def _model_seeds(seed: int) -> Iterator[int]:
         yield int(rng.integers(0, 2**62))
 
 
-def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | None = None,
-                  seed: int | None = None, auto_assets: bool = True,
-                  meter: "DistillMeter | None" = None) -> "DistillContext":
-    """The :class:`~ddr.method.context.DistillContext` a method receives (``ipc``, ``seed``: the
-    evaluator's unless given). With ``meter`` its ``progress`` and ``teacher`` are measured (the
-    FLOP estimate of the main loop, the images forwarded through the teacher)."""
-    from ddr.engine.augment import Pipeline
-    from ddr.engine.build import build_augmentations, build_label_strategy
+def build_context(resources: "Resources", *, params: dict[str, Any], ipc: int, seed: int | None = None,
+                  auto_assets: bool = True, meter: "DistillMeter | None" = None) -> "DistillContext":
+    """The :class:`~ddr.method.context.DistillContext` a method receives for ``ipc`` images per
+    class (``seed``: the resources' run seed unless given). With ``meter`` its ``progress`` and
+    ``teacher`` are measured (the FLOP estimate of the main loop, the images forwarded through
+    the teacher)."""
+    from ddr.engine.build import build_augmentations
     from ddr.engine.data import Split
-    from ddr.engine.seeds import derive_seed, torch_generator
-    from ddr.engine.training import Recipe, TrainData, train
     from ddr.method.context import DistillContext
+    from ddr.method.training import Recipe, derive_seed, torch_generator, train_hard
 
-    seed = evaluator.seed if seed is None else seed
-    system = evaluator.system
+    r = resources
+    seed = r.seed if seed is None else seed
+    system = r.system
     seeds = _model_seeds(seed)
     method_seed = derive_seed(seed, "method")
-    generator = torch_generator(method_seed, evaluator.device)
-    arch, _ = evaluator.student_arch()
+    generator = torch_generator(method_seed, r.device)
+    arch, _ = r.student_arch()
 
     def make_model(arch: str | None = None, **model_params: Any) -> "torch.nn.Module":
-        return evaluator.make_model(next(seeds), arch, model_params or None)
+        return r.make_model(next(seeds), arch, model_params or None)
 
     def train_model(model: "torch.nn.Module", images: "torch.Tensor", labels: "torch.Tensor", *, epochs: int,
                     lr: float = 0.01, batch_size: int = 256, optimizer: str = "sgd", momentum: float = 0.9,
@@ -138,61 +138,51 @@ def build_context(evaluator: "Evaluator", *, params: dict[str, Any], ipc: int | 
                     generator: "torch.Generator | None" = None) -> "torch.nn.Module":
         recipe = Recipe(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, epochs=epochs,
                         batch_size=batch_size, schedule=schedule)
-        recipe.check()
-        strategy = build_label_strategy("hard", system=system)
-        strategy.prepare(hard_labels=labels, soft_labels=None, teachers=[], num_classes=evaluator.dataset.num_classes)
-        pipeline = augmentation
-        if isinstance(augmentation, (str, list, tuple)):
-            pipeline = build_augmentations([augmentation] if isinstance(augmentation, str) else augmentation,
-                                           system=system)
-        elif augmentation is not None and not isinstance(augmentation, Pipeline):  # one built augmentation
-            pipeline = Pipeline([augmentation])
-        train(model, TrainData(Split(labels=labels, images=images)), recipe,
-              generator=generator if generator is not None else torch_generator(next(seeds), evaluator.device),
-              strategy=strategy, augmentation=pipeline, device=evaluator.device)
+        train_hard(model, Split(labels=labels, images=images), recipe,
+                   generator=generator if generator is not None else torch_generator(next(seeds), r.device),
+                   num_classes=r.dataset.num_classes, augmentation=augmentation, device=r.device, system=system)
         return model
 
     def augmentation(name: str, **aug_params: Any) -> Any:
         return build_augmentations([{"name": name, **aug_params}], system=system).augmentations[0]
 
     def teacher() -> "torch.nn.Module":
-        return evaluator.teachers()[0]
+        return r.teachers()[0]
 
-    progress: Any = evaluator.session.progress
+    progress: Any = r.session.progress
     teacher_fn: Any = teacher
     if meter is not None:
         progress, teacher_fn = meter.wrap_progress(progress), meter.wrap_teacher(teacher)
     return DistillContext(
-        dataset=evaluator.dataset, train=evaluator.pool, ipc=evaluator.ipc if ipc is None else ipc,
-        num_classes=evaluator.dataset.num_classes,
-        generator=generator, seed=method_seed, device=evaluator.device, params=params, arch=arch,
+        dataset=r.dataset, train=r.pool, ipc=ipc, num_classes=r.dataset.num_classes,
+        generator=generator, seed=method_seed, device=r.device, params=params, arch=arch,
         make_model=make_model, train_model=train_model, augmentation=augmentation, teacher=teacher_fn,
-        progress=progress, log=evaluator.session.log, auto_assets=auto_assets,
+        progress=progress, log=r.log, auto_assets=auto_assets, assets=r.assets,
     )
 
 
-def distill_key(choice: MethodChoice, evaluator: "Evaluator") -> str:
-    """The content key of a distillation (what the distilled set depends on)."""
+def distill_key(choice: MethodChoice, resources: "Resources", ipc: int) -> str:
+    """The content key of a distillation at ``ipc`` (what the distilled set depends on)."""
     from ddr.store.hashing import sha256_json
 
-    spec = choice.spec
-    dist, version = evaluator.system.provenance().get(spec.provider or "", ("", ""))
-    arch, arch_params = evaluator.student_arch()
+    r, spec = resources, choice.spec
+    dist, version = r.system.provenance().get(spec.provider or "", ("", ""))
+    arch, arch_params = r.student_arch()
     # a teacher-based method's set depends on the teacher: its file, or the reference's recipe and arch
-    teacher = {"teacher": evaluator.teacher_identity(evaluator.reference())} if spec.needs_teacher else {}
+    teacher = {"teacher": r.teacher_identity()} if spec.needs_teacher else {}
     # a set distilled in ZCA space depends on the fit (its version and statistics): a refit is a new space
-    zca = {"preprocess": evaluator.dataset.preprocess} if evaluator.dataset.pixel_space == "zca" else {}
+    zca = {"preprocess": r.dataset.preprocess} if r.dataset.pixel_space == "zca" else {}
     return sha256_json({
         **teacher, **zca, "format": DISTILL_FORMAT_VERSION, "method": spec.name, "method_version": spec.version,
         "provider": spec.provider, "distribution": dist, "distribution_version": version,
-        "params": choice.params, "dataset": evaluator.dataset.name,
-        "dataset_version": evaluator.dataset_spec().version, "pixel_space": evaluator.dataset.pixel_space,
-        "ipc": evaluator.ipc, "seed": evaluator.seed, "arch": arch, "arch_params": arch_params,
-        "validation_per_class": evaluator.protocol.validation_per_class,
+        "params": choice.params, "dataset": r.dataset.name,
+        "dataset_version": r.dataset_spec().version, "pixel_space": r.dataset.pixel_space,
+        "ipc": ipc, "seed": r.seed, "arch": arch, "arch_params": arch_params,
+        "validation_per_class": r.protocol.validation_per_class,
     })
 
 
-def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = True,
+def distill(choice: MethodChoice, resources: "Resources", ipc: int, *, use_cache: bool = True,
             auto_assets: bool = True, timeout: float | None = None) -> DistillOutcome:
     """Run (or fetch from the cache) the distillation ``choice`` describes.
 
@@ -211,23 +201,24 @@ def distill(choice: MethodChoice, evaluator: "Evaluator", *, use_cache: bool = T
     from ddr.store.locks import entry_lock
 
     timeout = check_timeout(timeout)
-    key = distill_key(choice, evaluator)
+    resources.check_ipc(ipc)  # an IPC the pool cannot fill fails before any distillation
+    key = distill_key(choice, resources, ipc)
     if not use_cache:
-        return _run_method(choice, evaluator, key, auto_assets=auto_assets, timeout=timeout)
+        return _run_method(choice, resources, ipc, key, auto_assets=auto_assets, timeout=timeout)
     folder = entry_dir("distilled", key)
-    found = _from_cache(choice, evaluator, key, folder, quiet=True)
+    found = _from_cache(choice, resources, key, folder, quiet=True)
     if found is not None:
         return found
-    with entry_lock(folder, f"the distilled set of {choice.name} ({key[:12]})", log=evaluator.log):
-        found = _from_cache(choice, evaluator, key, folder)  # another process may just have stored it
+    with entry_lock(folder, f"the distilled set of {choice.name} ({key[:12]})", log=resources.log):
+        found = _from_cache(choice, resources, key, folder)  # another process may just have stored it
         if found is not None:
             return found
-        outcome = _run_method(choice, evaluator, key, auto_assets=auto_assets, timeout=timeout)
-        outcome.stored_at = _store(outcome, folder, evaluator.log)
+        outcome = _run_method(choice, resources, ipc, key, auto_assets=auto_assets, timeout=timeout)
+        outcome.stored_at = _store(outcome, folder, resources.log)
     return outcome
 
 
-def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: "Path", *,
+def _from_cache(choice: MethodChoice, resources: "Resources", key: str, folder: "Path", *,
                 quiet: bool = False) -> DistillOutcome | None:
     """The cached outcome, or ``None`` when the entry is absent or unreadable (said unless ``quiet``).
     Its cost is the original distillation's, as stored in the set's meta."""
@@ -240,9 +231,9 @@ def _from_cache(choice: MethodChoice, evaluator: "Evaluator", key: str, folder: 
         distilled = load_distilled(folder)
     except DdrError:
         if not quiet:
-            evaluator.log(f"cache entry {folder} is unreadable; distilling again")
+            resources.log(f"cache entry {folder} is unreadable; distilling again")
         return None
-    evaluator.log(f"distilled set found in the cache ({folder}); skipping distillation")
+    resources.log(f"distilled set found in the cache ({folder}); skipping distillation")
     return DistillOutcome(distilled, key, True, float(distilled.meta.get("distill_seconds") or 0.0),
                           choice.name, choice.params, choice.budget, choice.budget_params, stored_at=folder,
                           cost=DistillCost.from_meta(distilled.meta))
@@ -255,7 +246,7 @@ def _who(choice: MethodChoice, system: Any) -> str:
     return f"method '{choice.name}' (plugin '{spec.provider}', {dist or 'no distribution'} {version})".replace(" )", ")")
 
 
-def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
+def execute_method(choice: MethodChoice, resources: "Resources", ipc: int, *, auto_assets: bool,
                    timeout: float | None) -> "tuple[DistilledSet, DistillCost]":
     """Materialize the method and run it here, under ``timeout`` seconds when given:
     ``(what it returned, what it cost)`` (wall, CPU and GPU seconds, peak memory, the FLOP
@@ -264,12 +255,12 @@ def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets:
     from ddr.runs.cost import DistillMeter
     from ddr.runs.deadline import DeadlineExceeded, time_limit
 
-    who = _who(choice, evaluator.system)
-    target = evaluator.system.methods().materialize(choice.spec)
-    meter = DistillMeter(evaluator.device)
-    ctx = build_context(evaluator, params=dict(choice.params), auto_assets=auto_assets, meter=meter)
+    who = _who(choice, resources.system)
+    target = resources.system.methods().materialize(choice.spec)
+    meter = DistillMeter(resources.device)
+    ctx = build_context(resources, params=dict(choice.params), ipc=ipc, auto_assets=auto_assets, meter=meter)
     try:
-        with time_limit(timeout, what=f"method '{choice.name}'", log=evaluator.log), meter:
+        with time_limit(timeout, what=f"method '{choice.name}'", log=resources.log), meter:
             method: Method = target()
             distilled = method.distill(ctx)
     except DeadlineExceeded:
@@ -291,64 +282,66 @@ def execute_method(choice: MethodChoice, evaluator: "Evaluator", *, auto_assets:
     return distilled, meter.cost
 
 
-def submit_distillation(executor: Any, choice: MethodChoice, evaluator: "Evaluator", *, auto_assets: bool,
-                        timeout: float | None) -> Any:
-    """Send the distillation to ``executor`` (one that can ``submit`` work elsewhere, ``ray``);
-    returns its pending handle (``.wait()``, ``.result()``, ``.cancel()``)."""
+def submit_distillation(executor: "RemoteExecutor", choice: MethodChoice, resources: "Resources", ipc: int, *,
+                        auto_assets: bool, timeout: float | None) -> Any:
+    """Send the distillation to ``executor`` (one that runs work elsewhere, ``ray``); returns its
+    pending handle (``.wait()``, ``.result()``, ``.cancel()``)."""
     from ddr.runs.remote_distill import distill_task, make_task
 
-    task = make_task(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+    task = make_task(choice, resources, ipc, auto_assets=auto_assets, timeout=timeout)
     return executor.submit(distill_task, task, what=f"the distillation of {choice.name}",
-                           device=evaluator.device.type)
+                           device=resources.device.type)
 
 
-def _remote_executor(evaluator: "Evaluator") -> Any:
-    """The evaluator's executor when it runs distillations elsewhere (has ``submit``), else ``None``."""
-    if evaluator.options.executor == "local":
+def _remote_executor(resources: "Resources") -> "RemoteExecutor | None":
+    """The resources' executor when it runs distillations elsewhere, else ``None``."""
+    from ddr.execute import RemoteExecutor
+
+    if resources.jobs.executor == "local":
         return None
-    executor = evaluator.session.executor(evaluator.options.executor, evaluator.options.executor_options)
-    return executor if callable(getattr(executor, "submit", None)) else None
+    executor = resources.session.executor(resources.jobs.executor, resources.jobs.executor_options)
+    return executor if isinstance(executor, RemoteExecutor) else None
 
 
-def _run_method(choice: MethodChoice, evaluator: "Evaluator", key: str, *, auto_assets: bool,
+def _run_method(choice: MethodChoice, resources: "Resources", ipc: int, key: str, *, auto_assets: bool,
                 timeout: float | None) -> DistillOutcome:
     """Run the method (here, or as a task of an executor that submits work elsewhere, ``ray``),
     validate what it returned and stamp its metadata."""
     from ddr.method.distilled import validate_distilled
     from ddr.runs.remote_distill import moved
 
-    system = evaluator.system
+    r = resources
+    system = r.system
     spec = choice.spec
     dist, version = system.provenance().get(spec.provider or "", ("", ""))
     who = _who(choice, system)
-    pending = evaluator.session.prefetched.pop(key, None)
-    executor = _remote_executor(evaluator) if pending is None else None
+    pending = r.session.prefetched.pop(key, None)
+    executor = _remote_executor(r) if pending is None else None
     if pending is None and executor is not None:
-        pending = submit_distillation(executor, choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+        pending = submit_distillation(executor, choice, r, ipc, auto_assets=auto_assets, timeout=timeout)
     if pending is None:
-        distilled, cost = execute_method(choice, evaluator, auto_assets=auto_assets, timeout=timeout)
+        distilled, cost = execute_method(choice, r, ipc, auto_assets=auto_assets, timeout=timeout)
     else:
         try:
-            for _ in evaluator.session.progress(pending.wait(), total=None, desc=f"distill {choice.name} (remote)"):
+            for _ in r.session.progress(pending.wait(), total=None, desc=f"distill {choice.name} (remote)"):
                 pass
             reply = pending.result()["reply"]
         finally:
             pending.cancel()  # Ctrl-C, SIGTERM: nothing keeps distilling (a no-op once finished)
         for message in reply.messages:
-            evaluator.log(message)
-        evaluator.log(f"{choice.name}: distilled in a task of the {evaluator.options.executor} executor "
-                      f"({reply.seconds:.1f} s)")
-        distilled, cost = moved(reply.distilled, evaluator.device), reply.distill_cost()
-    ds = evaluator.dataset
+            r.log(message)
+        r.log(f"{choice.name}: distilled in a task of the {r.jobs.executor} executor ({reply.seconds:.1f} s)")
+        distilled, cost = moved(reply.distilled, r.device), reply.distill_cost()
+    ds = r.dataset
     try:  # refused before it is cached: a bad set is never read back from the cache
-        validate_distilled(distilled, num_classes=ds.num_classes, ipc=evaluator.ipc, channels=ds.channels,
+        validate_distilled(distilled, num_classes=ds.num_classes, ipc=ipc, channels=ds.channels,
                            image_size=(ds.image_size[0], ds.image_size[1]), mean=ds.mean, std=ds.std)
     except DistilledSetError as exc:
         raise DistilledSetError(f"{who} returned a distilled set that cannot be evaluated: {exc}") from None
     distilled.meta.update({
         "method": spec.name, "method_ref": choice.name, "method_version": spec.version, "provider": spec.provider,
         "distribution": dist, "distribution_version": version, "params": choice.params,
-        "budget": choice.budget, "dataset": evaluator.dataset.name, "ipc": evaluator.ipc, "seed": evaluator.seed,
+        "budget": choice.budget, "dataset": ds.name, "ipc": ipc, "seed": r.seed,
         **cost.to_meta(), "distill_key": key,
     })
     if distilled.label_strategy is None:

@@ -6,7 +6,7 @@ there with a :class:`DistillTask` instead of running the method in this process:
 
 * the driver resolves the method and its parameters, computes the distillation's content key,
   and ships the teacher's weights when the method needs one (trained here first, once);
-* the worker rebuilds the plugin system, a session and an evaluator from the same options
+* the worker rebuilds the plugin system, a session and the resources from the same settings
   (with the ``local`` executor and the driver's torch settings), runs the method with the same
   seeds through the same code (:func:`ddr.runs.distill.execute_method`) under the same
   ``--timeout``, and returns the set as CPU tensors with its log lines and what it cost, measured
@@ -29,9 +29,10 @@ from ddr.errors import DdrError, portable_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.distilled import DistilledSet
+    from ddr.protocol.config import Protocol
+    from ddr.resources.service import Resources
     from ddr.runs.cost import DistillCost
     from ddr.runs.distill import MethodChoice
-    from ddr.runs.evaluate import EvalOptions, Evaluator
 
 
 @dataclass
@@ -41,8 +42,10 @@ class DistillTask:
     Attributes:
         plugins: the driver's plugin-system settings (autoload, block and load lists, strict).
         torch: the driver's torch settings that change numbers (threads, determinism).
-        options: the evaluation options, with the ``local`` executor, the driver's resolved
-            device type and no teacher file (the teacher travels in ``teachers``).
+        protocol: the driver's resolved protocol; resources: what rebuilds the driver's
+            resources (:meth:`ddr.resources.Resources.portable`: the ``local`` executor, the
+            driver's resolved device type, no teacher file: the teacher travels in ``teachers``).
+        ipc: images per class to distill.
         method: the method reference as resolved (``dm``, ``dm.paper``); ``params``: its
             resolved parameters (the worker checks it resolves the same ones).
         provenance: the driver's (distribution, version) of the method's plugin.
@@ -54,7 +57,9 @@ class DistillTask:
 
     plugins: dict[str, Any]
     torch: dict[str, Any]
-    options: "EvalOptions"
+    protocol: "Protocol"
+    resources: dict[str, Any]
+    ipc: int
     method: str
     params: dict[str, Any]
     provenance: tuple[str, str]
@@ -85,20 +90,20 @@ class DistillReply:
         return DistillCost(wall_seconds=self.seconds, peak_memory_bytes=self.peak_memory_bytes)
 
 
-def make_task(choice: "MethodChoice", evaluator: "Evaluator", *, auto_assets: bool,
+def make_task(choice: "MethodChoice", resources: "Resources", ipc: int, *, auto_assets: bool,
               timeout: float | None) -> DistillTask:
-    """The task that distills ``choice`` as ``evaluator`` would (teachers trained here if needed)."""
+    """The task that distills ``choice`` at ``ipc`` as ``resources`` would here (teachers trained
+    here if needed)."""
     from ddr.execute.portable import plugin_settings, state_dict_cpu, torch_settings
     from ddr.store.cache import cache_root
 
-    system = evaluator.system
+    system = resources.system
     teachers = None
     if choice.spec.needs_teacher:
-        teachers = {"arch": evaluator.teacher_arch(), "states": [state_dict_cpu(t) for t in evaluator.teachers()]}
-    options = replace(evaluator.options, executor="local", executor_options={}, teacher=None,
-                      device=evaluator.device.type)
+        teachers = {"arch": resources.teacher_arch(), "states": [state_dict_cpu(t) for t in resources.teachers()]}
     return DistillTask(
-        plugins=plugin_settings(system), torch=torch_settings(), options=options, method=choice.name, params=dict(choice.params),
+        plugins=plugin_settings(system), torch=torch_settings(), protocol=resources.protocol,
+        resources=resources.portable(), ipc=ipc, method=choice.name, params=dict(choice.params),
         provenance=tuple(system.provenance().get(choice.spec.provider or "", ("", ""))),
         teachers=teachers, cache_dir=str(cache_root()), auto_assets=auto_assets, timeout=timeout,
     )
@@ -115,9 +120,9 @@ def distill_task(task: DistillTask) -> dict[str, Any]:
 def _distill(task: DistillTask) -> DistillReply:
     from ddr.execute.portable import apply_torch_settings, frozen_models
     from ddr.plugin.manager import PluginSystem
+    from ddr.resources.service import Resources
+    from ddr.resources.session import Session
     from ddr.runs.distill import execute_method, resolve_method
-    from ddr.runs.evaluate import Evaluator
-    from ddr.runs.session import Session
 
     apply_torch_settings(task.torch)
     if task.cache_dir is not None:
@@ -126,8 +131,8 @@ def _distill(task: DistillTask) -> DistillReply:
     system.require_healthy()
     messages: list[str] = []
     session = Session(system=system, log=messages.append, progress_bars=False)
-    evaluator = Evaluator(task.options, session=session)
-    choice = resolve_method(system, task.method, task.options.dataset, task.params, ipc=task.options.ipc)
+    resources = Resources(session, task.protocol, **task.resources)
+    choice = resolve_method(system, task.method, resources.dataset_ref, task.params, ipc=task.ipc)
     here = tuple(system.provenance().get(choice.spec.provider or "", ("", "")))
     if choice.params != task.params or here != tuple(task.provenance):
         raise DdrError(f"method '{task.method}' on this Ray worker is not the driver's (plugin "
@@ -136,8 +141,8 @@ def _distill(task: DistillTask) -> DistillReply:
                        "on every node")
     if task.teachers is not None:
         arch, params = task.teachers["arch"]
-        evaluator.use_teachers(frozen_models(task.teachers["states"], lambda: evaluator.make_model(0, arch, params)))
-    distilled, cost = execute_method(choice, evaluator, auto_assets=task.auto_assets, timeout=task.timeout)
+        resources.use_teachers(frozen_models(task.teachers["states"], lambda: resources.make_model(0, arch, params)))
+    distilled, cost = execute_method(choice, resources, task.ipc, auto_assets=task.auto_assets, timeout=task.timeout)
     return DistillReply(distilled=moved(distilled, "cpu"), seconds=float(cost.wall_seconds or 0.0),
                         peak_memory_bytes=cost.peak_memory_bytes, messages=messages, cost=cost)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.records.run import EvaluationResult, RunSpec
+from ddr.resources.session import Session, captured_log
 from ddr.runs.cost import evaluation_cost, storage_bytes
 from ddr.runs.evaluate import EvalOptions, Evaluator
-from ddr.runs.session import Session, captured_log
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.runs.distill import DistillOutcome, MethodChoice
@@ -126,7 +126,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     student_evaluator = evaluator
     if eval_arch is not None:
         session.system.architectures().resolve(eval_arch)  # a misspelt architecture fails before distilling
-        if eval_arch != evaluator.student_arch()[0]:  # the distillation's own arch keeps the protocol's params
+        if eval_arch != evaluator.resources.student_arch()[0]:  # the distillation's own arch keeps the protocol's params
             student_evaluator = Evaluator(replace(o, arch=eval_arch),
                                           session=session)
     for target in (out, Path(record_dir).parent if record_dir is not None else None):
@@ -149,7 +149,8 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
                         f"({', '.join(f'{k}={v}' for k, v in (choice.budget_params or {}).items())}); "
                         f"{choice.spec.name}.paper or --set method.KEY=VALUE overrides it")
         session.stage(f"distill · {choice.name} · {o.dataset} · IPC {o.ipc} · seed {o.seed}")
-        outcome = distill(choice, evaluator, use_cache=use_cache, auto_assets=auto_assets, timeout=timeout)
+        outcome = distill(choice, evaluator.resources, evaluator.ipc, use_cache=use_cache, auto_assets=auto_assets,
+                          timeout=timeout)
         outcome_box.append(outcome)
         if save_distilled_to is not None:
             save_copy(outcome, Path(save_distilled_to))
@@ -158,7 +159,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
         if choice.recipe is not None:
             run_spec["recipe"] = {"name": choice.recipe.name, "source": choice.recipe.source}
         if eval_arch is not None:
-            run_spec["distill_arch"] = evaluator.student_arch()[0]
+            run_spec["distill_arch"] = evaluator.resources.student_arch()[0]
         result = student_evaluator.evaluate(outcome.distilled, method_strategy=choice.spec.label_strategy,
                                             run_spec=run_spec)
         result.extra.update({
@@ -166,9 +167,9 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             "distill_seconds": round(outcome.seconds, 3), "distill_cached": outcome.cached,
             "distill_peak_memory_bytes": outcome.distilled.meta.get("peak_memory_bytes"),
             "storage_bytes": storage_bytes(outcome.distilled),
-            "cost": evaluation_cost(result, outcome.distilled, student_evaluator, outcome.cost),
+            "cost": evaluation_cost(result, outcome.distilled, student_evaluator.resources, outcome.cost),
         })
-        label = f"{outcome.method}-{evaluator.dataset.name}-ipc{o.ipc}-seed{o.seed}"
+        label = f"{outcome.method}-{evaluator.resources.dataset.name}-ipc{o.ipc}-seed{o.seed}"
         if eval_arch is not None:
             label += f"-{eval_arch}"
         _write_record(result, out, label, session, result.run_spec, folder=record_dir)
@@ -202,7 +203,7 @@ def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None
         evaluator = Evaluator(replace(options, ipc=ipc), session=session)
         result = evaluator.evaluate(distilled, resize=resize, run_spec={"source": str(path)})
         result.extra["storage_bytes"] = storage_bytes(distilled)
-        result.extra["cost"] = evaluation_cost(result, distilled, evaluator, None)
+        result.extra["cost"] = evaluation_cost(result, distilled, evaluator.resources, None)
         _write_record(result, out, f"eval-{options.dataset}-ipc{ipc}-seed{options.seed}", session,
                       {**result.run_spec, "distilled_sha256": result.distilled_sha256})
         return result

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ArtifactError, DdrError
-from ddr.runs.session import Session
+from ddr.resources.session import Session
 from ddr.runs.suite import Suite, SuiteUnit
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ddr.execute import RemoteExecutor
     from ddr.runs.evaluate import EvalOptions
 
 
@@ -139,16 +140,17 @@ class DistillPrefetch:
                  resume: bool, use_cache: bool, timeout: float | None) -> None:
         self.session, self.units, self.base, self.out = session, units, base, out
         self.resume, self.use_cache, self.timeout = resume, use_cache, timeout
-        self.executor: Any = None
+        self.executor: RemoteExecutor | None = None
         self.window = 1
         if base.executor != "local":
+            from ddr.execute import RemoteExecutor
+
             executor = session.executor(base.executor, base.executor_options)
-            if callable(getattr(executor, "submit", None)):
-                from ddr.runs.session import resolve_device
+            if isinstance(executor, RemoteExecutor):
+                from ddr.resources.devices import resolve_device
 
                 self.executor = executor
-                slots = getattr(executor, "slots", None)
-                self.window = max(1, int(slots(resolve_device(base.device).type))) if callable(slots) else 1
+                self.window = max(1, int(executor.slots(resolve_device(base.device).type)))
         self.considered: set[str] = set()
 
     def ahead(self, index: int) -> None:
@@ -170,12 +172,13 @@ class DistillPrefetch:
                                                             dict(unit.params))
                 if choice.spec.needs_teacher:
                     continue
-                key = distill_key(choice, evaluator)
+                key = distill_key(choice, evaluator.resources, evaluator.ipc)
                 if key in self.session.prefetched or (self.use_cache and (entry_dir("distilled", key) /
                                                                            "meta.json").exists()):
                     continue
-                self.session.prefetched[key] = submit_distillation(self.executor, choice, evaluator,
-                                                                   auto_assets=True, timeout=self.timeout)
+                self.session.prefetched[key] = submit_distillation(self.executor, choice, evaluator.resources,
+                                                                   evaluator.ipc, auto_assets=True,
+                                                                   timeout=self.timeout)
             except Exception:  # noqa: BLE001 - the unit fails with its own message when it runs
                 continue
 

@@ -26,9 +26,9 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
     from ddr.method.distilled import PIXEL_SPACES, DistilledSet, validate_distilled
     from ddr.plugin.registry import import_target
     from ddr.plugin.specs import MethodSpec
+    from ddr.resources.session import Session
     from ddr.runs.distill import build_context
     from ddr.runs.evaluate import EvalOptions, Evaluator
-    from ddr.runs.session import Session
 
     protocol_overrides: dict[str, Any] = {"real.epochs": 2}
     if isinstance(method, MethodSpec):
@@ -45,10 +45,10 @@ def check_method(method: Any, *, dataset: str = "digits", ipc: int = 1, params: 
         cls, merged = method, dict(params or {})
     evaluator = Evaluator(EvalOptions(dataset=dataset, ipc=ipc, seed=seed, device=device, num_eval=1,
                                       overrides=protocol_overrides), session=Session(progress_bars=False))
-    ds = evaluator.dataset
+    ds = evaluator.resources.dataset
 
     def once() -> DistilledSet:
-        out = cls().distill(build_context(evaluator, params=dict(merged)))
+        out = cls().distill(build_context(evaluator.resources, params=dict(merged), ipc=ipc))
         assert isinstance(out, DistilledSet), f"distill() returned {type(out).__name__}, not a DistilledSet"
         return out
 

@@ -2,7 +2,7 @@
 
 * every test runs with ``DDR_CACHE_DIR`` pointing at one temporary directory per test session,
   so a plugin's tests never write to (or read stale entries from) ``~/.cache/ddr``;
-* ``ddr_session``: a fresh :class:`ddr.runs.session.Session` (its own plugin system and
+* ``ddr_session``: a fresh :class:`ddr.resources.session.Session` (its own plugin system and
   dataset cache, no progress bars);
 * ``ddr_cache``: the session cache directory (a ``Path``).
 
@@ -34,6 +34,6 @@ def _ddr_isolated_cache(ddr_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 @pytest.fixture
 def ddr_session() -> Any:
     """A fresh Session: its own plugin system and datasets, no progress bars."""
-    from ddr.runs.session import Session
+    from ddr.resources.session import Session
 
     return Session(progress_bars=False)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddr.errors import ConfigError, DdrError
+from ddr import ConfigError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import INITS, LossCurve, RealSampler, class_major_labels, distilled_set, init_synthetic
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ddr.plugin.params import ParamSpec
+from ddr import ParamSpec
 
 
 def matching_params(init: str, *, augmentation: bool) -> tuple[ParamSpec, ...]:

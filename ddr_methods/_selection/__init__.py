@@ -5,8 +5,6 @@ training pool (``ctx.train``, i.e. the train split minus the protocol's validati
 module holds what those methods share, so each method module keeps only its own ordering rule:
 
 * :func:`class_pools`: per-class indices into ``ctx.train``, checked to hold at least ``ipc``;
-* :func:`random_picks`: class-balanced uniform picks (the protocol's random baseline draws the
-  same way, :mod:`ddr.protocol.baseline`);
 * :func:`feature_network` and :func:`embed_all`: the trained network (by default the protocol's
   cached real-data reference) and the batched penultimate embeddings herding and K-center use;
 * :func:`select_in_feature_space`: embed each class, order it, keep the first ``ipc``;
@@ -23,11 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import ConfigError, DataError, DistilledSetError
-from ddr.plugin.params import ParamSpec
-from ddr.protocol.baseline import random_picks
+from ddr import ConfigError, DataError, DistilledSetError, ParamSpec
 
-__all__ = ["FEATURE_NET_PARAMS", "class_pools", "embed_all", "feature_network", "random_picks",
+__all__ = ["FEATURE_NET_PARAMS", "class_pools", "embed_all", "feature_network",
            "select_in_feature_space", "selected_subset"]
 
 if TYPE_CHECKING:  # pragma: no cover

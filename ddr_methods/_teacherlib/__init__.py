@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ddr.errors import ConfigError, DdrError
+from ddr import ConfigError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import class_major_labels
 

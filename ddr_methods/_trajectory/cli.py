@@ -17,23 +17,23 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _evaluator(args: argparse.Namespace) -> Any:
-    from ddr.runs.evaluate import EvalOptions, Evaluator
-    from ddr.runs.session import Session
+def _resources(args: argparse.Namespace) -> Any:
+    """The resources (dataset, training pool, student) a ``ddr run`` with these options distils from."""
+    from ddr import Resources
 
-    session = Session(system=args.plugin_system, log=_log, progress_bars=not args.no_progress)
-    return Evaluator(EvalOptions(dataset=args.dataset, ipc=1, protocol=args.protocol, seed=args.seed,
-                                 device=args.device, zca=args.zca, download=args.download), session=session)
+    return Resources.open(system=args.plugin_system, log=_log, progress_bars=not args.no_progress, dataset=args.dataset,
+                          protocol=args.protocol, seed=args.seed, device=args.device, zca=args.zca,
+                          download=args.download)
 
 
-def _factory(evaluator: Any, arch: str | None, arch_params: str | None = None) -> tuple[str, Any]:
+def _factory(resources: Any, arch: str | None, arch_params: str | None = None) -> tuple[str, Any]:
     """The architecture name and a factory of fresh networks, with the protocol's arch params when
     ``arch`` is the protocol's student (as ``ddr run`` builds it), updated with ``--arch-params``."""
     import yaml
 
-    from ddr.errors import ConfigError
+    from ddr import ConfigError
 
-    protocol_arch, protocol_params = evaluator.student_arch()
+    protocol_arch, protocol_params = resources.student_arch()
     name = arch or protocol_arch
     params = dict(protocol_params) if name == protocol_arch else {}
     if arch_params:
@@ -41,7 +41,7 @@ def _factory(evaluator: Any, arch: str | None, arch_params: str | None = None) -
         if not isinstance(extra, dict):
             raise ConfigError(f"--arch-params expects a mapping such as '{{width: 16, depth: 2}}', got {arch_params!r}")
         params.update(extra)
-    return name, (lambda: evaluator.make_model(0, name, params))
+    return name, (lambda: resources.make_model(0, name, params))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -49,9 +49,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from ddr_methods._trajectory.experts import ExpertSettings, model_fingerprint, pool_fingerprint, train_expert
 
-    evaluator = _evaluator(args)
-    arch, factory = _factory(evaluator, args.arch, args.arch_params)
-    dataset, pool = evaluator.dataset, evaluator.pool
+    resources = _resources(args)
+    arch, factory = _factory(resources, args.arch, args.arch_params)
+    dataset, pool = resources.dataset, resources.pool
     augmentation = None if args.augmentation in ("none", "") else args.augmentation
     settings = ExpertSettings(dataset=dataset.name, pixel_space=dataset.pixel_space, arch=arch,
                               model=model_fingerprint(factory()), pool=pool_fingerprint(pool), epochs=args.epochs,
@@ -62,9 +62,9 @@ def cmd_train(args: argparse.Namespace) -> int:
          f"x {args.epochs} epochs ({arch} on {dataset.name}, {len(pool)} images)")
     start = time.perf_counter()
     rows = []
-    for i in evaluator.session.progress(missing, total=len(missing), desc="experts"):
+    for i in resources.session.progress(missing, total=len(missing), desc="experts"):
         t0 = time.perf_counter()
-        traj = train_expert(settings, i, factory=factory, pool=pool, device=evaluator.device, system=evaluator.system,
+        traj = train_expert(settings, i, factory=factory, pool=pool, device=resources.device, system=resources.system,
                             log=_log)
         rows.append({"index": i, "seconds": time.perf_counter() - t0, "path": str(traj.path.parent)})
     record = {"dataset": dataset.name, "arch": arch, "num_experts": args.num_experts, "epochs": args.epochs,
@@ -102,9 +102,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from ddr_methods._trajectory.experts import import_buffers
 
-    evaluator = _evaluator(args)
-    arch, factory = _factory(evaluator, args.arch, args.arch_params)
-    trajectories = import_buffers(Path(args.source), factory(), dataset=evaluator.dataset.name, arch=arch, log=_log)
+    resources = _resources(args)
+    arch, factory = _factory(resources, args.arch, args.arch_params)
+    trajectories = import_buffers(Path(args.source), factory(), dataset=resources.dataset.name, arch=arch, log=_log)
     folder = trajectories[0].path.parent
     record = {"experts": len(trajectories), "epochs": min(t.epochs for t in trajectories), "folder": str(folder)}
     print(json.dumps(record, indent=2) if args.json else

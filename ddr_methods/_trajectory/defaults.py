@@ -31,8 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodRecipe
+from ddr import MethodRecipe, ParamSpec
 
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
 

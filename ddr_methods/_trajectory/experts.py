@@ -21,9 +21,9 @@ of parameter tensors) are imported with :func:`import_buffers`; they are read wi
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ddr.errors import ArtifactError, ConfigError
+from ddr import ArtifactError, ConfigError
+from ddr.method.assets import Assets, content_key, file_sha256, tensor_sha256
 from ddr_methods._trajectory.functional import ParamLayout, check_functional, flat_parameters
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ddr.engine.data import Split
-    from ddr.method.context import DistillContext
+    from ddr.method import DistillContext, Split
 
 EXPERT_FORMAT = 1
 NAMESPACE = "experts"
@@ -53,19 +53,15 @@ _BUFFER_RE = re.compile(r"^replay_buffer_(\d+)\.pt$")
 
 def model_fingerprint(model: nn.Module) -> str:
     """sha256 of the network's structure (its repr) and parameter names/shapes."""
-    from ddr.store.hashing import sha256_json
-
-    return sha256_json({"repr": repr(model), "layout": ParamLayout.of(model).to_json()})
+    return content_key({"repr": repr(model), "layout": ParamLayout.of(model).to_json()})
 
 
 def pool_fingerprint(pool: "Split") -> str:
     """sha256 identifying the training pool: its images and labels when in memory; for a split that
     streams from disk, its labels and the identity of its source (:func:`source_fingerprint`)."""
-    from ddr.store.hashing import sha256_json, tensor_sha256
-
     if pool.in_memory:
         return tensor_sha256(pool.images, pool.labels)
-    return sha256_json({"streamed": source_fingerprint(pool.source), "labels": tensor_sha256(pool.labels)})
+    return content_key({"streamed": source_fingerprint(pool.source), "labels": tensor_sha256(pool.labels)})
 
 
 def source_fingerprint(source: Any) -> str:
@@ -82,10 +78,8 @@ def source_fingerprint(source: Any) -> str:
 
     from torch.utils.data import Subset
 
-    from ddr.store.hashing import sha256_json, tensor_sha256
-
     if isinstance(source, Subset):
-        return sha256_json({"subset": tensor_sha256(torch.as_tensor(list(source.indices), dtype=torch.int64)),
+        return content_key({"subset": tensor_sha256(torch.as_tensor(list(source.indices), dtype=torch.int64)),
                             "of": source_fingerprint(source.dataset)})
     paths, geometry = getattr(source, "paths", None), getattr(source, "geometry", None)
     if paths is not None and geometry is not None:
@@ -132,14 +126,10 @@ class ExpertSettings:
     num_classes: int = 0
 
     def key(self, index: int) -> str:
-        from ddr.store.hashing import sha256_json
-
-        return sha256_json({"format": EXPERT_FORMAT, **asdict(self), "index": int(index)})
+        return content_key({"format": EXPERT_FORMAT, **asdict(self), "index": int(index)})
 
     def folder(self, index: int) -> Path:
-        from ddr.store.cache import entry_dir
-
-        return entry_dir(NAMESPACE, self.key(index))
+        return Assets().path(NAMESPACE, self.key(index))
 
     def has(self, index: int) -> bool:
         return (self.folder(index) / "meta.json").is_file() and (self.folder(index) / "trajectory.safetensors").is_file()
@@ -195,10 +185,20 @@ def _write_trajectory(path: Path, snapshots: list[torch.Tensor]) -> None:
               str(path))
 
 
-def _read_trajectory(folder: Path, file: str = "trajectory.safetensors") -> Trajectory:
-    from ddr.store.cache import read_json
+def _read_json(path: Path) -> Any:
+    """The JSON at ``path``, or ``None`` when missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
-    meta = read_json(folder / "meta.json")
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _read_trajectory(folder: Path, file: str = "trajectory.safetensors") -> Trajectory:
+    meta = _read_json(folder / "meta.json")
     if not isinstance(meta, dict) or "layout" not in meta:
         raise ArtifactError(f"expert entry {folder} has no readable meta.json; delete the folder to retrain it")
     layout = ParamLayout(tuple(meta["layout"]["names"]), tuple(tuple(s) for s in meta["layout"]["shapes"]))
@@ -212,61 +212,45 @@ def train_expert(settings: ExpertSettings, index: int, *, factory: Callable[[], 
                  log: Callable[[str], None] | None = None) -> Trajectory:
     """Train expert ``index`` (or return it from the cache) and store its trajectory.
 
-    The entry is locked while it trains (:mod:`ddr.store.locks`): a ddr process training the
-    same expert on the same cache is waited for (``log`` says so) and its trajectory read.
+    The expert is an asset (:meth:`ddr.method.assets.Assets.build`): locked while it trains, so a
+    ddr process training the same expert on the same cache is waited for (``log`` says so) and
+    its trajectory read; written atomically, so an entry is never half a trajectory.
     """
-    from ddr.store.locks import entry_lock
+    def build(folder: Path) -> None:
+        _train_into(folder, settings, index, factory=factory, pool=pool, device=device, system=system,
+                    progress=progress)
 
-    folder = settings.folder(index)
-    if settings.has(index):
-        return _read_trajectory(folder)
-    with entry_lock(folder, f"expert trajectory {index} ({settings.arch} on {settings.dataset})", log=log):
-        if settings.has(index):  # another process trained it while we waited
-            return _read_trajectory(folder)
-        return _train_and_store(settings, index, factory=factory, pool=pool, device=device, system=system,
-                                progress=progress)
+    folder = Assets(log=log).build(NAMESPACE, settings.key(index), build,
+                                   what=f"expert trajectory {index} ({settings.arch} on {settings.dataset})")
+    return _read_trajectory(folder)
 
 
-def _train_and_store(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
-                     device: torch.device | str, system: Any, progress: Any) -> Trajectory:
-    from ddr.engine.build import build_augmentations, build_label_strategy
-    from ddr.engine.seeds import derive_seed, torch_generator
-    from ddr.engine.training import Recipe, TrainData, train
-    from ddr.store.cache import atomic_write_json, publish_dir
+def _train_into(folder: Path, settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module],
+                pool: "Split", device: torch.device | str, system: Any, progress: Any) -> None:
+    from ddr.method.training import Recipe, derive_seed, torch_generator, train_hard
 
-    folder = settings.folder(index)
     seed = derive_seed(settings.seed, "expert", index)
     model = reinitialise(factory(), seed).to(device)
     check_functional(model, settings.arch)
     layout = ParamLayout.of(model)
     snapshots = [flat_parameters(model).cpu()]
 
-    def snapshot(net: nn.Module) -> float:
+    def snapshot(net: nn.Module) -> None:
         snapshots.append(flat_parameters(net).cpu())
-        return 0.0
 
     recipe = Recipe(optimizer="sgd", lr=settings.lr, momentum=0.0, weight_decay=0.0, epochs=settings.epochs,
                     batch_size=settings.batch_size, schedule="constant")
-    recipe.check()
-    strategy = build_label_strategy("hard", system=system)
-    strategy.prepare(hard_labels=pool.labels, soft_labels=None, teachers=[], num_classes=settings.num_classes)
-    pipeline = build_augmentations([settings.augmentation] if settings.augmentation else [], system=system)
     start = time.perf_counter()
-    result = train(model, TrainData(pool), recipe, generator=torch_generator(derive_seed(seed, "batches"), device),
-                   strategy=strategy, augmentation=pipeline, device=device, evaluate_every=1, evaluate=snapshot,
-                   progress=progress)
+    result = train_hard(model, pool, recipe, generator=torch_generator(derive_seed(seed, "batches"), device),
+                        num_classes=settings.num_classes, augmentation=settings.augmentation, device=device,
+                        system=system, on_epoch=snapshot, progress=progress)
     seconds = time.perf_counter() - start
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    _write_trajectory(tmp / "trajectory.safetensors", snapshots)
-    atomic_write_json(tmp / "meta.json", {
+    _write_trajectory(folder / "trajectory.safetensors", snapshots)
+    _write_json(folder / "meta.json", {
         "format": EXPERT_FORMAT, "kind": "trained", "settings": asdict(settings), "index": index,
         "snapshots": len(snapshots), "layout": layout.to_json(), "seconds": seconds,
         "final_loss": result.final_loss, "key": settings.key(index),
     })
-    publish_dir(tmp, folder)
-    return _read_trajectory(folder)
 
 
 def settings_for_context(ctx: "DistillContext", *, epochs: int, lr: float = DEFAULT_LR,
@@ -318,15 +302,12 @@ def experts_for(ctx: "DistillContext", *, num_experts: int, epochs: int, lr: flo
 
 def list_experts() -> list[dict[str, Any]]:
     """One row per cached expert entry (trained) or imported collection."""
-    from ddr.store.cache import cache_root, read_json
-
     rows = []
+    assets = Assets()
     for namespace in (NAMESPACE, IMPORTED_NAMESPACE):
-        base = cache_root() / namespace
-        if not base.is_dir():
-            continue
-        for meta_path in sorted(base.glob("*/*/meta.json")):
-            meta = read_json(meta_path)
+        for entry in assets.entries(namespace):
+            meta_path = entry / "meta.json"
+            meta = _read_json(meta_path)
             if not isinstance(meta, dict):
                 continue
             if namespace == NAMESPACE:
@@ -392,9 +373,6 @@ def import_buffers(source: Path, model: nn.Module, *, dataset: str = "", arch: s
 
     Returns the imported trajectories, in file order then expert order.
     """
-    from ddr.store.cache import atomic_write_json, entry_dir, publish_dir, read_json
-    from ddr.store.hashing import sha256_file, sha256_json
-
     source = Path(source)
     files = buffer_files(source)
     if not files:
@@ -402,13 +380,12 @@ def import_buffers(source: Path, model: nn.Module, *, dataset: str = "", arch: s
                             "point at the directory buffer.py wrote, e.g. buffers/CIFAR10/ConvNet")
     check_functional(model, arch)
     layout = ParamLayout.of(model)
-    key = sha256_json({"format": EXPERT_FORMAT, "files": [[f.name, sha256_file(f)] for f in files],
+    key = content_key({"format": EXPERT_FORMAT, "files": [[f.name, file_sha256(f)] for f in files],
                        "layout": layout.to_json(), "model": model_fingerprint(model)})
-    folder = entry_dir(IMPORTED_NAMESPACE, key)
-    meta = read_json(folder / "meta.json")
-    if not isinstance(meta, dict):
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    assets = Assets(log=log)
+    built: list[int] = []
+
+    def build(folder: Path) -> None:
         count, epochs = 0, []
         for file in files:
             experts = _load_buffer(file)
@@ -419,25 +396,25 @@ def import_buffers(source: Path, model: nn.Module, *, dataset: str = "", arch: s
                     raise ArtifactError(f"{file}, expert {e}: expected a list of at least 2 per-epoch parameter lists")
                 snapshots = [_epoch_vector(entry, layout, f"{file.name}, expert {e}, epoch {k}")
                              for k, entry in enumerate(expert)]
-                _write_trajectory(tmp / f"expert_{count:05d}.safetensors", snapshots)
+                _write_trajectory(folder / f"expert_{count:05d}.safetensors", snapshots)
                 epochs.append(len(snapshots))
                 count += 1
         if count == 0:
             raise ArtifactError(f"the buffers in {source} hold no experts")
-        meta = {"format": EXPERT_FORMAT, "kind": "imported", "source": str(source.resolve()), "dataset": dataset,
-                "arch": arch, "experts": count, "snapshots_per_expert": epochs, "epochs": min(epochs) - 1,
-                "layout": layout.to_json(), "files": [f.name for f in files], "key": key}
-        atomic_write_json(tmp / "meta.json", meta)
-        publish_dir(tmp, folder)
-        if log:
-            log(f"imported {count} experts from {source} into {folder}")
+        _write_json(folder / "meta.json", {
+            "format": EXPERT_FORMAT, "kind": "imported", "source": str(source.resolve()), "dataset": dataset,
+            "arch": arch, "experts": count, "snapshots_per_expert": epochs, "epochs": min(epochs) - 1,
+            "layout": layout.to_json(), "files": [f.name for f in files], "key": key})
+        built.append(count)
+
+    folder = assets.build(IMPORTED_NAMESPACE, key, build, what=f"the experts imported from {source}")
+    if built and log:
+        log(f"imported {built[0]} experts from {source} into {folder}")
     return _read_imported(folder)
 
 
 def _read_imported(folder: Path) -> list[Trajectory]:
-    from ddr.store.cache import read_json
-
-    meta = read_json(folder / "meta.json")
+    meta = _read_json(folder / "meta.json")
     if not isinstance(meta, dict):
         raise ArtifactError(f"imported experts {folder} have no readable meta.json; import them again")
     layout = ParamLayout(tuple(meta["layout"]["names"]), tuple(tuple(s) for s in meta["layout"]["shapes"]))

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ddr.errors import ConfigError, DdrError
+from ddr import ConfigError, DdrError
 
 
 def check_functional(model: nn.Module, arch: str = "") -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ddr.errors import ConfigError, DataError, DdrError
+from ddr import ConfigError, DataError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import LossCurve, RealSampler, class_major_labels, init_synthetic
 from ddr_methods._trajectory.defaults import DATM_TABLE_KEYS, TABLE_KEYS, table_value

@@ -24,9 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, ParamSpec, hookimpl
 
 GENERATORS: dict[str, Callable[..., Any]] = {}
 """Generators registered by other plugins: name -> ``factory(device=torch.device) -> generator``."""

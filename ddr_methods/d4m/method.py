@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from ddr.errors import ConfigError, DataError, DdrError
+from ddr import ConfigError, DataError, DdrError
 from ddr_methods._teacherlib import (
     check_label_mode,
     child_generator,

@@ -17,9 +17,7 @@ Parameters left null come from DATM's official configs for the run's (dataset, i
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, ParamSpec, hookimpl
 from ddr_methods._trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, datm_recipes
 
 DATM_PARAMS = (

@@ -10,9 +10,7 @@ budget: digits does (its ``reduced`` preset: 50 iterations, small real batches, 
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, ParamSpec, hookimpl
 
 
 @hookimpl

@@ -13,8 +13,7 @@ flips for digit datasets: ``--set augmentation_params='{strategy: color_crop_cut
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, hookimpl
 from ddr_methods._matching.params import matching_params
 
 

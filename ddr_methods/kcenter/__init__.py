@@ -6,8 +6,7 @@ does not import torch; the algorithm lives in :mod:`ddr_methods.kcenter.method`.
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, hookimpl
 from ddr_methods._selection import FEATURE_NET_PARAMS
 
 

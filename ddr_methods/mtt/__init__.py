@@ -11,8 +11,7 @@ automatically (2 experts x 8 epochs, 40 iterations); ``smoke`` runs in seconds.
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, hookimpl
 from ddr_methods._trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, mtt_recipes
 
 

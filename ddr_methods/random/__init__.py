@@ -6,8 +6,7 @@ not import torch; the algorithm lives in :mod:`ddr_methods.random.method`.
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.specs import MethodSpec
+from ddr import MethodSpec, hookimpl
 
 
 @hookimpl

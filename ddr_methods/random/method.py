@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ddr_methods._selection import class_pools, random_picks, selected_subset
+from ddr.method.helpers import random_picks
+from ddr_methods._selection import class_pools, selected_subset
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext

@@ -16,9 +16,7 @@ beside the built-in protocols.
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodRecipe, MethodSpec
+from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl
 
 PARAMS = (
     ParamSpec("factor", 2, "patches per side of each stitched image (RDED: 2 for ImageNet, 1 for CIFAR)",

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ddr.builtins.augmentations.crops import sample_crop_boxes
-from ddr.builtins.augmentations.geometry import crop_theta
-from ddr.errors import ConfigError, DataError
+from ddr import ConfigError, DataError
+from ddr.method.augment import crop_theta, sample_crop_boxes
 from ddr_methods._teacherlib import check_label_mode, get_teacher, teacher_labelled_set
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -27,9 +27,7 @@ only), which on digits measured worse still, because the soft evaluation trains 
 
 from __future__ import annotations
 
-from ddr import hookimpl
-from ddr.plugin.params import ParamSpec
-from ddr.plugin.specs import MethodRecipe, MethodSpec
+from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl
 
 PARAMS = (
     ParamSpec("iterations", 1000, "Adam steps per batch of synthetic images (SRe2L: 1000)", minimum=0),

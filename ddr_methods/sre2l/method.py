@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ddr.builtins.augmentations.crops import resized_crop
-from ddr.errors import ConfigError, DdrError
+from ddr import ConfigError, DdrError
+from ddr.method.augment import resized_crop
 from ddr.method.helpers import LossCurve
 from ddr_methods._teacherlib import (
     BNStatistics,

@@ -34,6 +34,6 @@ def distill_context() -> Callable[..., DistillContext]:
         if seed not in evaluators:
             evaluators[seed] = Evaluator(dataset="digits", ipc=1, seed=seed, device="cpu", arch="convnet",
                                          arch_params=TEST_CONVNET, overrides={"real.epochs": 2})
-        return build_context(evaluators[seed], ipc=ipc, params=dict(params or {}))
+        return build_context(evaluators[seed].resources, ipc=ipc, params=dict(params or {}))
 
     return build

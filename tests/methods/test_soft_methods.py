@@ -78,7 +78,7 @@ def _context(evaluator: Any, spec_module: Any, params: dict[str, Any], ipc: int 
 
     spec = spec_module.ddr_methods()[0]
     merged = {**spec.defaults, **params}
-    return build_context(evaluator, ipc=ipc, seed=seed, params=spec.check_params(merged))
+    return build_context(evaluator.resources, ipc=ipc, seed=seed, params=spec.check_params(merged))
 
 
 # -- rded ----------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str
     stored = RDED().distill(_context(evaluators["in"], ddr_methods.rded, {**params, "labels": "stored_soft"}, ipc=2))
     assert stored.soft_labels.shape == (20, 10) and stored.label_strategy == "stored_soft"
     assert stored.meta["storage_bytes"]["soft_labels"] == 20 * 10 * 4
-    teacher = evaluators["in"].teachers()[0]
+    teacher = evaluators["in"].resources.teachers()[0]
     with torch.no_grad():
         assert torch.allclose(stored.soft_labels, teacher(stored.images), atol=1e-5)
 
@@ -172,7 +172,7 @@ def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]
     assert first.images.shape == (20, 1, 16, 16) and first.label_strategy == "teacher"
     curve = first.meta["loss_curve"]
     assert curve[-1][1] < 0.6 * curve[0][1]  # the recovery loss falls
-    teacher = evaluators["bn"].teachers()[0]
+    teacher = evaluators["bn"].resources.teachers()[0]
     with torch.no_grad():
         acc = (teacher(first.images).argmax(1) == first.labels).float().mean().item()
     assert acc >= 0.9
@@ -270,7 +270,7 @@ def test_d4m_with_a_registered_generator(evaluators: dict[str, Any]) -> None:
     assert fake.calls[0]["negative_prompt"] == "cartoon, anime, painting"  # D4M gen_syn_image.py
     assert first.meta["prototypes"] == "minibatch" and first.meta["latents"] == "mean"  # encode() takes no generator
     # prototypes are k-means centroids of the class's latents: decoded, they look like the class
-    teacher = evaluators["in"].teachers()[0]
+    teacher = evaluators["in"].resources.teachers()[0]
     with torch.no_grad():
         acc = (teacher(first.images).argmax(1) == first.labels).float().mean().item()
     assert acc >= 0.7, acc

@@ -113,7 +113,7 @@ def small_context() -> Any:
     evaluator = Evaluator(dataset="digits", ipc=1, seed=0, device="cpu", arch="convnet", arch_params=SMALL_NET)
 
     def build(params: dict[str, Any], *, seed: int = 0, ipc: int = 1) -> Any:
-        return build_context(evaluator, ipc=ipc, seed=seed, params=params)
+        return build_context(evaluator.resources, ipc=ipc, seed=seed, params=params)
 
     return build
 
@@ -258,7 +258,7 @@ def test_no_auto_assets_gives_the_command_that_works(tmp_path: Path, monkeypatch
     monkeypatch.setenv("DDR_CACHE_DIR", str(cache))
     torch.set_num_threads(1)
     evaluator = Evaluator(dataset="digits", ipc=1, seed=0, device="cpu")  # the protocol's student
-    ctx = dataclasses.replace(build_context(evaluator, ipc=1, seed=0, params={}), auto_assets=False)
+    ctx = dataclasses.replace(build_context(evaluator.resources, ipc=1, seed=0, params={}), auto_assets=False)
     with pytest.raises(ArtifactError) as info:
         experts_for(ctx, num_experts=1, epochs=1, augmentation="none")
     message = str(info.value)
@@ -386,7 +386,7 @@ def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch:
     evaluator = Evaluator(dataset="imagenet-subset:" + ",".join(wnids), ipc=1, seed=0, device="cpu", arch="convnet",
                           arch_params={"width": 8, "depth": 2})
     params = {**SMOKE, "expert_augmentation": "dsa", "syn_steps": 2, "iterations": 2}
-    ctx = build_context(evaluator, ipc=1, seed=0, params=params)
+    ctx = build_context(evaluator.resources, ipc=1, seed=0, params=params)
     assert not ctx.train.in_memory and len(ctx.train) == 6 and ctx.dataset.image_size == (128, 128)
 
     trajectories = experts_for(ctx, num_experts=1, epochs=3, augmentation="dsa")  # the shared loop, via a DataLoader
@@ -403,7 +403,7 @@ def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch:
     assert len(decoded) == 3  # ipc images per class, drawn by index: nothing else is decoded
     assert mtt.meta["experts_source"] == "trained" and tuple(mtt.images.shape) == (3, 3, 128, 128)
     assert torch.isfinite(mtt.images).all()
-    datm = DATM().distill(build_context(evaluator, ipc=1, seed=0, params=params))
+    datm = DATM().distill(build_context(evaluator.resources, ipc=1, seed=0, params=params))
     assert datm.soft_labels is not None and tuple(datm.soft_labels.shape) == (3, 3)
     assert torch.isfinite(datm.images).all() and torch.isfinite(datm.soft_labels).all()
     assert len(decoded) <= 3 + 6  # DATM looks at no more than each class's pool images

@@ -41,9 +41,11 @@ _CONVNET_VARIANTS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
 
 
 def _convnet_specs() -> list[ArchitectureSpec]:
+    # without batch norm a ConvNet stacks, as grouped convolutions (ddr/execute/grouped_convnet.py)
     return [
         ArchitectureSpec(name=name, family="convnet", target=f"{_PACKAGE}.convnet:build_convnet", summary=summary,
-                         aliases=aliases, defaults={**CONVNET_DEFAULTS, **overrides})
+                         aliases=aliases, defaults={**CONVNET_DEFAULTS, **overrides},
+                         stackable=overrides.get("norm") != "batch", grouped=overrides.get("norm") != "batch")
         for name, (summary, overrides, aliases) in _CONVNET_VARIANTS.items()
     ]
 
@@ -52,14 +54,17 @@ def _classic_specs() -> list[ArchitectureSpec]:
     classic = f"{_PACKAGE}.classic"
     return [
         ArchitectureSpec(name="mlp", family="mlp", target=f"{classic}:build_mlp", defaults={"hidden": 128},
+                         stackable=True,
                          summary="3-layer MLP on flattened pixels (hidden 128)"),
-        ArchitectureSpec(name="lenet", family="lenet", target=f"{classic}:build_lenet",
+        ArchitectureSpec(name="lenet", family="lenet", target=f"{classic}:build_lenet", stackable=True,
                          summary="LeNet-5 (conv 6-16, fc 120-84)"),
         ArchitectureSpec(name="alexnet", family="alexnet", target=f"{classic}:build_alexnet", defaults={"norm": "none"},
+                         stackable=True,
                          summary="DC AlexNet (conv 128-192-256-192-192, one linear layer)"),
         ArchitectureSpec(name="alexnet_bn", family="alexnet", target=f"{classic}:build_alexnet",
                          defaults={"norm": "batch"}, summary="DC AlexNet with batch norm after every conv"),
         ArchitectureSpec(name="vgg11", family="vgg", target=f"{classic}:build_vgg11", defaults={"norm": "instance"},
+                         stackable=True,
                          summary="DC VGG-11 with instance norm, linear(512)"),
         ArchitectureSpec(name="vgg11_bn", family="vgg", target=f"{classic}:build_vgg11", defaults={"norm": "batch"},
                          summary="DC VGG-11 with batch norm, linear(512)"),
@@ -70,7 +75,7 @@ def _resnet_specs() -> list[ArchitectureSpec]:
     target = f"{_PACKAGE}.resnet:build_resnet18"
     return [
         ArchitectureSpec(name="resnet18", family="resnet", target=target,
-                         defaults={"norm": "instance", "stem": "auto", "width": 64},
+                         defaults={"norm": "instance", "stem": "auto", "width": 64}, stackable=True,
                          summary="ResNet-18 (DC/DD-Ranking layout) with instance norm; CIFAR stem below 64 px"),
         ArchitectureSpec(name="resnet18_bn", family="resnet", target=target,
                          defaults={"norm": "batch", "stem": "auto", "width": 64},

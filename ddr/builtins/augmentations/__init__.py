@@ -20,6 +20,7 @@ def ddr_augmentations() -> list[AugmentationSpec]:
         AugmentationSpec(
             name="dsa",
             target=f"{_PACKAGE}.dsa:DSA",
+            stackable=True,
             summary="Differentiable Siamese Augmentation (VICO DatasetCondensation): one op family per batch, "
                     "per-sample parameters",
             defaults={"strategy": "color_crop_cutout_flip_scale_rotate", "mode": "S", "flip": 0.5,
@@ -49,6 +50,7 @@ def ddr_augmentations() -> list[AugmentationSpec]:
         AugmentationSpec(
             name="rded",
             target=f"{_PACKAGE}.rded:RDEDAugmentation",
+            stackable=True,
             summary="RDED: ShufflePatches(factor) + RandomResizedCrop(scale=(1/factor, 1)) + flip",
             defaults={"factor": 2, "scale": None, "ratio": (3 / 4, 4 / 3), "flip": 0.5},
             presets={"noshuffle": {"factor": 1}},  # RDED's CIFAR scripts
@@ -56,24 +58,28 @@ def ddr_augmentations() -> list[AugmentationSpec]:
         AugmentationSpec(
             name="flip",
             target=f"{_PACKAGE}.crops:Flip",
+            stackable=True,
             summary="left-right flip with probability p, per sample",
             defaults={"p": 0.5},
         ),
         AugmentationSpec(
             name="random_resized_crop",
             target=f"{_PACKAGE}.crops:RandomResizedCrop",
+            stackable=True,
             summary="RandomResizedCrop back to the input size (torchvision's sampling), per sample",
             defaults={"scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3)},
         ),
         AugmentationSpec(
             name="crop_flip",
             target=f"{_PACKAGE}.crops:CropFlip",
+            stackable=True,
             summary="zero-padded random crop (4 px at 32 px, scaled down for smaller images) + flip, per sample",
             defaults={"padding": 4, "reference_size": 32, "flip": 0.5},
         ),
         AugmentationSpec(
             name="transforms",
             target=f"{_PACKAGE}.transforms:TorchvisionTransforms",
+            stackable=True,
             summary="a torchvision transform list from YAML (ops: [{name, args}]); random parameters per batch",
         ),
     ]

@@ -3,67 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
 from ddr.builtins.augmentations.checks import check_batch, integer, number, number_pair, reject_unknown
-from ddr.builtins.augmentations.geometry import crop_theta, mirror, translate, warp_affine
 from ddr.engine.augment import Mix
-
-_CROP_ATTEMPTS = 10
-"""Candidate boxes per sample, as torchvision's RandomResizedCrop tries before falling back."""
-
-
-def sample_crop_boxes(batch: int, image_size: tuple[int, int], scale: tuple[float, float],
-                      ratio: tuple[float, float], generator: torch.Generator,
-                      device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """torchvision's ``RandomResizedCrop.get_params`` for a whole batch at once.
-
-    Each sample gets the first of ten candidates whose area is ``U(scale)`` of the image and whose
-    aspect ratio (width / height) is log-uniform in ``ratio`` that fits in the image, else the
-    central crop of the largest box with a ratio inside ``ratio``.
-
-    Returns:
-        ``(top, left, height, width)``, float32 ``[batch]`` each, in whole pixels.
-    """
-    h, w = image_size
-    shape = (batch, _CROP_ATTEMPTS)
-    area = h * w * (scale[0] + (scale[1] - scale[0]) * torch.rand(shape, generator=generator, device=device))
-    log_lo, log_hi = math.log(ratio[0]), math.log(ratio[1])
-    aspect = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(shape, generator=generator, device=device))
-    widths = torch.round(torch.sqrt(area * aspect))
-    heights = torch.round(torch.sqrt(area / aspect))
-    fits = (widths > 0) & (widths <= w) & (heights > 0) & (heights <= h)
-    first = torch.argmax(fits.to(torch.uint8), dim=1, keepdim=True)
-    if w / h < ratio[0]:
-        fallback_w, fallback_h = w, round(w / ratio[0])
-    elif w / h > ratio[1]:
-        fallback_w, fallback_h = round(h * ratio[1]), h
-    else:
-        fallback_w, fallback_h = w, h
-    found = fits.any(dim=1)
-    width = torch.where(found, widths.gather(1, first).squeeze(1), float(fallback_w))
-    height = torch.where(found, heights.gather(1, first).squeeze(1), float(fallback_h))
-    top = torch.floor(torch.rand(batch, generator=generator, device=device) * (h - height + 1))
-    left = torch.floor(torch.rand(batch, generator=generator, device=device) * (w - width + 1))
-    # the fallback is centred, as in torchvision
-    top = torch.where(found, top, float((h - fallback_h) // 2))
-    left = torch.where(found, left, float((w - fallback_w) // 2))
-    return top, left, height, width
-
-
-def resized_crop(images: torch.Tensor, generator: torch.Generator, scale: tuple[float, float],
-                 ratio: tuple[float, float], flip: float = 0.0) -> torch.Tensor:
-    """Random resized crop back to the input size (bilinear), mirrored with probability ``flip``,
-    in one resampling pass."""
-    batch, _, h, w = images.shape
-    top, left, height, width = sample_crop_boxes(batch, (h, w), scale, ratio, generator, images.device)
-    flipped = None
-    if flip > 0.0:
-        flipped = torch.rand(batch, generator=generator, device=images.device) < flip
-    return warp_affine(images, crop_theta(top, left, height, width, (h, w), flipped))
+from ddr.engine.geometry import mirror, resized_crop, translate
 
 
 class Flip:

@@ -22,8 +22,8 @@ from ddr.builtins.augmentations.checks import (
     resolve_aliases,
     signature_defaults,
 )
-from ddr.builtins.augmentations.geometry import box_mask, mirror, translate, warp_affine
 from ddr.engine.augment import Mix
+from ddr.engine.geometry import box_mask, mirror, translate, warp_affine
 from ddr.errors import ConfigError
 
 FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")

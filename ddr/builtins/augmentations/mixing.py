@@ -20,8 +20,8 @@ from ddr.builtins.augmentations.checks import (
     resolve_aliases,
     signature_defaults,
 )
-from ddr.builtins.augmentations.geometry import box_mask
 from ddr.engine.augment import Mix
+from ddr.engine.geometry import box_mask
 
 _GAMMA_ROUNDS = 10
 """Candidates drawn per Gamma sample; Marsaglia-Tsang accepts each with probability > 0.95

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 
 from ddr.builtins.augmentations.checks import check_batch, integer, number, number_pair, reject_unknown
-from ddr.builtins.augmentations.crops import resized_crop
 from ddr.engine.augment import Mix
+from ddr.engine.geometry import resized_crop
 from ddr.errors import ConfigError
 
 

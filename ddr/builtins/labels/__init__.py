@@ -17,12 +17,12 @@ _STRATEGIES = "ddr.builtins.labels.strategies"
 def ddr_label_strategies() -> list[LabelStrategySpec]:
     return [
         LabelStrategySpec(
-            name="hard", target=f"{_STRATEGIES}:HardLabels", default_loss="ce",
+            name="hard", target=f"{_STRATEGIES}:HardLabels", default_loss="ce", stackable=True,
             summary="class labels, cross-entropy (loss 'ce', optional label_smoothing); mixup/cutmix mix the labels",
         ),
         LabelStrategySpec(
             name="stored_soft", target=f"{_STRATEGIES}:StoredSoftLabels", default_loss="sce",
-            soft=True, needs_soft_labels=True,
+            soft=True, needs_soft_labels=True, stackable=True,
             summary="one stored logit vector per image (DATM); loss 'sce' at temperature 1",
         ),
         LabelStrategySpec(

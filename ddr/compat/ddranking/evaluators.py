@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddr.method.distilled import DistilledSet
     from ddr.records.run import EvaluationResult
-    from ddr.runs.session import Session
+    from ddr.resources.session import Session
 
 __all__ = ["AugmentationRobustScore", "GeneralEvaluator", "HardLabelEvaluator", "LabelRobustScoreHard",
            "LabelRobustScoreSoft", "SoftLabelEvaluator"]
@@ -52,7 +52,7 @@ class _DDRankingEvaluator:
             out: also write a ddr run record under this folder.
             overrides: ddr protocol overrides on top of the config, dotted (``{"lr_grid": [0.01]}``,
                 like ``--set``).
-            session: a ddr :class:`~ddr.runs.session.Session` (its log, plugins, loaded datasets).
+            session: a ddr :class:`~ddr.resources.session.Session` (its log, plugins, loaded datasets).
             **kwargs: DD-Ranking's constructor arguments (``dataset``, ``ipc``, ``model_name``, ...).
         """
         name = CLASS_NAMES[self.evaluator]
@@ -80,7 +80,7 @@ class _DDRankingEvaluator:
                 raise ConfigError(f"{name}() got an unexpected keyword argument {unknown[0]!r}{hint}")
         if not isinstance(percent, bool):
             raise ConfigError(f"{name}: percent must be true or false, got {percent!r}")
-        from ddr.runs.session import Session
+        from ddr.resources.session import Session
 
         self.session = session or Session()
         self.mapped: MappedConfig = map_config(data, evaluator=self.evaluator, where=where, system=self.session.system)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ddr.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
     from ddr.engine.data import ImageDataset
     from ddr.execute import Executor
@@ -148,19 +147,3 @@ def captured_log() -> Iterator[list[str]]:
     finally:
         LOGGER.removeHandler(handler)
         LOGGER.setLevel(previous)
-
-
-def resolve_device(device: str | None) -> "torch.device":
-    """``device`` (default: the GPU when one is present) as a usable ``torch.device``."""
-    import torch
-
-    try:
-        resolved = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"invalid device {device!r}: use cpu, cuda or cuda:N") from exc
-    if resolved.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (resolved.index or 0) >= count:
-            raise ConfigError(f"device {device!r} is not available here ({count} CUDA device(s)); "
-                              "use --device cpu or leave --device out")
-    return resolved
