@@ -5,7 +5,7 @@ type a plugin returns, the parameter schema, the method contract, the typed reco
 receive and every error kind. ``ddr.evaluate`` and ``ddr.Resources`` (the dataset, splits,
 reference model, teachers and cached assets of a dataset under a protocol) are imported lazily
 on first use. Together with :mod:`ddr.method` (and its submodules) it is all a plugin imports
-(``tests/test_layers.py`` holds every built-in method to it).
+(``tests/contracts/test_layers.py`` holds every built-in method to it).
 
     import ddr
     from ddr import ConfigError, LossSpec, MethodSpec, ParamSpec, hookimpl

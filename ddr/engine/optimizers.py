@@ -4,7 +4,7 @@ THE training loop needs three things of an optimizer: ``param_groups[i]["lr"]`` 
 epoch from the schedule), ``zero_grad()`` and ``step()``. :class:`StudentOptimizer` provides
 them and computes every update with torch.optim's functional forms (``torch.optim.sgd.sgd``,
 ``torch.optim.adam.adam``), called exactly as ``torch.optim.SGD/Adam/AdamW.step`` call them, so
-a student's weights equal, bit for bit, what those classes give (``tests/test_optimizers.py``
+a student's weights equal, bit for bit, what those classes give (``tests/unit/engine/test_optimizers.py``
 checks it after many steps).
 
 Why not the classes themselves: every ``torch.optim.Optimizer`` method is wrapped in

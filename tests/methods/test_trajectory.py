@@ -298,7 +298,7 @@ TINY_NET = "{width: 8, depth: 2}"
 
 
 def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataset_files import class_cifar10
+    from helpers.dataset_files import class_cifar10
 
     import ddr
     from ddr.builtins.datasets import zca as zca_module
@@ -370,7 +370,7 @@ def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatc
 # -- datasets that stream from disk (an ImageNet subset in its ImageFolder layout) ----------------------
 
 def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataset_files import write_imagenet
+    from helpers.dataset_files import write_imagenet
 
     from ddr.builtins.datasets.images import ImageFileSource
     from ddr.runs.distill import build_context
