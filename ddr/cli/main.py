@@ -197,9 +197,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _kind(name: str) -> str:
     """The registry kind of a singular or plural CLI name (``method`` -> ``methods``)."""
     for kind in SPEC_TYPES:
-        if name in (kind, kind.rstrip("s"), kind[:-3] + "y" if kind.endswith("ies") else kind):
+        if name in (kind, singular(kind)):
             return kind
     return name
+
+
+def singular(kind: str) -> str:
+    """``methods`` -> ``method``, ``losses`` -> ``loss``, ``label-strategies`` -> ``label-strategy``."""
+    if kind.endswith("ies"):
+        return kind[:-3] + "y"
+    if kind.endswith("sses"):
+        return kind[:-2]
+    return kind.removesuffix("s")
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
@@ -273,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("describe", help="one component in full: parameters with types, defaults and docs, presets")
-    p.add_argument("kind", choices=sorted({*SPEC_TYPES, *(k.rstrip("s") for k in SPEC_TYPES), "label-strategy"}),
+    p.add_argument("kind", choices=sorted({*SPEC_TYPES, *(singular(k) for k in SPEC_TYPES)}),
                    metavar="KIND", help="method, dataset, architecture, label-strategy, loss, augmentation, "
                                         "protocol, executor")
     p.add_argument("name")
@@ -284,11 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="+")
     p.set_defaults(func=cmd_validate)
 
+    from ddr.cli.cache import add_cache_commands
     from ddr.cli.evaluation import add_commands
     from ddr.cli.results import add_results_commands
 
     add_commands(sub)
     add_results_commands(sub)
+    add_cache_commands(sub)
     return parser
 
 

@@ -4,7 +4,8 @@ A job's content key names its cache entry (:mod:`ddr.store.jobs`). The jobs stil
 locked first (:mod:`ddr.store.locks`) and looked up again, so a job that another ddr process is
 training on the same cache is trained once and read here. A result the cache cannot store (a
 full disk) is kept for this run with one warning; a reference model it cannot store is kept in
-memory (:attr:`JobRunner.unstored_models`) so the run can still use it as its teacher.
+memory (:attr:`JobRunner.unstored_models`) so the run can still use it as its teacher. A cached
+entry that fails its checksum is reported (once, holding its lock), moved aside and recomputed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class JobRunner:
         locks = [(job_dir(job.key), "the real-data reference" if job.role == "real" else
                   f"student job {job.role} #{job.index}") for job in todo]
         with entry_locks(locks, log=self.session.log):
-            found, todo = self.cached(todo, reused)
+            found, todo = self.cached(todo, reused, on_corrupt=self.session.log)
             results.update(found)
             if not todo:
                 return results
@@ -74,16 +75,19 @@ class JobRunner:
                 results[result.key] = result
         return results
 
-    def cached(self, jobs: "list[StudentJob]", reused: dict[str, int]) -> "tuple[dict[str, JobResult], list[StudentJob]]":
+    def cached(self, jobs: "list[StudentJob]", reused: dict[str, int], *,
+               on_corrupt: "Callable[[str], None] | None" = None) -> "tuple[dict[str, JobResult], list[StudentJob]]":
         """(results of the cached ``jobs``, the jobs still to run); nothing is read when the cache
-        is off."""
+        is off. A corrupt entry is a job to run; with ``on_corrupt`` (only while holding the
+        entries' locks) it is also reported and moved aside (:func:`ddr.store.jobs.cached_record`)."""
         from ddr.records.jobs import JobResult
         from ddr.store.jobs import cached_record
 
         results: dict[str, JobResult] = {}
         todo = []
         for job in jobs:
-            record = cached_record(job.key, needs_model=job.role == "real") if self.use_cache else None
+            record = (cached_record(job.key, needs_model=job.role == "real", on_corrupt=on_corrupt)
+                      if self.use_cache else None)
             if record is not None:
                 result = JobResult.from_dict(record)
                 result.cached = True

@@ -10,7 +10,10 @@ makes it exactly once per key and cache:
   processes on one cache build it once and the second reads it;
 * **atomic**: ``build`` writes into a temporary sibling folder that is renamed into place when it
   returns, so an entry is absent or complete, never half written (a killed build leaves only a
-  ``.tmp`` folder, removed by the next build).
+  ``.tmp`` folder, removed by the next build);
+* **verified**: the folder's manifest (every file's sha256, :mod:`ddr.store.checksums`) is
+  written with it and checked before the entry is first used in a process; an entry that fails
+  it is reported, moved aside and built again.
 
 Never imports torch at module level.
 """
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ddr.errors import ArtifactError, ConfigError
+from ddr.store.checksums import check_manifest, quarantine, write_manifest
 from ddr.store.hashing import sha256_json
 
 _NAMESPACE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -65,9 +69,10 @@ class Assets:
         return entry_dir(_check_namespace(namespace), content_key(key))
 
     def get(self, namespace: str, key: Mapping[str, Any] | str) -> Path | None:
-        """The entry's folder when it is built, else ``None``."""
+        """The entry's folder when it is built and sound, else ``None`` (a corrupt entry is left for
+        :meth:`build` to report and replace)."""
         folder = self.path(namespace, key)
-        return folder if folder.is_dir() else None
+        return folder if folder.is_dir() and check_manifest(folder) is None else None
 
     def build(self, namespace: str, key: Mapping[str, Any] | str, build: Callable[[Path], None], *,
               what: str) -> Path:
@@ -84,11 +89,17 @@ class Assets:
         from ddr.store.locks import entry_lock
 
         folder = self.path(namespace, key)
-        if folder.is_dir():
+        if folder.is_dir() and check_manifest(folder) is None:
             return folder
         with entry_lock(folder, what, log=self.log):
-            if folder.is_dir():  # another process built it while we waited
-                return folder
+            if folder.is_dir():  # another process built it while we waited, or it is corrupt
+                problem = check_manifest(folder)
+                if problem is None:
+                    return folder
+                moved = quarantine(folder)
+                if self.log is not None:
+                    self.log(f"warning: {problem.message()} ({what}); "
+                             f"{f'moved to {moved}' if moved is not None else 'removed'}; building it again")
             for stale in folder.parent.glob(f".{folder.name}.*"):  # left by a killed build; we hold the lock
                 shutil.rmtree(stale, ignore_errors=True)
             try:
@@ -99,6 +110,7 @@ class Assets:
                                     "free space under DDR_CACHE_DIR or point it elsewhere") from None
             try:
                 build(tmp)
+                write_manifest(tmp)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise

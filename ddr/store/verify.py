@@ -13,7 +13,7 @@ rebuilds it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +61,7 @@ CHECKERS: dict[str, Callable[[Path], Corrupt | None]] = {"jobs": _job, "distille
 
 def entries(root: Path) -> list[tuple[str, Path]]:
     """``(namespace, entry folder)`` for every entry under the cache ``root``, sorted."""
-    out = []
+    out: list[tuple[str, Path]] = []
     for namespace in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in SKIPPED
                             and not p.name.startswith(".")):
         out.extend((namespace.name, e) for e in sorted(namespace.glob("*/*"))
@@ -70,7 +70,7 @@ def entries(root: Path) -> list[tuple[str, Path]]:
 
 
 def verify_cache(root: Path | None = None, *, move: bool = False,
-                 progress: Callable[..., object] | None = None) -> list[EntryReport]:
+                 progress: Callable[..., Iterable[tuple[str, Path]]] | None = None) -> list[EntryReport]:
     """Check every entry of the cache (``root``: ``DDR_CACHE_DIR`` by default); with ``move``,
     corrupt and unverifiable entries are moved to ``<cache>/quarantine/``."""
     from ddr.store.cache import cache_root
@@ -78,7 +78,8 @@ def verify_cache(root: Path | None = None, *, move: bool = False,
     root = root or cache_root()
     found = entries(root)
     reports = []
-    for namespace, folder in (progress(found, total=len(found), desc="verify") if progress else found):  # type: ignore[operator]
+    walk: Iterable[tuple[str, Path]] = progress(found, total=len(found), desc="verify") if progress else found
+    for namespace, folder in walk:
         problem = CHECKERS.get(namespace, check_manifest)(folder)
         if problem is None:
             reports.append(EntryReport(namespace, folder, "ok"))

@@ -132,7 +132,8 @@ class ExpertSettings:
         return Assets().path(NAMESPACE, self.key(index))
 
     def has(self, index: int) -> bool:
-        return (self.folder(index) / "meta.json").is_file() and (self.folder(index) / "trajectory.safetensors").is_file()
+        """Whether expert ``index`` is cached and matches its checksums."""
+        return Assets().get(NAMESPACE, self.key(index)) is not None
 
     def command(self, num_experts: int) -> str:
         """The ``ddr experts train`` command that builds ``num_experts`` of these experts."""

@@ -789,8 +789,11 @@ their own destination cannot take them (`$TMPDIR/ddr-rescued`), and `$FAST` stan
 ddr's low-level writes raise `OSError` (ENOSPC, EROFS) in-process; chmod rows are skipped when
 the tests run as root.
 
-Concurrent runs, `kill -9` in the middle of a cache write and memory growth over repeated runs
-are tested in `tests/e2e/test_reliability.py`; archive extraction in `tests/unit/store/test_archives.py`.
+Concurrent runs, `kill -9` in the middle of a cache write, memory growth over repeated runs and
+a tampered cache (a job's accuracy edited by hand, a cached reference model damaged: each is
+reported once, moved to `{cache}/quarantine/` and recomputed, and the rerun's DDRS equals the
+first run's; `ddr cache verify` exits 1 before and 0 after) are tested in
+`tests/e2e/test_reliability.py`; archive extraction in `tests/unit/store/test_archives.py`.
 
 This table is generated from `tests/e2e/reliability_cases.py`; regenerate it with
 `python tests/e2e/reliability_cases.py --write`.

@@ -379,3 +379,49 @@ def test_twenty_runs_in_one_process_do_not_grow_memory(tmp_path: Path) -> None:
     grown = _rss_bytes() - rss
     assert grown < 60 * 2**20, f"resident memory grew {grown / 2**20:.1f} MiB over 20 runs"
     assert _live_modules() <= modules, "nn.Module objects accumulate across runs"
+
+
+# -- every cache entry verified --------------------------------------------------------------------
+def test_an_edited_job_accuracy_and_a_damaged_reference_are_caught_reported_and_recomputed(tmp_path: Path) -> None:
+    """The issue's case: an accuracy edited in the job cache used to change a run's DDRS without a
+    word, and a corrupted reference model raised an error blaming the learning rate. Now each is
+    reported once, moved aside and recomputed; the rerun's numbers equal the first run's, and
+    ``ddr cache verify`` says what it found (exit 1) and finds nothing after ``--quarantine``."""
+    env = {**os.environ, "DDR_CACHE_DIR": str(tmp_path / "cache")}
+    argv = [sys.executable, "-m", "ddr", "run", "--method", "random", *FAST, "--json", "--out", str(tmp_path / "runs")]
+    first = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert first.returncode == 0, first.stderr
+    before = json.loads(first.stdout)
+    verify = [sys.executable, "-m", "ddr", "cache", "verify"]
+    clean = subprocess.run(verify, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0 and "entries match their checksums" in clean.stdout, clean.stdout + clean.stderr
+
+    records = sorted((tmp_path / "cache" / "jobs").glob("*/*/result.json"))
+    student = next(p for p in records if json.loads(p.read_text())["role"] != "real")
+    real = next(p for p in records if json.loads(p.read_text())["role"] == "real")
+    edited = json.loads(student.read_text())
+    edited["acc"] = 0.99
+    student.write_text(json.dumps(edited))
+    model = real.parent / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-64] + bytes(64))
+
+    found = subprocess.run([*verify, "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert found.returncode == 1, found.stderr
+    problems = {Path(p["entry"]).name: p for p in json.loads(found.stdout)["problems"]}
+    assert set(problems) == {student.parent.name, real.parent.name}
+    assert all(p["status"] == "corrupt" and p["moved_to"] is None for p in problems.values())
+
+    rerun = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+    assert rerun.returncode == 0, rerun.stderr
+    after = json.loads(rerun.stdout)
+    for key in ("acc_real_hard", "acc_syn_hard", "acc_rdm_any", "ddrs"):
+        assert after[key]["values"] == before[key]["values"], key
+    for folder in (student.parent, real.parent):
+        assert rerun.stderr.count(folder.name[:12]) >= 1, rerun.stderr
+    warnings = [line for line in rerun.stderr.splitlines()
+                if line.startswith("ddr: warning: cache entry") and "recomputing it" in line]
+    assert len(warnings) == 2, rerun.stderr
+    assert "learning rate" not in rerun.stderr and "Traceback" not in rerun.stderr
+    assert len(list((tmp_path / "cache" / "quarantine" / "jobs").iterdir())) == 2
+    again = subprocess.run(verify, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout
