@@ -15,6 +15,14 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+class Interrupted(KeyboardInterrupt):
+    """The user pressed Ctrl-C (SIGINT, through the CLI's handler); the CLI exits 130. A bare
+    ``KeyboardInterrupt`` raised while that handler is installed came from code instead
+    (:func:`ddr.plugin.faults.is_users_interrupt`)."""
+
+    exit_code = 130
+
+
 class DdrError(Exception):
     """Base class of all errors ddr reports to a user."""
 

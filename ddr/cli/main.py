@@ -312,7 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv
     import signal
 
+    from ddr.plugin.faults import on_sigint
+
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = _install(signal.SIGINT, on_sigint)
     try:
         parser = build_parser()
         system = _add_plugin_commands(parser, argv)
@@ -343,6 +346,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+def _install(signum: int, handler: Any) -> Any:
+    """Install ``handler`` for ``signum`` unless someone chose to ignore that signal (``nohup``,
+    a parent); returns the previous handler to restore, or ``None`` when nothing was changed."""
+    import signal
+
+    previous = signal.getsignal(signum)
+    if previous in (signal.SIG_IGN, None):
+        return None
+    signal.signal(signum, handler)
+    return previous
 
 
 def _add_plugin_commands(parser: argparse.ArgumentParser, argv: list[str]) -> Any:

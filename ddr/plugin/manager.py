@@ -30,6 +30,7 @@ import pluggy
 
 from ddr.errors import InvalidSpecError, PluginLoadError
 from ddr.plugin import hookspecs
+from ddr.plugin.faults import describe, is_plugin_fault, no_process_exit
 from ddr.plugin.registry import Registry
 from ddr.plugin.specs import (
     HOOK_OF_KIND,
@@ -160,8 +161,11 @@ class PluginSystem:
                 info.error = "autoload disabled (DDR_DISABLE_PLUGIN_AUTOLOAD); load it with -p " + ep.name
                 continue
             try:
-                module = ep.load()
-            except Exception as exc:  # an arbitrary plugin may raise anything at import
+                with no_process_exit():
+                    module = ep.load()
+            except BaseException as exc:  # an arbitrary plugin may raise anything at import, sys.exit included
+                if not is_plugin_fault(exc):
+                    raise
                 self._fail(info, exc)
                 continue
             self._register(module, info)
@@ -174,7 +178,8 @@ class PluginSystem:
             info = PluginInfo(name=name, distribution=None, version=None, module=name, status="active")
             self.plugins[name] = info
             try:
-                module = importlib.import_module(name)
+                with no_process_exit():
+                    module = importlib.import_module(name)
             except ModuleNotFoundError as exc:
                 if exc.name is not None and name != exc.name and not name.startswith(exc.name + "."):
                     self._fail(info, exc)  # the module exists; something it imports does not
@@ -182,7 +187,9 @@ class PluginSystem:
                     self._fail(info, f"-p {name}: no plugin entry point or importable module of that name "
                                      f"({type(exc).__name__}: {exc})")
                 continue
-            except Exception as exc:  # a local plugin module may raise anything at import
+            except BaseException as exc:  # a local plugin module may raise anything at import
+                if not is_plugin_fault(exc):
+                    raise
                 self._fail(info, exc)
                 continue
             self._register(module, info)
@@ -213,10 +220,10 @@ class PluginSystem:
 
     def _fail(self, info: PluginInfo, cause: BaseException | str) -> None:
         info.status = "failed"
-        info.error = cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+        info.error = cause if isinstance(cause, str) else describe(cause)
         self.plugins[info.name] = info
         if self.strict:
-            raise PluginLoadError(info.name, info.distribution, info.version, cause)
+            raise PluginLoadError(info.name, info.distribution, info.version, info.error)
 
     # -- state ---------------------------------------------------------------------------------
     def failures(self) -> list[PluginInfo]:
@@ -263,10 +270,11 @@ class PluginSystem:
             try:
                 if getattr(impl, "wrapper", False) or getattr(impl, "hookwrapper", False):
                     raise InvalidSpecError(f"{hook_name} must not be implemented as a wrapper")
-                records = impl.function()
-                if records is None:
-                    continue
-                records = list(records)
+                with no_process_exit():
+                    records = impl.function()
+                    if records is None:
+                        continue
+                    records = list(records)
                 for record in records:
                     if not isinstance(record, spec_type):
                         raise InvalidSpecError(
@@ -279,9 +287,11 @@ class PluginSystem:
                 if repeated:
                     raise InvalidSpecError(f"{spec_type.kind} name(s) {', '.join(repeated)} returned twice; "
                                            "names and aliases must be unique within a plugin")
-            except Exception as exc:
+            except BaseException as exc:
+                if not is_plugin_fault(exc):
+                    raise
                 dist = f" ({info.distribution} {info.version})" if info and info.distribution else ""
-                message = f"plugin '{provider}'{dist}, hook {hook_name}: {type(exc).__name__}: {exc}"
+                message = f"plugin '{provider}'{dist}, hook {hook_name}: {describe(exc)}"
                 if self.strict or provider == BUILTIN_PROVIDER:
                     raise InvalidSpecError(message) from exc
                 self.spec_errors.append(message)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ddr.errors import AmbiguousComponentError, InvalidSpecError, UnknownComponentError
+from ddr.plugin.faults import describe, is_plugin_fault, no_process_exit
 from ddr.plugin.specs import ComponentSpec
 
 S = TypeVar("S", bound=ComponentSpec)
@@ -194,13 +195,16 @@ def import_target(spec: ComponentSpec) -> Any:
         return target
     module_name, _, attr = target.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # any import-time failure of plugin code is the plugin's problem
+        with no_process_exit():
+            obj: Any = importlib.import_module(module_name)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+    except BaseException as exc:  # any import-time failure of plugin code is the plugin's problem
+        if not is_plugin_fault(exc):
+            raise
         raise InvalidSpecError(
             f"{spec.kind} '{spec.name}' (from plugin '{spec.provider}'): cannot import target "
-            f"'{target}': {type(exc).__name__}: {exc}"
+            f"'{target}': {describe(exc)}"
         ) from exc
     if not callable(obj):
         raise InvalidSpecError(f"{spec.kind} '{spec.name}': target '{target}' is not callable")

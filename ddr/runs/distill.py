@@ -252,6 +252,7 @@ def execute_method(choice: MethodChoice, resources: "Resources", ipc: int, *, au
     ``(what it returned, what it cost)`` (wall, CPU and GPU seconds, peak memory, the FLOP
     estimate of its main loop, the images it passed through the teacher:
     :class:`ddr.runs.cost.DistillMeter`). Any failure is a DdrError naming the plugin."""
+    from ddr.plugin.faults import describe, is_plugin_fault, no_process_exit
     from ddr.runs.cost import DistillMeter
     from ddr.runs.deadline import DeadlineExceeded, time_limit
 
@@ -260,7 +261,7 @@ def execute_method(choice: MethodChoice, resources: "Resources", ipc: int, *, au
     meter = DistillMeter(resources.device)
     ctx = build_context(resources, params=dict(choice.params), ipc=ipc, auto_assets=auto_assets, meter=meter)
     try:
-        with time_limit(timeout, what=f"method '{choice.name}'", log=resources.log), meter:
+        with time_limit(timeout, what=f"method '{choice.name}'", log=resources.log), meter, no_process_exit():
             method: Method = target()
             distilled = method.distill(ctx)
     except DeadlineExceeded:
@@ -269,11 +270,13 @@ def execute_method(choice: MethodChoice, resources: "Resources", ipc: int, *, au
                        "authors") from None
     except DdrError:
         raise
-    except SystemExit as exc:  # a plugin must not end the process: that would fake success (exit 0)
-        raise DdrError(f"{who} called sys.exit({exc.code!r}) instead of returning a DistilledSet; report it to "
-                       "the plugin's authors") from exc
     except Exception as exc:
         raise DdrError(f"{who} failed: {type(exc).__name__}: {exc}\n  rerun with --debug for the traceback") from exc
+    except BaseException as exc:  # sys.exit, os._exit, a KeyboardInterrupt nobody typed: would fake success
+        if not is_plugin_fault(exc):
+            raise
+        raise DdrError(f"{who} {describe(exc)} instead of returning a DistilledSet; nothing was stored. Report "
+                       "it to the plugin's authors") from exc
     from ddr.method.distilled import DistilledSet
 
     if not isinstance(distilled, DistilledSet):

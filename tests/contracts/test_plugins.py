@@ -3,6 +3,7 @@ isolation, blocking, autoload control, and the non-registration hooks."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -408,3 +409,55 @@ def test_lifecycle_hooks_receive_the_documented_arguments() -> None:
                     ("error", {"run": run, "error": error}),
                     ("session", {"results": [result], "exitstatus": 0})]
     assert seen[2][1]["error"] is error
+
+
+ENDERS = {
+    "fakesysexit": ("ddr-fake-sysexit", "fake_sysexit_plugin", "import sys\nsys.exit(3)\n", "called sys.exit(3)"),
+    "fakeosexit": ("ddr-fake-osexit", "fake_osexit_plugin", "import os\nos._exit(0)\n", "called os._exit(0)"),
+    "fakectrlc": ("ddr-fake-ctrlc", "fake_ctrlc_plugin", "raise KeyboardInterrupt\n",
+                  "raised KeyboardInterrupt (nobody pressed Ctrl-C)"),
+}
+
+
+def test_a_plugin_that_ends_the_process_at_import_is_a_failed_plugin_and_ddr_goes_on(fake_dist) -> None:
+    """The issue's case: a plugin calling ``sys.exit`` at import made every command, ``ddr doctor``
+    included, exit with no message. Through the real CLI (a subprocess, entry points installed):
+    ``ddr list`` works and names each plugin's fault; ``ddr doctor`` reports each (exit 1)."""
+    import subprocess
+    import sys
+
+    for name, (dist, module, source, _) in ENDERS.items():
+        site = fake_dist(dist, {name: module}, {f"{module}/__init__.py": source})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    listed = subprocess.run([sys.executable, "-m", "ddr", "plugins"], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    for name, (*_, said) in ENDERS.items():
+        assert name in listed.stdout and said in listed.stdout + listed.stderr, (name, listed.stdout)
+    methods = subprocess.run([sys.executable, "-m", "ddr", "list", "methods"], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert methods.returncode == 0 and "random" in methods.stdout, methods.stderr
+    doctor = subprocess.run([sys.executable, "-m", "ddr", "doctor"], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    for name, (dist, *_, said) in ENDERS.items():
+        assert f"PROBLEM failed plugin: {name} ({dist} 1.0): {said}" in doctor.stdout, doctor.stdout
+
+
+def test_a_users_ctrl_c_is_not_a_plugin_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from ddr.errors import Interrupted, Terminated
+    from ddr.plugin.faults import PluginExit, describe, is_plugin_fault, no_process_exit, on_sigint
+
+    assert not is_plugin_fault(Interrupted()) and not is_plugin_fault(Terminated())
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.default_int_handler)
+    assert not is_plugin_fault(KeyboardInterrupt())  # ddr as a library: the user's, to be safe
+    monkeypatch.setattr(signal, "getsignal", lambda signum: on_sigint)
+    assert is_plugin_fault(KeyboardInterrupt()) and is_plugin_fault(SystemExit(0))
+    assert not is_plugin_fault(GeneratorExit())
+    assert describe(SystemExit("bye")) == "called sys.exit('bye')"
+    real = os._exit
+    with pytest.raises(PluginExit) as info, no_process_exit():
+        os._exit(7)
+    assert describe(info.value) == "called os._exit(7)" and os._exit is real

@@ -224,6 +224,17 @@ def methods_plugin(env: Env) -> None:
                 raise ValueError("boom")
 
 
+        class HardQuitter:
+            def distill(self, ctx):
+                import os
+                os._exit(0)
+
+
+        class FakeCtrlC:
+            def distill(self, ctx):
+                raise KeyboardInterrupt
+
+
         class WrongType:
             def distill(self, ctx):
                 return {"images": None}
@@ -253,7 +264,8 @@ def methods_plugin(env: Env) -> None:
         @hookimpl
         def ddr_methods():
             return [MethodSpec(name=n, target=t, summary=n) for n, t in (
-                ("quitter", Quitter), ("crasher", Crasher), ("wrongtype", WrongType), ("nanimages", NaNImages),
+                ("quitter", Quitter), ("hardquitter", HardQuitter), ("fakectrlc", FakeCtrlC),
+                ("crasher", Crasher), ("wrongtype", WrongType), ("nanimages", NaNImages),
                 ("wrongshape", WrongShape), ("sleeper", Sleeper))]
     ''')
 
@@ -270,6 +282,15 @@ def bad_preset_plugin(env: Env) -> None:
             return [MethodSpec(name="presetbug", target="x:Y", summary="a preset with a typo",
                                params=(ParamSpec("iterations", 10, "steps", minimum=1),),
                                presets={"fast": {"iteratons": 2}})]
+    ''')
+
+
+def exiting_import_plugin(env: Env) -> None:
+    fresh_cache(env)
+    env.module("ddr_reliability_exits", '''
+        import sys
+
+        sys.exit(3)
     ''')
 
 
@@ -663,6 +684,14 @@ CASES: list[Case] = [
          ("-p", METHODS_MODULE, "run", "--method", "quitter", *FAST),
          "method 'quitter' (plugin 'ddr_reliability_methods', no distribution) called sys.exit(0)",
          setup=methods_plugin, check=nothing),
+    Case("method-os-exit", "a method that calls `os._exit(0)` (no `finally`, no record, exit 0 if let through)",
+         ("-p", METHODS_MODULE, "run", "--method", "hardquitter", *FAST),
+         "method 'hardquitter' (plugin 'ddr_reliability_methods', no distribution) called os._exit(0) instead of "
+         "returning a DistilledSet", setup=methods_plugin, check=nothing),
+    Case("method-keyboard-interrupt", "a method that raises `KeyboardInterrupt` (nobody pressed Ctrl-C)",
+         ("-p", METHODS_MODULE, "run", "--method", "fakectrlc", *FAST),
+         "method 'fakectrlc' (plugin 'ddr_reliability_methods', no distribution) raised KeyboardInterrupt (nobody "
+         "pressed Ctrl-C)", setup=methods_plugin, check=nothing),
     Case("method-raises", "a method that raises ValueError", ("-p", METHODS_MODULE, "run", "--method", "crasher", *FAST),
          "method 'crasher' (plugin 'ddr_reliability_methods', no distribution) failed: ValueError: boom",
          setup=methods_plugin, check=nothing),
@@ -683,6 +712,14 @@ CASES: list[Case] = [
          "plugin 'ddr_reliability_broken' failed to load: ModuleNotFoundError: No module named "
          "'ddr_reliability_missing_dependency'", setup=broken_import_plugin,
          check=nothing),
+    Case("plugin-import-sys-exit", "`ddr run` while a plugin calls `sys.exit(3)` at import",
+         ("-p", "ddr_reliability_exits", "run", "--method", "random", *FAST),
+         "plugin 'ddr_reliability_exits' failed to load: called sys.exit(3)", setup=exiting_import_plugin,
+         check=nothing),
+    Case("doctor-import-sys-exit", "`ddr doctor` while a plugin calls `sys.exit(3)` at import",
+         ("-p", "ddr_reliability_exits", "doctor"),
+         "PROBLEM failed plugin: ddr_reliability_exits: called sys.exit(3)", exit_code=1, left="nothing",
+         setup=exiting_import_plugin, check=no_record),
     Case("doctor-bad-preset", "`ddr doctor` with a plugin whose preset sets an unknown parameter",
          ("-p", "ddr_reliability_presets", "doctor"),
          "PROBLEM failed plugin: ddr_reliability_presets: plugin 'ddr_reliability_presets', hook ddr_methods: "
