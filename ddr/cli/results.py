@@ -73,8 +73,10 @@ def selected_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def _out(text: str, path: str | None) -> None:
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text, encoding="utf-8")
+        from ddr.store.writable import write_output
+
+        write_output(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"), what="the table",
+                     choose="choose a writable --output FILE")
         print(f"ddr: wrote {path}", file=sys.stderr)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -22,21 +22,80 @@ import yaml
 from ddr.errors import ConfigError
 
 
+MAX_DEPTH = 100
+"""How deeply the lists and mappings of a config may nest (ddr's own files use 4 levels)."""
+MAX_VALUES = 100_000
+"""How many values a config may hold once its YAML aliases are expanded (a protocol holds ~100)."""
+
+
 def read_yaml(path: Path | str, text: str | None = None) -> dict[str, Any]:
     """Parse a YAML mapping with ``yaml.safe_load``; errors name the file and line."""
     try:
-        data = yaml.safe_load(text if text is not None else Path(path).read_text())
+        if text is None:
+            file = Path(path)
+            if file.exists() and not file.is_file() and not file.is_dir():  # a device or FIFO: never ends
+                raise ConfigError(f"cannot read config file {path}: it is a device or FIFO, not a file; give the "
+                                  "path of a YAML file")
+            text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:  # a directory, no permission, not UTF-8 text
+    except (OSError, ValueError) as exc:  # no permission, not UTF-8 text, a NUL byte in the path
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    data = parse_yaml_text(text, str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
     return data
+
+
+def parse_yaml_text(text: str, where: str) -> Any:
+    """``yaml.safe_load(text)`` checked by :func:`check_tree`; every failure a ConfigError naming ``where``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: invalid YAML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{where}: invalid YAML: its lists or mappings nest too deeply to read (more than "
+                          f"{MAX_DEPTH} levels); flatten them") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a tagged value that is not of its type: !!timestamp 2001-13-99
+        raise ConfigError(f"{where}: invalid YAML: a value does not fit its type ({exc})") from exc
+    check_tree(data, where)
+    return data
+
+
+def check_tree(data: Any, where: str) -> None:
+    """ConfigError when parsed YAML ``data`` contains itself (an alias inside its own anchor's
+    value), nests more than :data:`MAX_DEPTH` levels or expands to more than :data:`MAX_VALUES`
+    values through aliases: every later step (merging, hashing, records) can then walk it."""
+    seen: dict[int, tuple[int, int]] = {}  # id -> (values, height) of a finished list or mapping
+
+    def measure(node: Any, depth: int, open_ids: set[int]) -> tuple[int, int]:
+        if not isinstance(node, (list, dict)):
+            return 1, 0
+        key = id(node)
+        if key in open_ids:
+            raise ConfigError(f"{where}: a value contains itself (a YAML alias *NAME inside the value of its own "
+                              "anchor &NAME); write the value out")
+        if key not in seen:
+            if depth >= MAX_DEPTH:
+                raise ConfigError(f"{where}: lists or mappings nest more than {MAX_DEPTH} levels deep; flatten them")
+            open_ids.add(key)
+            values, height = 1, 0
+            for child in (node.values() if isinstance(node, dict) else node):
+                count, child_height = measure(child, depth + 1, open_ids)
+                values, height = values + count, max(height, child_height + 1)
+                if values > MAX_VALUES:
+                    raise ConfigError(f"{where}: holds more than {MAX_VALUES} values once its YAML aliases are "
+                                      "expanded; write a smaller file")
+            open_ids.discard(key)
+            seen[key] = (values, height)
+        values, height = seen[key]
+        if depth + height > MAX_DEPTH:
+            raise ConfigError(f"{where}: lists or mappings nest more than {MAX_DEPTH} levels deep; flatten them")
+        return values, height
+
+    measure(data, 0, set())
 
 
 def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,10 +191,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {item!r}: cannot parse the value: {exc}") from exc
+    value = parse_yaml_text(raw, f"--set {item!r}: cannot parse the value") if raw.strip() else ""
     if isinstance(value, str) and _EXPONENT_FLOAT_RE.match(value.strip()):
         value = float(value)  # YAML 1.1 reads '1e-3' (no dot) as text; on the command line it means a number
     return key, value

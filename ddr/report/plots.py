@@ -43,11 +43,16 @@ def _slug(text: str) -> str:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    from ddr.store.writable import write_output
+
+    fmt = path.suffix.lstrip(".") or None  # the temporary file's name must not change the format
+    try:
+        write_output(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format=fmt),
+                     what="the plot", choose="choose a writable output folder")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -262,15 +262,13 @@ class Resources:
     def _rescue_reference(self, key: str) -> Path:
         """The reference model the cache could not store, saved to a rescue folder (a warning
         says where); an ArtifactError when that fails too."""
-        from safetensors.torch import save_file
-
         from ddr.store.jobs import MODEL_FILE
-        from ddr.store.writable import reason, rescue_dir
+        from ddr.store.writable import reason, rescue_dir, save_tensors
 
         path = rescue_dir(f"reference-{key[:16]}") / MODEL_FILE
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_file(self.jobs.unstored_models[key], str(path))
+            save_tensors(self.jobs.unstored_models[key], path)
         except OSError as exc:
             raise ArtifactError(f"the real-data reference trained, but neither the cache nor {path.parent} could "
                                 f"store its model ({reason(exc)}); free space under DDR_CACHE_DIR (or point it "

@@ -121,11 +121,17 @@ def _provenance(session: Session, method: str) -> tuple[str | None, str | None]:
 
 def _write_manifest(suite: Suite, units: list[SuiteUnit], folder: Path) -> None:
     from ddr.store.cache import atomic_write_json
+    from ddr.store.writable import fix_for, reason
 
-    atomic_write_json(folder / "suite.json", {
-        "suite": suite.name, "source": suite.path, "description": suite.description,
-        "units": [{**u.identity(), "uid": u.uid, "folder": u.folder(folder.parent).name} for u in units],
-    })
+    try:
+        atomic_write_json(folder / "suite.json", {
+            "suite": suite.name, "source": suite.path, "description": suite.description,
+            "units": [{**u.identity(), "uid": u.uid, "folder": u.folder(folder.parent).name} for u in units],
+        })
+    except OSError as exc:
+        raise ArtifactError(f"cannot write the suite's manifest {folder / 'suite.json'}: {reason(exc)}; "
+                            f"{fix_for(exc, folder, 'choose a writable --out DIR')}; records already written "
+                            "are kept (rerun with --resume)") from None
 
 
 class DistillPrefetch:

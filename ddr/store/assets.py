@@ -87,6 +87,7 @@ class Assets:
         """
         from ddr.store.cache import publish_dir
         from ddr.store.locks import entry_lock
+        from ddr.store.writable import fix_for, is_write_error, reason
 
         folder = self.path(namespace, key)
         if folder.is_dir() and check_manifest(folder) is None:
@@ -111,10 +112,17 @@ class Assets:
             try:
                 build(tmp)
                 write_manifest(tmp)
+                return publish_dir(tmp, folder)
+            except OSError as exc:  # a full or read-only cache disk, while building or publishing
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not is_write_error(exc):
+                    raise
+                raise ArtifactError(f"cannot write {what} to the cache under {folder.parent}: {reason(exc)}; "
+                                    f"{fix_for(exc, folder.parent, 'set DDR_CACHE_DIR to a writable directory')}; "
+                                    "nothing half-written was kept") from exc
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-            return publish_dir(tmp, folder)
 
     def entries(self, namespace: str) -> list[Path]:
         """Every built entry of ``namespace``, sorted by key."""

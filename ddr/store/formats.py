@@ -52,7 +52,7 @@ def save_distilled(ds: DistilledSet, path: Path) -> Path:
     written into a sibling ``<name>.tmp-<pid>`` directory first and moved into place with
     ``os.replace``, so a reader sees either the previous complete artifact or the new one.
     """
-    from safetensors.torch import save_file
+    from ddr.store.writable import save_tensors
 
     path = Path(path)
     tensors = _storable_tensors(ds)
@@ -77,7 +77,7 @@ def save_distilled(ds: DistilledSet, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove(tmp)  # left behind by a crashed earlier process that had our pid
         tmp.mkdir()
-        save_file(tensors, str(tmp / TENSOR_FILE))
+        save_tensors(tensors, tmp / TENSOR_FILE)
         with open(tmp / META_FILE, "w", encoding="utf-8") as f:
             f.write(meta_text)
             f.flush()

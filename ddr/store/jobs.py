@@ -84,19 +84,17 @@ def store_record(record: dict[str, Any], model_state: "dict[str, torch.Tensor] |
     import tempfile
 
     from ddr.store.hashing import sha256_file
-    from ddr.store.writable import fix_for, reason
+    from ddr.store.writable import fix_for, reason, save_tensors
 
     folder = job_dir(str(record["key"]))
     tmp: Path | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if model_state is not None:
-            from safetensors.torch import save_file
-
             fd, name = tempfile.mkstemp(prefix=f".{MODEL_FILE}.", dir=folder)
             os.close(fd)
             tmp = Path(name)
-            save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp))
+            save_tensors({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, tmp)
             record = {**record, "model_sha256": sha256_file(tmp)}
             os.replace(tmp, folder / MODEL_FILE)
             tmp = None

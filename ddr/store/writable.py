@@ -6,6 +6,8 @@ the reason and the fix.
 read-only directory, one below a regular file and a disk with no space left are all refused
 before an expensive step; :func:`check_cache` does that for ``DDR_CACHE_DIR``;
 :func:`copy_file` copies a finished file into place atomically (a reader never sees half of it);
+:func:`write_output` writes a file a user asked for (a table, a plot) the same way;
+:func:`save_tensors` writes a safetensors file whose failures are ``OSError`` s like any write's;
 :func:`rescue_dir` is where a finished result goes when its destination cannot take it.
 """
 
@@ -16,9 +18,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ddr.errors import ArtifactError
 from ddr.store.paths import CACHE_DIR_ENV, cache_dir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Mapping
+
+    import torch
 
 PROBE_BYTES = 4096
 """Bytes the write check writes (and fsyncs): enough that a full disk refuses them."""
@@ -40,6 +48,12 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__  # type: ignore[assignment]
     return False
+
+
+def is_write_error(exc: OSError) -> bool:
+    """Whether ``exc`` says the destination cannot take a write (no space, quota, read-only, no
+    permission, an I/O error), as opposed to, e.g., a missing input file."""
+    return exc.errno in (*_SPACE, *_READ_ONLY, errno.EIO)
 
 
 def fix_for(exc: OSError, directory: Path, choose: str) -> str:
@@ -126,6 +140,59 @@ def copy_file(source: Path, dest: Path, *, what: str, choose: str) -> Path:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
     return dest
+
+
+def write_output(path: Path, write: "Callable[[Path], object]", *, what: str, choose: str) -> Path:
+    """Write a user-requested output file (a table, a plot, a CSV) at ``path``: ``write(tmp)``
+    fills a temporary sibling that is renamed into place, so ``path`` is complete or untouched;
+    any write failure is one ArtifactError naming ``what``, the reason and ``choose``."""
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+        os.close(fd)
+        tmp = Path(name)
+        write(tmp)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ArtifactError(f"cannot write {what} to {path}: {reason(exc)}; "
+                            f"{fix_for(exc, path.parent, choose)}") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_tensors(tensors: "Mapping[str, torch.Tensor]", path: Path, *,
+                 metadata: "Mapping[str, str] | None" = None) -> None:
+    """``safetensors.torch.save_file(tensors, path, metadata=...)`` whose I/O failures are
+    ``OSError`` s like every other write's (safetensors raises its own ``SafetensorError``, e.g.
+    ``I/O error: No space left on device (os error 28)``), so every writer's ``except OSError``
+    turns a full disk into its one clear message. A partly written ``path`` is removed.
+
+    Raises:
+        OSError: the file could not be written (``errno`` as the operating system said, or
+            ``EIO`` when safetensors did not say).
+    """
+    import re
+
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        save_file(dict(tensors), str(path), metadata=dict(metadata) if metadata is not None else None)
+    except SafetensorError as exc:
+        Path(path).unlink(missing_ok=True)
+        text = str(exc)
+        code = re.search(r"\(os error (\d+)\)", text)
+        if code is not None:
+            number = int(code.group(1))
+            raise OSError(number, os.strerror(number), str(path)) from exc
+        if "I/O error" in text or "io error" in text.lower():
+            raise OSError(errno.EIO, text, str(path)) from exc
+        raise
 
 
 RESCUE_FOLDER = "ddr-rescued"

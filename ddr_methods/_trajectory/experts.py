@@ -180,10 +180,10 @@ class Trajectory:
 
 
 def _write_trajectory(path: Path, snapshots: list[torch.Tensor]) -> None:
-    from safetensors.torch import save_file
+    from ddr.method.assets import save_tensors
 
-    save_file({f"epoch_{e:04d}": s.detach().to("cpu", torch.float32).contiguous() for e, s in enumerate(snapshots)},
-              str(path))
+    save_tensors({f"epoch_{e:04d}": s.detach().to("cpu", torch.float32).contiguous() for e, s in enumerate(snapshots)},
+                 path)
 
 
 def _read_json(path: Path) -> Any:
@@ -337,14 +337,12 @@ def buffer_files(source: Path) -> list[Path]:
 
 
 def _load_buffer(file: Path) -> Any:
-    import pickle
+    """An official ``replay_buffer_<n>.pt`` (a list of experts, each a list of per-epoch parameter
+    lists), read as the distilled-set loader reads a ``.pt``: tensors and plain containers only,
+    its errors in ddr's words."""
+    from ddr.method.assets import safe_torch_load
 
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ArtifactError(f"refusing to unpickle {file}: it holds objects other than tensors and lists ({exc})") from exc
-    except Exception as exc:
-        raise ArtifactError(f"cannot read expert buffer {file}: {type(exc).__name__}: {exc}") from exc
+    return safe_torch_load(file, what="expert buffer")
 
 
 def _epoch_vector(entry: Any, layout: ParamLayout, where: str) -> torch.Tensor:

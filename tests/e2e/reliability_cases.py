@@ -138,7 +138,8 @@ def fresh_cache(env: Env) -> None:
 def simulate_disk_fault(env: Env, under: Path, code: int = errno.ENOSPC, *, probe: bool = True,
                         files: bool = True) -> None:
     """Make ddr's low-level writes below ``under`` fail with ``OSError(code)``: the write check
-    (``probe``), and JSON, safetensors and copied files (``files``). Paths are matched as string
+    (``probe``), and JSON, safetensors (which raises its own ``SafetensorError`` naming the OS
+    error, as it does on a real full disk) and copied files (``files``). Paths are matched as string
     prefixes, so the temporary siblings ddr writes first (``DIR.tmp-PID``) fail too."""
     import safetensors.torch
 
@@ -167,7 +168,14 @@ def simulate_disk_fault(env: Env, under: Path, code: int = errno.ENOSPC, *, prob
             real_text(path, content)
 
         def save(tensors: Any, filename: Any, *args: Any, **kwargs: Any) -> None:
-            fault(filename)
+            # what safetensors really raises on a full disk (measured on a 64 KiB tmpfs), not an OSError
+            try:
+                fault(filename)
+            except OSError as exc:
+                from safetensors import SafetensorError
+
+                raise SafetensorError(f"Error while serializing: I/O error: {exc.strerror} (os error {exc.errno})") \
+                    from None
             real_save(tensors, filename, *args, **kwargs)
 
         def copy(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -118,6 +119,7 @@ def test_two_runs_on_one_empty_cache_build_each_asset_once(tmp_path: Path, argv:
 DIE_WHILE_WRITING = """
 import os, signal, sys
 from pathlib import Path
+from typing import Any
 
 import safetensors.torch
 
@@ -193,6 +195,7 @@ def test_kill_9_while_writing_a_cache_entry_leaves_no_valid_entry(tmp_path: Path
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
+from typing import Any
 from ddr.store.locks import entry_lock
 
 with entry_lock(Path(sys.argv[1]), "a test asset"):
@@ -425,3 +428,44 @@ def test_an_edited_job_accuracy_and_a_damaged_reference_are_caught_reported_and_
     assert len(list((tmp_path / "cache" / "quarantine" / "jobs").iterdir())) == 2
     again = subprocess.run(verify, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stdout
+
+
+# -- a real full disk --------------------------------------------------------------------------------
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Any:
+    """A real 128 KiB file system (tmpfs) that fills up during a run; skipped where this process
+    may not mount one (not root, no CAP_SYS_ADMIN, not Linux)."""
+    import shutil as sh
+
+    mount, umount = sh.which("mount"), sh.which("umount")
+    where = tmp_path / "tiny"
+    where.mkdir()
+    if mount is None or umount is None or subprocess.run(
+            [mount, "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(where)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root with CAP_SYS_ADMIN)")
+    try:
+        yield where
+    finally:
+        subprocess.run([umount, "-l", str(where)], capture_output=True)
+
+
+def test_a_real_full_cache_disk_keeps_the_reference_model_and_the_numbers(tmp_path: Path, tiny_disk: Path) -> None:
+    """On a real full disk safetensors raises its own ``SafetensorError`` (not an OSError); it used
+    to end the run with that traceback and lose the trained reference model. Now the run warns,
+    keeps the reference in memory as the teacher, finishes with the numbers a roomy cache gives,
+    and leaves no half-written file on the full disk."""
+    argv = [sys.executable, "-m", "ddr", "run", "--method", "random", *FAST, "--label-strategy", "teacher", "--json"]
+    full = subprocess.run([*argv, "--out", str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "DDR_CACHE_DIR": str(tiny_disk)}, timeout=1800)
+    assert full.returncode == 0, full.stderr
+    assert "Traceback" not in full.stderr and "SafetensorError" not in full.stderr
+    assert "No space left on device" in full.stderr and "(real) in the job cache" in full.stderr, full.stderr
+    roomy = subprocess.run([*argv, "--out", str(tmp_path / "roomy")], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "DDR_CACHE_DIR": str(tmp_path / "cache")}, timeout=1800)
+    assert roomy.returncode == 0, roomy.stderr
+    got, expected = json.loads(full.stdout), json.loads(roomy.stdout)
+    for key in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "ddrs"):
+        assert got[key]["values"] == expected[key]["values"], key
+    leftovers = [p for p in tiny_disk.rglob("*") if p.name.startswith(".") and p.is_file()
+                 and not p.name.startswith(".ddr-manifest")]
+    assert leftovers == [] and not list(tiny_disk.rglob("model.safetensors"))

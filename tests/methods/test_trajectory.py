@@ -231,6 +231,30 @@ def test_buffer_of_another_architecture_is_refused(small_context: Any, tmp_path:
         import_buffers(tmp_path, wider)
 
 
+def test_a_buffer_that_is_no_tensors_gets_the_distilled_set_loaders_messages(small_context: Any,
+                                                                             tmp_path: Path) -> None:
+    """Random bytes are "not a torch.save file (or truncated)", a pickled object is refused by
+    name; never torch's raw message with its advice to load with ``weights_only=False``."""
+    import os
+
+    from ddr_methods._trajectory.experts import import_buffers
+
+    ctx = small_context({})
+    source = tmp_path / "buffers"
+    source.mkdir()
+    (source / "replay_buffer_0.pt").write_bytes(os.urandom(512))
+    with pytest.raises(ArtifactError) as info:
+        import_buffers(source, ctx.make_model(), dataset="digits", arch="convnet")
+    assert str(info.value) == (f"cannot read {source / 'replay_buffer_0.pt'}: it is not a torch.save file (or it is "
+                               "truncated); re-copy or re-export it")
+    torch.save([[torch.nn.Linear(2, 2)]], source / "replay_buffer_0.pt")
+    with pytest.raises(ArtifactError) as info:
+        import_buffers(source, ctx.make_model(), dataset="digits", arch="convnet")
+    text = str(info.value)
+    assert "holds a Python object (torch.nn.modules.linear.Linear)" in text and "expert buffer" in text
+    assert "weights_only" not in text and "\n" not in text
+
+
 def test_import_cli(small_context: Any, tmp_path: Path) -> None:
     from ddr_methods._trajectory.matching import MTT
 

@@ -162,12 +162,12 @@ def decode_all(paths: Sequence[Path], geometry: Geometry, *, workers: int | None
 
 
 def _write_atomically(path: Path, images: torch.Tensor) -> None:
-    from safetensors.torch import save_file
+    from ddr.store.writable import save_tensors
 
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        save_file({"images": images.contiguous()}, str(partial))
+        save_tensors({"images": images.contiguous()}, partial)
         os.replace(partial, path)
     except OSError:  # a full or read-only cache: the decode is used now and repeated next time
         pass

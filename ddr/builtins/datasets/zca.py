@@ -123,15 +123,15 @@ class ZCA:
 
     def save(self, path: Path) -> None:
         """Write the fit to ``path`` (safetensors), atomically."""
-        from safetensors.torch import save_file
+        from ddr.store.writable import save_tensors
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
         tensors = {"mean": self.mean, "transform": self.transform, "inverse_transform": self.inverse_transform}
         try:
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(partial),
-                      metadata={"eps": repr(self.eps), "shape": json.dumps(list(self.shape)), "version": FIT_VERSION})
+            save_tensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, partial,
+                         metadata={"eps": repr(self.eps), "shape": json.dumps(list(self.shape)), "version": FIT_VERSION})
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)

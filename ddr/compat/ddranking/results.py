@@ -80,18 +80,16 @@ def write_csv(path: Path, evaluator: str, values: Mapping[str, Sequence[float]])
     """DD-Ranking's per-run CSV at ``path`` (parents created); columns :data:`CSV_COLUMNS`."""
     names = ARS_NAMES if evaluator == "ars" else LRS_NAMES
     columns = CSV_COLUMNS["ars" if evaluator == "ars" else "lrs"]
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as f:
+    from ddr.store.writable import write_output
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
             for row in zip(*(values[n] for n in names)):
                 writer.writerow([repr(float(v)) for v in row])
-    except OSError as exc:
-        raise ArtifactError(f"cannot write DD-Ranking's results to save_path {path}: {exc}; choose a writable "
-                            "save_path") from exc
-    return path
+
+    return write_output(Path(path), write, what="DD-Ranking's results (save_path)", choose="choose a writable save_path")
 
 
 def attach_result(result: "EvaluationResult", mapped: "MappedConfig", *, log: Callable[[str], None],

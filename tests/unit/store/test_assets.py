@@ -114,3 +114,44 @@ def test_a_method_caches_through_its_context(tmp_path: Path, monkeypatch: pytest
     assert folder == again and calls == [1]
     assert resources.asset("mymethod-features", {"pool": len(ctx.train)}, build, what="x") == folder
     assert ctx.assets.get("mymethod-features", {"pool": len(ctx.train)}) == folder
+
+
+def test_a_full_disk_while_an_asset_is_built_is_one_message_and_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """safetensors raises its own error on a full disk; ``save_tensors`` makes it an OSError with
+    the OS's errno, and ``Assets.build`` turns that into one ArtifactError with no half-written
+    entry. An OSError that is not a write failure (a missing input) stays the method's own."""
+    import errno
+
+    import safetensors.torch
+    import torch
+    from safetensors import SafetensorError
+
+    from ddr.errors import ArtifactError
+    from ddr.method.assets import save_tensors
+
+    monkeypatch.setenv("DDR_CACHE_DIR", str(tmp_path))
+
+    def full(tensors: object, filename: str, metadata: object = None) -> None:
+        Path(filename).write_bytes(b"\0" * 8)  # what a full disk leaves: a part of the file
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(OSError) as info:
+        save_tensors({"x": torch.zeros(3)}, tmp_path / "x.safetensors")
+    assert info.value.errno == errno.ENOSPC and not (tmp_path / "x.safetensors").exists()
+
+    def build(folder: Path) -> None:
+        save_tensors({"x": torch.zeros(3)}, folder / "x.safetensors")
+
+    with pytest.raises(ArtifactError) as caught:
+        Assets().build("toy", {"a": 1}, build, what="a toy trajectory")
+    assert str(caught.value).startswith(f"cannot write a toy trajectory to the cache under {tmp_path / 'toy'}")
+    assert "No space left on device; free space on the disk holding" in str(caught.value)
+    assert [p for p in (tmp_path / "toy").rglob("*") if not p.name.endswith(".lock") and p.is_file()] == []
+
+    def missing_input(folder: Path) -> None:
+        (tmp_path / "no-such-input.bin").read_bytes()
+
+    with pytest.raises(FileNotFoundError):
+        Assets().build("toy", {"a": 2}, missing_input, what="a toy asset")
