@@ -820,9 +820,16 @@ CASES: list[Case] = [
 
 # -- the table ---------------------------------------------------------------------------------------
 
-HEADER = """\
-# What ddr was tried with
+TITLE = """\
+# Reliability: what ddr promises, and what it was tried with
 
+Each promise names the tests that hold it (`tests/e2e/test_reliability_cases.py` checks that every
+named test exists); a table row is a case of `tests/e2e/reliability_cases.py`, run by
+`tests/e2e/test_reliability_cases.py::test_case`.
+
+"""
+
+HEADER = """\
 Every row is a bad input (or a fault) that `tests/e2e/test_reliability_cases.py` feeds to the command
 line, asserting the exit status, that the message contains the fragment, that no traceback is
 printed, and what is left on disk. Exit status 2 is a bad input (`ddr.errors.DdrError`, one
@@ -846,6 +853,76 @@ This table is generated from `tests/e2e/reliability_cases.py`; regenerate it wit
 """
 
 
+@dataclass(frozen=True)
+class Promise:
+    """What ddr promises, and the tests (``path::name``, or ``case:ID`` for a row of the table
+    below) that hold it; a test checks every one of them exists."""
+
+    promise: str
+    tests: tuple[str, ...]
+
+
+REL = "tests/e2e/test_reliability.py"
+PROMISES = [
+    Promise("Never runs code from a file it reads: pickles are loaded tensors-only, YAML with `safe_load`; a "
+            "refused object is named", ("case:eval-pickle", "case:teacher-pickle",
+                                        "tests/unit/store/test_artifacts.py::test_malicious_pickle_is_refused_not_executed",
+                                        "tests/unit/engine/test_datasets.py::test_cifar_refuses_pickles_that_build_arbitrary_objects",
+                                        "tests/methods/test_trajectory.py::test_a_buffer_that_is_no_tensors_gets_the_distilled_set_loaders_messages")),
+    Promise("Never writes outside the folder it extracts into (links, `..`, absolute members, bombs refused "
+            "before a byte is written)", ("case:zip-escape", "case:zip-bomb", "case:tar-symlink",
+                                         "tests/unit/store/test_archives.py::test_zip_members_that_escape_are_refused",
+                                         "tests/unit/store/test_archives.py::test_compression_bombs_are_refused")),
+    Promise("A bad input is one `ddr: error:` line saying what to do (exit 2), never a traceback, and leaves "
+            "nothing behind", ("tests/e2e/test_reliability_cases.py::test_case",)),
+    Promise("A cache entry is complete or absent: `kill -9` in the middle of a write leaves no entry a reader "
+            "accepts", (f"{REL}::test_kill_9_while_writing_a_cache_entry_leaves_no_valid_entry",)),
+    Promise("Every cache entry is checked before use (job records and models against their checksums, "
+            "distilled sets against their hash, assets against their manifest); a corrupt one is reported once, "
+            "moved to `quarantine/` and rebuilt, and the numbers are those of an intact cache",
+            (f"{REL}::test_an_edited_job_accuracy_and_a_damaged_reference_are_caught_reported_and_recomputed",
+             "case:cache-entry-damaged",
+             "tests/unit/store/test_checksums.py::test_a_job_record_carries_its_checksum_and_an_edit_is_caught",
+             "tests/unit/store/test_checksums.py::test_a_tampered_asset_is_reported_moved_aside_and_rebuilt",
+             "tests/unit/store/test_checksums.py::test_verify_reports_every_entry_and_quarantines_on_request")),
+    Promise("What finished survives a crash: SIGTERM exits 143 keeping every finished job, and the rerun gives "
+            "the uninterrupted run's numbers; a suite killed at random points resumes losing and duplicating "
+            "nothing", (f"{REL}::test_sigterm_ends_a_run_with_143_and_a_rerun_finishes_it",
+                        "tests/unit/runs/test_suites.py::test_kill_9_at_random_points_then_resume_loses_and_duplicates_nothing",
+                        "tests/unit/runs/test_suites.py::test_ctrl_c_ends_a_suite_with_130_and_says_how_to_resume")),
+    Promise("Concurrent runs on one cache build each asset once (the second waits, says so, and reads it); a "
+            "killed holder's lock is released", (f"{REL}::test_two_runs_on_one_empty_cache_build_each_asset_once",
+                                                 f"{REL}::test_a_lock_held_by_another_process_is_waited_for_and_said",
+                                                 f"{REL}::test_a_killed_holder_releases_its_lock_and_locks_nest")),
+    Promise("A full or read-only disk is one message naming the path and the fix; what was computed is kept "
+            "(in memory, in the cache or in the rescue folder) and no half-written file is left, on a real full "
+            "disk too (safetensors' own error included)",
+            ("case:cache-fills-up", "case:out-disk-full-late", "case:save-distilled-disk-full",
+             "case:teacher-output-disk-full",
+             f"{REL}::test_a_real_full_cache_disk_keeps_the_reference_model_and_the_numbers",
+             "tests/unit/store/test_assets.py::test_a_full_disk_while_an_asset_is_built_is_one_message_and_leaves_nothing")),
+    Promise("A plugin cannot end ddr silently: `sys.exit`, `os._exit` and a `KeyboardInterrupt` nobody typed, at "
+            "import or in `distill()`, are the plugin's failure, named; every other command keeps working",
+            ("case:method-sys-exit", "case:method-os-exit", "case:method-keyboard-interrupt",
+             "case:plugin-import-sys-exit", "case:doctor-import-sys-exit",
+             "tests/contracts/test_plugins.py::test_a_plugin_that_ends_the_process_at_import_is_a_failed_plugin_and_ddr_goes_on",
+             "tests/contracts/test_plugins.py::test_a_users_ctrl_c_is_not_a_plugin_fault")),
+    Promise("A method asked to stop stops: `--timeout` interrupts it even inside its own `except Exception`",
+            ("case:method-timeout", f"{REL}::test_time_limit_interrupts_the_block_and_restores_the_previous_handler")),
+    Promise("Memory does not grow over repeated runs in one process",
+            (f"{REL}::test_twenty_runs_in_one_process_do_not_grow_memory",)),
+]
+
+
+def render_promises() -> str:
+    lines = ["## What ddr promises", "", "| promise | held by |", "|---|---|"]
+    for item in PROMISES:
+        held = "<br>".join(f"`{t.removeprefix('case:')}` (table row)" if t.startswith("case:") else f"`{t}`"
+                           for t in item.tests)
+        lines.append(f"| {_cell(item.promise)} | {held} |")
+    return "\n".join(lines) + "\n\n## What ddr was tried with\n\n"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -861,7 +938,7 @@ def render_table(cases: list[Case] | None = None) -> str:
 
 
 def render_doc() -> str:
-    return HEADER + render_table()
+    return TITLE + render_promises() + HEADER + render_table()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from reliability_cases import CASES, DOC, Case, Env, render_doc
+from reliability_cases import CASES, DOC, PROMISES, Case, Env, render_doc
 
 from ddr.cli.main import main
 
@@ -43,3 +43,20 @@ def test_the_doc_table_is_generated_from_the_cases() -> None:
     assert len({case.id for case in CASES}) == len(CASES)
     assert DOC.read_text(encoding="utf-8") == render_doc(), \
         "docs/reliability.md is stale: regenerate it with `python tests/e2e/reliability_cases.py --write`"
+
+
+def test_every_promise_names_tests_that_exist() -> None:
+    """A promise in docs/reliability.md is only as good as its tests: each named one must exist."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    ids = {case.id for case in CASES}
+    for promise in PROMISES:
+        assert promise.tests, promise.promise
+        for name in promise.tests:
+            if name.startswith("case:"):
+                assert name.removeprefix("case:") in ids, name
+                continue
+            path, _, test = name.partition("::")
+            tree = ast.parse((root / path).read_text(encoding="utf-8"))
+            assert test in {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}, name
