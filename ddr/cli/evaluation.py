@@ -32,6 +32,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the GPU when present)")
     p.add_argument("--executor", default="local", help="how student jobs run (`ddr list executors`; default: local)")
     p.add_argument("--address", default=None, help="the cluster an executor connects to (ray: ADDR of `ray start --head`)")
+    p.add_argument("--executor-option", dest="executor_option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option (keyword argument) of the executor, e.g. --executor-option connect_timeout=60: "
+                        "how long ray waits for --address to answer (seconds, default 30); repeatable")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.safetensors or state-dict .pt)")
     p.add_argument("--ars", action="store_true", help="also compute the augmentation robust score (ARS)")
     p.add_argument("--zca", action=argparse.BooleanOptionalAction, default=None,
@@ -79,7 +82,8 @@ def _session(args: argparse.Namespace) -> Any:
     bars = not getattr(args, "no_progress", False)
     display, close = open_display(verbosity=verbosity, bars=bars, log_file=getattr(args, "log", None))
     args.cleanups = [*getattr(args, "cleanups", []), close]
-    session = Session.for_cli(args.plugin_system, progress=bars, display=display)
+    session = Session.for_cli(args.plugin_system, progress=bars, display=display,
+                              isolate=getattr(args, "isolate", False))
     session.results_db = getattr(args, "db", None)
     return session
 
@@ -92,8 +96,58 @@ def _options(args: argparse.Namespace, protocol_overrides: dict[str, Any], ipc: 
         label_strategy=args.label_strategy, loss=args.loss, num_eval=args.num_eval, epochs=args.epochs, lr=args.lr,
         overrides=protocol_overrides, device=args.device, teacher=args.teacher, ars=args.ars or None, zca=args.zca,
         download=args.download, executor=args.executor, job_cache=not args.no_job_cache,
-        executor_options={"address": args.address} if args.address else {},
+        executor_options=_executor_options(args),
     )
+
+
+def _executor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--executor-option KEY=VALUE`` pairs and ``--address``, refused when the executor would ignore one
+    (checked here for one run; a suite checks its own executor, :func:`check_executor_options`)."""
+    from ddr.protocol.yaml import parse_override
+
+    options: dict[str, Any] = {}
+    for item in getattr(args, "executor_option", None) or []:
+        if "=" not in item or not item.partition("=")[0].strip():
+            raise ConfigError(f"--executor-option expects KEY=VALUE, got {item!r} (e.g. --executor-option "
+                              "connect_timeout=60)")
+        key, value = parse_override(item)
+        options[key] = value
+    if args.address:
+        if "address" in options:
+            raise ConfigError("give the cluster's address once: --address ADDR or --executor-option address=ADDR")
+        options["address"] = args.address
+    if getattr(args, "suite", None) is None:
+        check_executor_options(args.plugin_system, args.executor, options)
+    return options
+
+
+def check_executor_options(system: Any, executor: str, options: dict[str, Any]) -> None:
+    """Refuse an option that executor ``executor`` does not take (``--address`` with ``local``), which it
+    would otherwise ignore, before any work starts; the options a target's signature names are taken."""
+    import inspect
+
+    if not options:
+        return
+    registry = system.executors()
+    resolved = registry.resolve(executor)
+    try:
+        parameters = inspect.signature(registry.materialize(resolved.spec)).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: the executor checks its options itself
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return
+    takes = [p.name for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                       inspect.Parameter.KEYWORD_ONLY)]
+    for key in options:
+        if key not in takes:
+            import difflib
+
+            flag = "--address" if key == "address" else f"--executor-option {key}=..."
+            close = difflib.get_close_matches(key, takes, n=1, cutoff=0.6)
+            where = ("; --address is for an executor that runs jobs on a cluster (--executor ray)"
+                     if key == "address" else f"; did you mean '{close[0]}'?" if close else "")
+            raise ConfigError(f"{flag}: executor '{resolved.name}' has no option '{key}' and would ignore it"
+                              f"{where}; its options: {', '.join(takes) or 'none'}")
 
 
 def _report(args: argparse.Namespace, session: Any, result: Any) -> int:
@@ -324,6 +378,9 @@ def add_commands(sub: Any) -> None:
                    help="never build expensive assets (experts, teachers) on demand; say which command builds them")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="stop the distillation after SECONDS (wall clock) and report the method as failed")
+    p.add_argument("--isolate", action="store_true",
+                   help="distill in a child process: a method that exits, aborts or crashes its process is "
+                        "reported by name instead of ending ddr (costs a few seconds of start-up)")
     _add_eval_options(p)
     p.set_defaults(func=cmd_run)
 

@@ -46,7 +46,18 @@ class Pending(Protocol):
 
 
 @runtime_checkable
-class RemoteExecutor(Executor, Protocol):
+class TaskRunner(Protocol):
+    """Runs whole tasks elsewhere: ``submit(function, argument, what=..., device=...)`` runs
+    ``function(argument)`` (a module-level function the other process can import) and returns
+    its :class:`Pending`. The ``ray`` executor is one; :class:`ddr.execute.child.ChildProcess`
+    (``--isolate``) another."""
+
+    def submit(self, function: "Callable[[Any], Any]", argument: Any, *, what: str, device: str = "cpu") -> Pending:
+        ...
+
+
+@runtime_checkable
+class RemoteExecutor(Executor, TaskRunner, Protocol):
     """An executor that also runs whole tasks elsewhere (``ray``): distillations are submitted to
     it, as many ahead as it has :meth:`slots` (a suite prefetches the next units' sets).
 

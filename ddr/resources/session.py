@@ -60,6 +60,9 @@ class Session:
     """The results database every record is added to (``None``: ``$DDR_CACHE_DIR/results.sqlite``)."""
     run_log: list[str] | None = field(default=None, repr=False)
     """The current run's log lines (filled while a run is observed; its record's ``log.txt``)."""
+    isolate: bool = False
+    """Distill in a child process (``--isolate``): a method that ends its process (``os._exit``
+    from C, a crash) is reported with its name instead of ending ddr (:mod:`ddr.execute.child`)."""
     prefetched: dict[str, Any] = field(default_factory=dict, repr=False)
     """Distillations submitted ahead to a remote executor, by content key (a suite under
     ``--executor ray`` submits the next units' while one is evaluated); each has ``.wait()``,
@@ -80,10 +83,11 @@ class Session:
         self.log = log
 
     @classmethod
-    def for_cli(cls, system: "PluginSystem", *, progress: bool = True, display: Display | None = None) -> "Session":
+    def for_cli(cls, system: "PluginSystem", *, progress: bool = True, display: Display | None = None,
+                isolate: bool = False) -> "Session":
         """A session whose messages reach the terminal through the ``ddr`` logger (configured by
         the CLI) and whose loops show ``display``'s progress bars."""
-        return cls(system=system, progress_bars=progress, display=display)
+        return cls(system=system, progress_bars=progress, display=display, isolate=isolate)
 
     def stage(self, name: str) -> None:
         """Say which stage starts (``distill``, ``reference``, ``students``, a suite's unit)."""

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import torch
 
-    from ddr.execute import RemoteExecutor
+    from ddr.execute import RemoteExecutor, TaskRunner
     from ddr.method.context import DistillContext, Method
     from ddr.method.distilled import DistilledSet
     from ddr.plugin.registry import Resolved
@@ -285,14 +285,14 @@ def execute_method(choice: MethodChoice, resources: "Resources", ipc: int, *, au
     return distilled, meter.cost
 
 
-def submit_distillation(executor: "RemoteExecutor", choice: MethodChoice, resources: "Resources", ipc: int, *,
+def submit_distillation(executor: "TaskRunner", choice: MethodChoice, resources: "Resources", ipc: int, *,
                         auto_assets: bool, timeout: float | None) -> Any:
     """Send the distillation to ``executor`` (one that runs work elsewhere, ``ray``); returns its
     pending handle (``.wait()``, ``.result()``, ``.cancel()``)."""
     from ddr.runs.remote_distill import distill_task, make_task
 
     task = make_task(choice, resources, ipc, auto_assets=auto_assets, timeout=timeout)
-    return executor.submit(distill_task, task, what=f"the distillation of {choice.name}",
+    return executor.submit(distill_task, task, what=f"the distillation of {_who(choice, resources.system)}",
                            device=resources.device.type)
 
 
@@ -319,7 +319,11 @@ def _run_method(choice: MethodChoice, resources: "Resources", ipc: int, key: str
     dist, version = system.provenance().get(spec.provider or "", ("", ""))
     who = _who(choice, system)
     pending = r.session.prefetched.pop(key, None)
-    executor = _remote_executor(r) if pending is None else None
+    executor: "TaskRunner | None" = _remote_executor(r) if pending is None else None
+    if pending is None and executor is None and r.session.isolate:
+        from ddr.execute.child import ChildProcess
+
+        executor = ChildProcess()
     if pending is None and executor is not None:
         pending = submit_distillation(executor, choice, r, ipc, auto_assets=auto_assets, timeout=timeout)
     if pending is None:
@@ -333,7 +337,9 @@ def _run_method(choice: MethodChoice, resources: "Resources", ipc: int, key: str
             pending.cancel()  # Ctrl-C, SIGTERM: nothing keeps distilling (a no-op once finished)
         for message in reply.messages:
             r.log(message)
-        r.log(f"{choice.name}: distilled in a task of the {r.jobs.executor} executor ({reply.seconds:.1f} s)")
+        where = "a child process" if r.session.isolate and r.jobs.executor == "local" else \
+            f"a task of the {r.jobs.executor} executor"
+        r.log(f"{choice.name}: distilled in {where} ({reply.seconds:.1f} s)")
         distilled, cost = moved(reply.distilled, r.device), reply.distill_cost()
     ds = r.dataset
     try:  # refused before it is cached: a bad set is never read back from the cache

@@ -238,6 +238,12 @@ def methods_plugin(env: Env) -> None:
                 os._exit(0)
 
 
+        class CExit:
+            def distill(self, ctx):
+                import ctypes
+                ctypes.CDLL(None)._exit(0)  # ends the process from C: no Python code can stop it
+
+
         class FakeCtrlC:
             def distill(self, ctx):
                 raise KeyboardInterrupt
@@ -272,7 +278,7 @@ def methods_plugin(env: Env) -> None:
         @hookimpl
         def ddr_methods():
             return [MethodSpec(name=n, target=t, summary=n) for n, t in (
-                ("quitter", Quitter), ("hardquitter", HardQuitter), ("fakectrlc", FakeCtrlC),
+                ("quitter", Quitter), ("hardquitter", HardQuitter), ("fakectrlc", FakeCtrlC), ("cexit", CExit),
                 ("crasher", Crasher), ("wrongtype", WrongType), ("nanimages", NaNImages),
                 ("wrongshape", WrongShape), ("sleeper", Sleeper))]
     ''')
@@ -696,6 +702,10 @@ CASES: list[Case] = [
          ("-p", METHODS_MODULE, "run", "--method", "hardquitter", *FAST),
          "method 'hardquitter' (plugin 'ddr_reliability_methods', no distribution) called os._exit(0) instead of "
          "returning a DistilledSet", setup=methods_plugin, check=nothing),
+    Case("method-c-exit-isolated", "a method that ends its process from C (`_exit(0)` through ctypes), under "
+         "`--isolate`", ("-p", METHODS_MODULE, "run", "--method", "cexit", "--isolate", *FAST),
+         "the distillation of method 'cexit' (plugin 'ddr_reliability_methods', no distribution) ended its process "
+         "(exit status 0) without a result", setup=methods_plugin, check=nothing),
     Case("method-keyboard-interrupt", "a method that raises `KeyboardInterrupt` (nobody pressed Ctrl-C)",
          ("-p", METHODS_MODULE, "run", "--method", "fakectrlc", *FAST),
          "method 'fakectrlc' (plugin 'ddr_reliability_methods', no distribution) raised KeyboardInterrupt (nobody "
@@ -902,8 +912,11 @@ PROMISES = [
              f"{REL}::test_a_real_full_cache_disk_keeps_the_reference_model_and_the_numbers",
              "tests/unit/store/test_assets.py::test_a_full_disk_while_an_asset_is_built_is_one_message_and_leaves_nothing")),
     Promise("A plugin cannot end ddr silently: `sys.exit`, `os._exit` and a `KeyboardInterrupt` nobody typed, at "
-            "import or in `distill()`, are the plugin's failure, named; every other command keeps working",
+            "import or in `distill()`, are the plugin's failure, named; every other command keeps working. Under "
+            "`--isolate` the method runs in a child process, so an exit from C, an abort or a crash is reported too "
+            "(with the same set as in-process)",
             ("case:method-sys-exit", "case:method-os-exit", "case:method-keyboard-interrupt",
+             "case:method-c-exit-isolated", "tests/unit/execute/test_child.py::test_an_isolated_distillation_equals_a_local_one",
              "case:plugin-import-sys-exit", "case:doctor-import-sys-exit",
              "tests/contracts/test_plugins.py::test_a_plugin_that_ends_the_process_at_import_is_a_failed_plugin_and_ddr_goes_on",
              "tests/contracts/test_plugins.py::test_a_users_ctrl_c_is_not_a_plugin_fault")),

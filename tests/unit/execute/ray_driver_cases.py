@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -208,7 +209,8 @@ def test_a_distillation_runs_as_a_ray_task_and_gives_the_local_set(local_ray: An
     local = distilled("local")
     assert spy.calls == []
     remote = distilled("ray")
-    assert [what for what, _ in spy.calls] == [f"the distillation of {method}"]
+    assert [what for what, _ in spy.calls] == [f"the distillation of method '{method}' (plugin '{method}', ddr-bench "
+                                               f"{version('ddr-bench')})"]
     assert remote.key == local.key and not remote.cached
     assert torch.equal(remote.distilled.images, local.distilled.images)
     assert torch.equal(remote.distilled.labels, local.distilled.labels)
