@@ -64,6 +64,7 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="rded",
+            version="2",  # 2: crops resampled as RDED's RandomResizedCrop (cut, then antialiased resize)
             target="ddr_methods.rded.method:RDED",
             summary="RDED (Sun et al. CVPR'24): stitch the real patches the teacher finds most realistic; teacher relabels",
             params=PARAMS,

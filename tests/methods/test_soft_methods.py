@@ -83,6 +83,25 @@ def _context(evaluator: Any, spec_module: Any, params: dict[str, Any], ipc: int 
 
 # -- rded ----------------------------------------------------------------------------------------
 
+def test_rded_crops_resample_as_torchvisions_random_resized_crop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RDED's ``MultiRandomCrop`` is ``RandomResizedCrop(size // factor, ratio=(1, 1), antialias=True)``:
+    cut the box, resize it alone (antialiased when shrinking). ddr's crops of the same boxes equal
+    torchvision's, shrunk, enlarged and copied (docs/fidelity.md, RDED)."""
+    import torchvision.transforms.functional as TF
+
+    import ddr_methods.rded.method as rded
+
+    images = torch.nn.functional.interpolate(torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)),
+                                             size=(32, 32), mode="bilinear")
+    boxes = [(3, 5, 24, 24), (0, 0, 9, 9), (10, 2, 16, 16), (16, 16, 16, 16), (1, 2, 30, 30), (8, 8, 12, 12)]
+    fixed = tuple(torch.tensor([b[i] for b in boxes], dtype=torch.float32) for i in range(4))
+    monkeypatch.setattr(rded, "sample_crop_boxes", lambda *args, **kwargs: fixed)
+    crops = rded.multi_random_crop(images, 3, (16, 16), (0.08, 1.0), torch.Generator())  # [3, 2, C, 16, 16]
+    for k, (top, left, h, w) in enumerate(boxes):
+        expected = TF.resized_crop(images[k % 2], top, left, h, w, [16, 16], antialias=True)
+        assert torch.allclose(crops[k // 2, k % 2], expected, atol=1e-6), boxes[k]
+
+
 def test_rded_stitch_layout() -> None:
     from ddr_methods.rded.method import pad_to, stitch
 
