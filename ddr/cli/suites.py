@@ -49,6 +49,9 @@ def cmd_run_suite(args: argparse.Namespace, session: Any, base: Any) -> int:
         from dataclasses import replace
 
         base = replace(base, device=suite.device)
+    from ddr.cli.evaluation import check_executor_options
+
+    check_executor_options(session.system, base.executor, dict(base.executor_options))  # the suite's executor
 
     def announce(index: int, total: int, outcome: Any) -> None:
         what = {"done": f"DDRS {fmt_num(outcome.ddrs)} in {outcome.seconds:.1f} s",

@@ -17,6 +17,10 @@ driver's torch thread count (Ray starts workers with ``OMP_NUM_THREADS=1``) and 
 settings. Jobs need in-memory datasets. Plugins registered in the driver by code rather than
 through entry points (``pm.register``) are not seen by workers.
 
+Connecting to ``--address`` gives up after ``connect_timeout`` seconds (default 30) with a
+:class:`~ddr.errors.ConfigError` (:func:`_connect_cluster`); a local Ray that ddr starts ends with
+ddr, killed outright included (:func:`_start_local`, :func:`_start_watchdog`).
+
 Importing this module imports neither torch nor Ray.
 """
 
@@ -24,7 +28,14 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -45,8 +56,25 @@ RAY_MISSING = 'the ray executor needs Ray: pip install "ddr-bench[ray]"'
 _WAIT_SECONDS = 0.5
 """How long one ``ray.wait`` blocks, so Ctrl-C and SIGTERM are handled promptly (seconds)."""
 
+DEFAULT_CONNECT_TIMEOUT = 30.0
+"""How long connecting to a cluster (``--address``) may take before ddr gives up (seconds);
+``--executor-option connect_timeout=SECONDS`` changes it."""
+
+OWNER_VARIABLE = "DDR_RAY_OWNER"
+"""The environment variable that marks every process of a local Ray that ddr starts (the GCS,
+the raylet, their agents and the workers inherit it); its value is one token per start."""
+
 _started_here = False
 """This process started the local Ray it uses (and shuts it down at exit)."""
+
+_watchdog: "subprocess.Popen[bytes] | None" = None
+"""The process that ends the local Ray this process started once this process has ended, however
+it ended (kill -9 included); see :func:`_start_watchdog`."""
+
+_LOG = logging.getLogger("ddr")
+
+_signalled: list[BaseException] = []
+"""The exception this process's SIGTERM handler raised last (see :func:`_remember_sigterm`)."""
 
 _remote: dict[Any, Any] = {}
 """Ray remote functions by the function they run, made on first use."""
@@ -65,13 +93,19 @@ def import_ray() -> Any:
 
 
 def _shutdown_started_ray() -> None:
+    """Shut down the local Ray this process started, then let the watchdog end what is left of it."""
     global _started_here
     if _started_here:
         _started_here = False
         import ray
 
-        if ray.is_initialized():
-            ray.shutdown()
+        clean = False
+        try:
+            if ray.is_initialized():
+                ray.shutdown()
+                clean = True
+        finally:
+            _stop_watchdog(clean)
 
 
 class RayExecutor:
@@ -79,44 +113,65 @@ class RayExecutor:
 
     Args:
         address: a running cluster to connect to (``ray start --head`` prints it; ``auto`` finds
-            a local one); ``None`` starts a local Ray in this process. A Ray already initialised
-            in this process is reused as it is, whatever ``address`` says.
+            a local one; ``None``: the ``RAY_ADDRESS`` environment variable when set); ``None``
+            (and no ``RAY_ADDRESS``) or ``local`` starts a local Ray in this process. A Ray
+            already initialised in this process is reused as it is, whatever the options say.
         num_cpus, num_gpus: the resources of a local Ray this executor starts (``None``: what
-            Ray detects); ignored when connecting to ``address``.
+            Ray detects); refused with ``address`` (a cluster has its own).
         cpus_per_task: CPUs one task reserves (default 1).
         gpus_per_task: GPUs one task reserves when students train on CUDA (default 1).
+        connect_timeout: how long connecting to ``address`` may take (seconds, default
+            :data:`DEFAULT_CONNECT_TIMEOUT`); a cluster that has not answered by then is a
+            :class:`~ddr.errors.ConfigError`. Refused without ``address``.
+
+    A local Ray that ddr starts ends with this process: :meth:`close` or the exit of the
+    interpreter (a normal end, an exception, SIGTERM through the CLI) shuts it down, and a
+    watchdog process ends what is left of it when this process was killed outright (kill -9).
     """
 
     name = "ray"
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None, num_gpus: int | None = None,
-                 cpus_per_task: float | None = None, gpus_per_task: float | None = None) -> None:
+                 cpus_per_task: float | None = None, gpus_per_task: float | None = None,
+                 connect_timeout: float | None = None) -> None:
         self.ray = import_ray()
         self.cpus_per_task = 1.0 if cpus_per_task is None else float(cpus_per_task)
         self.gpus_per_task = 1.0 if gpus_per_task is None else float(gpus_per_task)
         if self.cpus_per_task < 0 or self.gpus_per_task < 0:
             raise ConfigError("cpus_per_task and gpus_per_task must be non-negative numbers of CPUs / GPUs")
+        self.connect_timeout = _check_timeout(connect_timeout)
         self.started = False  # ddr started the local Ray in use: its resources are known and fixed
-        self._connect(address, num_cpus, num_gpus)
+        self._connect(address, num_cpus, num_gpus, connect_timeout is not None)
 
-    def _connect(self, address: str | None, num_cpus: int | None, num_gpus: int | None) -> None:
+    def _connect(self, address: str | None, num_cpus: int | None, num_gpus: int | None,
+                 timeout_given: bool = False) -> None:
         """Reuse an initialised Ray, else connect to ``address`` or start a local Ray."""
+        self._connect_ray(address, num_cpus, num_gpus, timeout_given)
+        _remember_sigterm()
+
+    def _connect_ray(self, address: str | None, num_cpus: int | None, num_gpus: int | None,
+                     timeout_given: bool) -> None:
         global _started_here
         ray = self.ray
         if ray.is_initialized():
             self.started = _started_here
             return
-        quiet = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+        if address is None and os.environ.get("RAY_ADDRESS"):  # ray.init would connect there too
+            address = os.environ["RAY_ADDRESS"]
+        if address == "local":
+            address = None
         if address is not None:
-            try:
-                ray.init(address=address, **quiet)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise ConfigError(
-                    f"cannot connect to the Ray cluster at {address!r}: {exc}; start one with `ray start --head` "
-                    "and pass the address it prints, or leave --address out to start a local Ray"
-                ) from None
+            given = [name for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus)) if value is not None]
+            if given:
+                raise ConfigError(f"executor 'ray': {' and '.join(given)} {'size' if len(given) > 1 else 'sizes'} "
+                                  "a local Ray that ddr starts; a "
+                                  f"cluster (--address {address}) has its own resources: leave them out")
+            _connect_cluster(ray, address, self.connect_timeout)
             return
-        ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **quiet)
+        if timeout_given:
+            raise ConfigError("executor 'ray': connect_timeout applies to connecting to a running cluster "
+                              "(--address ADDR); without --address ddr starts a local Ray: leave the option out")
+        _start_local(ray, num_cpus, num_gpus)
         if not _started_here:
             atexit.register(_shutdown_started_ray)
         _started_here = self.started = True
@@ -206,6 +261,339 @@ def _check_resources(ray: Any, options: dict[str, Any]) -> None:
             )
 
 
+_QUIET = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+"""What ``ray.init`` is always given."""
+
+
+def _check_timeout(value: float | None) -> float:
+    """The connect timeout in seconds: ``value``, or :data:`DEFAULT_CONNECT_TIMEOUT` for ``None``."""
+    if value is None:
+        return DEFAULT_CONNECT_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"executor 'ray': connect_timeout must be a positive number of seconds, got {value!r} "
+                          "(e.g. --executor-option connect_timeout=60)")
+    return float(value)
+
+
+def _not_answering(address: str, timeout: float, reason: str) -> ConfigError:
+    return ConfigError(
+        f"the Ray cluster at {address!r} did not answer within {timeout:g} s ({reason}); start it with "
+        "`ray start --head` and pass the address it prints, check the address (host:port of the head node's "
+        "GCS, 6379 unless `ray start` was told otherwise), raise the limit with --executor-option "
+        "connect_timeout=SECONDS for a slow cluster, or leave --address out to start a local Ray"
+    )
+
+
+def _host_port(address: str) -> "tuple[str, int] | None":
+    """``(host, port)`` of a ``host:port`` or ``ray://host:port`` address, ``None`` for other forms
+    (``auto``: Ray finds the address itself)."""
+    rest = address.strip()
+    if rest.startswith("ray://"):
+        rest = rest[len("ray://"):]
+    if "://" in rest or ":" not in rest:
+        return None
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Raise :func:`_not_answering` unless a TCP connection to ``address`` opens within ``timeout``
+    seconds (nothing listening, an unknown host or an unreachable network fail at once)."""
+    where = _host_port(address)
+    if where is None:
+        return
+    try:
+        with socket.create_connection(where, timeout=timeout):
+            pass
+    except socket.gaierror as exc:
+        raise _not_answering(address, timeout, f"unknown host {where[0]!r}: {exc.strerror or exc}") from None
+    except ConnectionRefusedError:
+        raise _not_answering(address, timeout, "connection refused: nothing listens at that port") from None
+    except TimeoutError:
+        raise _not_answering(address, timeout, "no TCP connection") from None
+    except OSError as exc:
+        raise _not_answering(address, timeout, exc.strerror or type(exc).__name__) from None
+
+
+class _SigtermWarning(logging.Filter):
+    """Hides Ray's warning that ``ray.init`` off the main thread sets no SIGTERM handler (ddr has its own)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _connect_cluster(ray: Any, address: str, timeout: float) -> None:
+    """``ray.init(address=...)``, or a :class:`~ddr.errors.ConfigError` within about ``timeout``
+    seconds when the cluster does not answer.
+
+    A TCP probe fails at once when nothing listens at ``host:port``; past it, ``ray.init`` runs in
+    a daemon thread that the caller waits for at most the rest of ``timeout``. Ray retries a GCS
+    that does not answer for minutes: an attempt given up on goes on in its thread (its warnings
+    may still be printed) and, should it ever connect, shuts that connection down itself, so no
+    Ray state is left half-initialised in this process.
+    """
+    deadline = time.monotonic() + timeout
+    _probe(address, timeout)
+    lock = threading.Lock()
+    state: dict[str, Any] = {"abandoned": False, "error": None, "done": False}
+
+    def attempt() -> None:
+        quiet = logging.getLogger("ray._private.worker")
+        hide = _SigtermWarning()
+        quiet.addFilter(hide)
+        try:
+            ray.init(address=address, **_QUIET)
+        except BaseException as exc:  # reported to the waiting thread (or dropped once it gave up)
+            _quiet_shutdown(ray)
+            with lock:
+                state["error"] = exc
+        else:
+            with lock:
+                abandoned = state["abandoned"]
+                state["done"] = not abandoned
+            if abandoned:  # connected after the caller gave up: leave nothing initialised behind
+                _quiet_shutdown(ray)
+        finally:
+            quiet.removeFilter(hide)
+
+    thread = threading.Thread(target=attempt, name="ddr-ray-connect", daemon=True)
+    thread.start()
+    try:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    finally:
+        with lock:
+            connected, error = state["done"], state["error"]
+            if not connected:
+                state["abandoned"] = True
+    if connected:
+        return
+    if error is None:
+        raise _not_answering(address, timeout, "no reply from its GCS")
+    if isinstance(error, Exception):  # Ray's own refusal (no cluster found, version mismatch, ...)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address!r}: {reason}; start one with `ray start --head` "
+            "and pass the address it prints, or leave --address out to start a local Ray"
+        ) from None
+    raise error
+
+
+def _quiet_shutdown(ray: Any) -> None:
+    """``ray.shutdown()`` after a failed or abandoned ``ray.init``; a failure of it changes nothing."""
+    try:
+        ray.shutdown()
+    except Exception:  # nothing was initialised: nothing to undo
+        pass
+
+
+def _start_local(ray: Any, num_cpus: int | None, num_gpus: int | None) -> None:
+    """Start a local Ray in this process whose processes end with it.
+
+    ``ray.init(address="local")`` (a new instance, never a ``ray start`` cluster running on this
+    machine) runs in this thread (Ray binds its processes' lives to the thread that starts them,
+    with ``PR_SET_PDEATHSIG`` on Linux), with :data:`OWNER_VARIABLE` set in the environment they
+    inherit, after :func:`_start_watchdog`. A SIGTERM handler this process had (the CLI's,
+    which raises :class:`~ddr.errors.Terminated`) or an ignored SIGTERM is kept: ``ray.init``
+    would replace it with its own ``sys.exit``.
+    """
+    token = uuid.uuid4().hex
+    _start_watchdog(token)
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if main else None
+    before = os.environ.get(OWNER_VARIABLE)
+    os.environ[OWNER_VARIABLE] = token
+    keep = main and handler is not None and handler is not signal.SIG_DFL
+    try:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **_QUIET)  # its own, not one running here
+    except BaseException as exc:
+        _quiet_shutdown(ray)
+        _stop_watchdog()
+        if keep and callable(handler) and isinstance(exc, SystemExit) and exc.code == signal.SIGTERM:
+            handler(signal.SIGTERM, None)  # SIGTERM met Ray's handler (sys.exit) while it started: ddr's instead
+        raise
+    finally:
+        if before is None:
+            os.environ.pop(OWNER_VARIABLE, None)
+        else:
+            os.environ[OWNER_VARIABLE] = before
+        if keep:
+            signal.signal(signal.SIGTERM, handler)
+
+
+_WATCHDOG = r"""
+import os, select, signal, sys, time
+for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # it outlives the driver by moments, whatever the driver got
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+tag = (sys.argv[1] + "=" + sys.argv[2]).encode()
+me, driver, began = os.getpid(), os.getppid(), time.monotonic()
+
+def table():  # pid -> (parent pid, start time, state) of every process
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/" + name + "/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                out[int(name)] = (int(fields[1]), fields[19], fields[0])
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+def marked(pid):  # Ray's setproctitle wipes the environment of its agents: they are found as children
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            return tag in f.read().split(b"\0")
+    except OSError:
+        return False
+
+def below(tab, roots):  # the descendants of roots
+    children = {}
+    for pid, (ppid, _, _) in tab.items():
+        children.setdefault(ppid, []).append(pid)
+    seen, todo = set(), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in seen and child != me:
+                seen.add(child)
+                todo.append(child)
+    return seen
+
+def ours(tab, known):  # the Ray processes: marked ones, those seen before, and their descendants
+    found = {pid for pid in tab if pid != me and pid != driver and marked(pid)}
+    found |= {pid for pid, start in known.items() if pid in tab and tab[pid][1] == start}
+    found |= below(tab, found)
+    return {pid for pid in found if tab[pid][2] not in (b"Z", b"X")}
+
+def kill(pid, start):
+    try:
+        fd = os.pidfd_open(pid)  # race-free: the process checked is the process killed
+    except (AttributeError, OSError):
+        fd = None
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[19] != start:
+                return
+        if fd is None:
+            os.kill(pid, signal.SIGKILL)
+        else:
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except (OSError, IndexError):
+        pass
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+known, said = {}, b""
+while True:  # until the end of the pipe: the driver ended, or shut its Ray down and says "clean"
+    ready, _, _ = select.select([0], [], [], 0.2 if time.monotonic() - began < 60 else 2.0)
+    if ready:
+        data = os.read(0, 4096)
+        if not data:
+            break
+        said += data
+    tab = table()
+    if driver not in tab or tab[driver][2] in (b"Z", b"X"):  # ended, though something still holds the pipe
+        break
+    roots = {pid for pid in below(tab, [driver]) if marked(pid)}  # while it lives, its Ray is below it
+    for pid in roots | below(tab, roots):
+        known[pid] = tab[pid][1]
+# clean: Ray's processes are ending; give them 2 s, then kill what is left. Killed driver: kill at once,
+# and look again for 2 s (a process forked as the driver died shows up a moment later)
+grace = time.monotonic() + 2.0
+while time.monotonic() < grace + 30:
+    tab = table()
+    left = ours(tab, known)
+    if not left and (said == b"clean" or time.monotonic() > grace):
+        break
+    if said != b"clean" or time.monotonic() > grace:
+        for pid in left:
+            kill(pid, tab[pid][1])
+    time.sleep(0.1)
+"""
+"""The watchdog's program (stdlib only). While the driver lives it notes, every 0.2 s (every 2 s
+after the first minute), the processes of the driver's Ray: those whose environment carries
+``DDR_RAY_OWNER=<token>`` (the GCS, the raylet, the workers) and their descendants (the raylet's
+agents, whose environment Ray's ``setproctitle`` wipes). At the end of its stdin it SIGKILLs every
+one still running (Linux: ``/proc``)."""
+
+
+def _start_watchdog(token: str) -> None:
+    """Start the watchdog of the local Ray marked ``token``: a small process that reads a pipe
+    only this process writes, so it sees the end of file when this process ends, however it
+    ends, and then kills every process of that Ray still running. Ray ties its GCS and raylet to
+    this process (``PR_SET_PDEATHSIG``), but the raylet's agents (dashboard and runtime-env
+    agents) would otherwise stay about a minute after a kill -9 (they wait for the dead GCS).
+    Linux only (it reads ``/proc``); elsewhere nothing is started.
+    """
+    global _watchdog
+    if _watchdog is not None or not sys.platform.startswith("linux") or not os.path.isdir("/proc"):
+        return
+    try:
+        _watchdog = subprocess.Popen([sys.executable, "-S", "-c", _WATCHDOG, OWNER_VARIABLE, token],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        _LOG.warning(f"ddr could not start the watchdog of its local Ray ({exc}); if ddr is killed "
+                     "outright, end the Ray processes it leaves (ps: ray::, raylet, gcs_server) by hand")
+
+
+def _stop_watchdog(clean: bool = False, wait: float = 10.0) -> None:
+    """Tell the watchdog that this process is done with its Ray (``clean``: ``ray.shutdown()`` ran,
+    so it gives Ray's processes 2 s to end by themselves) and wait for it at most ``wait``
+    seconds, so nothing of that Ray is left when this process ends."""
+    global _watchdog
+    watchdog, _watchdog = _watchdog, None
+    if watchdog is None:
+        return
+    try:
+        if watchdog.stdin is not None:
+            if clean:
+                watchdog.stdin.write(b"clean")
+            watchdog.stdin.close()
+        watchdog.wait(timeout=wait)
+    except (OSError, subprocess.TimeoutExpired):  # it goes on by itself: nothing to wait for
+        pass
+
+
+def _remember_sigterm() -> None:
+    """Make this process's SIGTERM handler remember the exception it raises (main thread only).
+
+    Ray turns an exception that a signal handler raises while ``ray.wait``/``ray.get`` block into
+    a bare ``KeyboardInterrupt``; :func:`_blocking` raises the remembered one instead, so the CLI's
+    :class:`~ddr.errors.Terminated` still ends ddr with status 143. (SIGINT is left alone: its
+    handler is recognised by identity, and Ctrl-C ends with 130 either way.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGTERM)
+    if not callable(handler) or getattr(handler, "_ddr_remembers", False):
+        return
+
+    def remembering(signum: int, frame: Any) -> Any:
+        try:
+            return handler(signum, frame)
+        except BaseException as exc:
+            _signalled[:] = [exc]
+            raise
+
+    remembering._ddr_remembers = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGTERM, remembering)
+
+
+def _blocking(call: "Callable[..., Any]", *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)`` (``ray.wait``, ``ray.get``); the bare ``KeyboardInterrupt`` Ray makes
+    of a SIGTERM handler's exception is raised as that exception (:func:`_remember_sigterm`)."""
+    _signalled.clear()
+    try:
+        return call(*args, **kwargs)
+    except KeyboardInterrupt as exc:
+        if type(exc) is KeyboardInterrupt and _signalled:
+            raise _signalled.pop() from None
+        raise
+
+
 def _remote_task(ray: Any, function: "Callable[..., Any]") -> Any:
     """The Ray remote function of ``function`` (made once per process and function)."""
     if function not in _remote:
@@ -223,7 +611,7 @@ class RayPending:
         """Yield every ``_WAIT_SECONDS`` until the task has finished (so a caller can show a
         ticking bar, and Ctrl-C or SIGTERM is handled promptly)."""
         while True:
-            done, _ = self.ray.wait([self.ref], num_returns=1, timeout=_WAIT_SECONDS)
+            done, _ = _blocking(self.ray.wait, [self.ref], num_returns=1, timeout=_WAIT_SECONDS)
             if done:
                 return
             yield None
@@ -245,7 +633,7 @@ class RayPending:
 def _completions(ray: Any, pending: "dict[Any, StudentJob]") -> "Iterator[tuple[StudentJob, dict[str, Any]]]":
     """``(job, reply)`` as tasks finish, removing each from ``pending`` (what is left is unfinished)."""
     while pending:
-        done, _ = ray.wait(list(pending), num_returns=1, timeout=_WAIT_SECONDS)
+        done, _ = _blocking(ray.wait, list(pending), num_returns=1, timeout=_WAIT_SECONDS)
         for ref in done:
             job = pending.pop(ref)
             yield job, _get(ray, ref, job)
@@ -254,7 +642,7 @@ def _completions(ray: Any, pending: "dict[Any, StudentJob]") -> "Iterator[tuple[
 def _get(ray: Any, ref: Any, what: "StudentJob | str") -> dict[str, Any]:
     """A finished task's reply; a worker's DdrError is raised here as the same class and message."""
     try:
-        reply = ray.get(ref)
+        reply = _blocking(ray.get, ref)
     except ray.exceptions.RayTaskError:
         raise  # a bug in ddr's task code: keep the worker's traceback
     except ray.exceptions.RayError as exc:

@@ -13,7 +13,8 @@ def ddr_executors() -> list[ExecutorSpec]:
                      summary="one job after another in this process (the default)",
                      presets={"compiled": {"compile": True}, "bf16": {"bf16": True}}),
         ExecutorSpec(name="ray", target="ddr.execute.ray:RayExecutor",
-                     summary="each job a Ray task, on a local Ray or a cluster (--address ADDR)"),
+                     summary="each job a Ray task, on a local Ray (ended with ddr) or a cluster (--address ADDR; "
+                             "--executor-option connect_timeout=SECONDS, default 30)"),
         ExecutorSpec(name="batched", target="ddr.execute.batched:BatchedExecutor",
                      summary="compatible students trained together as one stacked model (grouped convs / vmap); "
                              "the rest job by job",

@@ -209,7 +209,8 @@ def test_a_distillation_runs_as_a_ray_task_and_gives_the_local_set(local_ray: An
     local = distilled("local")
     assert spy.calls == []
     remote = distilled("ray")
-    assert [what for what, _ in spy.calls] == [f"the distillation of method '{method}' (plugin '{method}', ddr-bench "
+    plugin = method.split(".")[0]
+    assert [what for what, _ in spy.calls] == [f"the distillation of method '{method}' (plugin '{plugin}', ddr-bench "
                                                f"{version('ddr-bench')})"]
     assert remote.key == local.key and not remote.cached
     assert torch.equal(remote.distilled.images, local.distilled.images)
