@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ddr.errors import ArtifactError, ConfigError
+from ddr.protocol.bounds import check_bound
 
 DEFAULT_OUT = "ddr-runs"
 
@@ -146,7 +147,7 @@ def check_executor_options(system: Any, executor: str, options: dict[str, Any]) 
             close = difflib.get_close_matches(key, takes, n=1, cutoff=0.6)
             where = ("; --address is for an executor that runs jobs on a cluster (--executor ray)"
                      if key == "address" else f"; did you mean '{close[0]}'?" if close else "")
-            raise ConfigError(f"{flag}: executor '{resolved.name}' has no option '{key}' and would ignore it"
+            raise ConfigError(f"{flag}: executor '{resolved.spec.name}' has no option '{key}' and would ignore it"
                               f"{where}; its options: {', '.join(takes) or 'none'}")
 
 
@@ -205,6 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.distill_seeds is not None:
         if args.distill_seeds < 1:
             raise ConfigError(f"--distill-seeds must be at least 1, got {args.distill_seeds}")
+        check_bound("distill_seeds", args.distill_seeds, what="--distill-seeds")
         if args.eval_arch is not None or args.save_distilled is not None:
             raise ConfigError("--distill-seeds cannot be combined with --eval-arch or --save-distilled; "
                               "write a suite file (seeds: [...], eval_archs: [...]) instead")
@@ -322,12 +324,56 @@ def read_record(folder: Path) -> dict[str, Any]:
             data[name] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise ArtifactError(f"cannot read {path}: {exc}; the record is corrupt (rerun the evaluation)") from exc
+        except RecursionError:
+            raise ArtifactError(f"cannot read {path}: its JSON nests too deeply to read; the record is corrupt "
+                                "(rerun the evaluation)") from None
         if not isinstance(data[name], dict):
             raise ArtifactError(f"{path} does not hold a JSON object; the record is corrupt (rerun the evaluation)")
     for key in ("protocol", "protocol_version", "seed", "ddrs"):
         if key not in data["metrics"]:
             raise ArtifactError(f"{files['metrics']} lacks '{key}'; the record is incomplete (rerun the evaluation)")
+    _check_shown_fields(data["metrics"], files["metrics"])
     return data
+
+
+_SUMMARIES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars")
+"""The score summaries ``ddr show`` prints from metrics.json."""
+
+
+def _check_shown_fields(metrics: dict[str, Any], path: Path) -> None:
+    """ArtifactError when a field ``ddr show`` prints does not have the shape ddr writes."""
+
+    def number(value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            float(value)
+        except OverflowError:
+            return False
+        return True
+
+    def corrupt(key: str, expected: str) -> ArtifactError:
+        return ArtifactError(f"{path}: '{key}' must be {expected}, got {metrics.get(key)!r:.80}; the record is corrupt "
+                             "(rerun the evaluation)")
+
+    for key in _SUMMARIES:
+        summary = metrics.get(key)
+        if key not in metrics or (key == "ars" and summary is None):
+            continue
+        if not isinstance(summary, dict) or not number(summary.get("mean")) or not (
+                isinstance(summary.get("n", 0), int) and not isinstance(summary.get("n", 0), bool)) or (
+                summary.get("n", 0) > 1 and not number(summary.get("std"))):
+            raise corrupt(key, "a summary object {mean, std, n, values} of numbers")
+    for key in ("distill_seconds", "eval_seconds"):
+        if key in metrics and not number(metrics[key]):
+            raise corrupt(key, "a number of seconds")
+    if not isinstance(metrics.get("reused_jobs") or {}, dict):
+        raise corrupt("reused_jobs", "an object {role: count}")
+    if not isinstance(metrics.get("distilled_sha256") or "", str):
+        raise corrupt("distilled_sha256", "the hex digest of the distilled set")
+    spec = metrics.get("run_spec", {})
+    if not isinstance(spec, dict) or not isinstance(spec.get("protocol_overrides") or {}, dict):
+        raise corrupt("run_spec", "an object whose 'protocol_overrides' is an object")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -85,16 +85,7 @@ class ParamSpec:
             if self.nullable:
                 return None
             raise ConfigError(f"{where}parameter {self.name} must not be null; {self.describe_type()}")
-        ok = {
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "float": isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(float(value)),
-            "str": isinstance(value, str),
-            "bool": isinstance(value, bool),
-            "mapping": isinstance(value, Mapping),
-            "list": isinstance(value, (list, tuple)),
-            "any": True,
-        }[self.type]
+        ok = _fits(self.type, value)
         if not ok:
             raise ConfigError(f"{where}parameter {self.name}={value!r} is invalid; {self.describe_type()}")
         if self.choices and value not in self.choices:
@@ -118,6 +109,22 @@ class ParamSpec:
         return {"name": self.name, "type": self.type, "default": _jsonable(self.default), "doc": self.doc,
                 "choices": [_jsonable(c) for c in self.choices] or None, "minimum": self.minimum,
                 "nullable": self.nullable}
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of the parameter type ``kind`` (a float is finite; an int too large
+    for a float is no float)."""
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        try:
+            return math.isfinite(value)
+        except OverflowError:
+            return False
+    return {"str": isinstance(value, str), "bool": isinstance(value, bool), "mapping": isinstance(value, Mapping),
+            "list": isinstance(value, (list, tuple)), "any": True}[kind]
 
 
 def _jsonable(value: Any) -> Any:

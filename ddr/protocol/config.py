@@ -12,12 +12,14 @@ Metric definitions and the shipped protocols: docs/protocol.md.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
+from ddr.protocol.bounds import check_bound
 from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes
 from ddr.records.recipe import Recipe
 
@@ -163,6 +165,16 @@ def _recipe(section: Mapping[str, Any]) -> Recipe:
                   milestones=tuple(float(m) for m in section["milestones"]), gamma=section["gamma"])
 
 
+def _finite(value: Any) -> bool:
+    """A number (not a bool) that is a finite float, an int too large for a float excluded."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_values(p: Mapping[str, Any], where: str) -> None:
     if p["selection"] not in SELECTIONS:
         raise ConfigError(f"{where}: selection must be one of {SELECTIONS}, got {p['selection']!r}")
@@ -177,9 +189,13 @@ def _check_values(p: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: train.epochs must be a number of epochs >= 1, got null")
         if epochs is not None and epochs < 1:
             raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
-        if not recipe["lr"] > 0 or recipe["batch_size"] < 1:
-            raise ConfigError(f"{where}: {section}.lr must be > 0 and {section}.batch_size >= 1 "
+        check_bound("epochs", epochs, what=f"{where}: {section}.epochs")
+        if not _finite(recipe["lr"]) or not recipe["lr"] > 0 or recipe["batch_size"] < 1:
+            raise ConfigError(f"{where}: {section}.lr must be a finite number > 0 and {section}.batch_size >= 1 "
                               f"(got {recipe['lr']}, {recipe['batch_size']})")
+        for key in ("momentum", "weight_decay", "gamma"):
+            if not _finite(recipe[key]) or recipe[key] < 0:
+                raise ConfigError(f"{where}: {section}.{key} must be a finite number >= 0, got {recipe[key]!r}")
         if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 1
                    for m in recipe["milestones"]):
             raise ConfigError(f"{where}: {section}.milestones are fractions of the epochs in [0, 1], "
@@ -188,21 +204,22 @@ def _check_values(p: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: real.selection must be one of {REAL_SELECTIONS}, got {p['real']['selection']!r}")
     if p["num_eval"] < 1:
         raise ConfigError(f"{where}: num_eval must be >= 1")
+    check_bound("num_eval", p["num_eval"], what=f"{where}: num_eval")
     grid = p["lr_grid"]
     if p["selection"] != "last" and not grid:
         raise ConfigError(f"{where}: selection '{p['selection']}' searches lr_grid, which is empty; list learning rates")
-    if not all(isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr > 0 for lr in grid):
-        raise ConfigError(f"{where}: lr_grid must list positive learning rates, got {grid!r}")
+    if not all(_finite(lr) and lr > 0 for lr in grid):
+        raise ConfigError(f"{where}: lr_grid must list positive learning rates (finite numbers), got {grid!r}")
     if p["selection"] == "validation" and p["validation_per_class"] < 1:
         raise ConfigError(f"{where}: selection 'validation' needs validation_per_class >= 1")
     if p["validation_per_class"] < 0 or p["test_interval"] < 1:
         raise ConfigError(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
     for key in ("w", "lambda"):
         value = p["metrics"][key]
-        if not 0.0 <= float(value) <= 1.0:
+        if not 0.0 <= value <= 1.0:  # compared exactly: an int too large for a float is out of range too
             raise ConfigError(f"{where}: metrics.{key} must be within [0, 1], got {value}")
     for size in p["student"]["arch_by_size"]:
-        if not str(size).isdigit():
+        if not str(size).isdecimal():  # '²' is a digit that int() refuses
             raise ConfigError(f"{where}: student.arch_by_size keys are image sizes in pixels, got {size!r}")
 
 

@@ -21,7 +21,6 @@ import yaml
 
 from ddr.errors import ConfigError
 
-
 MAX_DEPTH = 100
 """How deeply the lists and mappings of a config may nest (ddr's own files use 4 levels)."""
 MAX_VALUES = 100_000
@@ -58,8 +57,9 @@ def parse_yaml_text(text: str, where: str) -> Any:
     except RecursionError:
         raise ConfigError(f"{where}: invalid YAML: its lists or mappings nest too deeply to read (more than "
                           f"{MAX_DEPTH} levels); flatten them") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # a tagged value that is not of its type: !!timestamp 2001-13-99
-        raise ConfigError(f"{where}: invalid YAML: a value does not fit its type ({exc})") from exc
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as exc:
+        # PyYAML's constructors fail this way on a tagged value that is not of its type (!!timestamp x)
+        raise ConfigError(f"{where}: invalid YAML: a value does not fit its type ({type(exc).__name__}: {exc})") from exc
     check_tree(data, where)
     return data
 
@@ -143,8 +143,10 @@ def load_yaml_with_includes(location: str, _seen: tuple[str, ...] = ()) -> dict[
     includes = data.pop("include", None)
     if includes is None:
         return data
+    if not isinstance(includes, (str, list)):
+        raise ConfigError(f"{location}: include must be a file name or a list of file names, got {includes!r}")
     merged: dict[str, Any] = {}
-    for inc in [includes] if isinstance(includes, str) else list(includes):
+    for inc in [includes] if isinstance(includes, str) else includes:
         if not isinstance(inc, str):
             raise ConfigError(f"{location}: include entries must be file names, got {inc!r}")
         package_ref = ":" in inc and _PACKAGE_RE.match(inc.partition(":")[0]) and inc[1:3] != ":\\"
@@ -201,6 +203,8 @@ def dotted_to_nested(pairs: Mapping[str, Any]) -> dict[str, Any]:
     """``{"train.epochs": 50}`` -> ``{"train": {"epochs": 50}}``."""
     out: dict[str, Any] = {}
     for key, value in pairs.items():
+        if not isinstance(key, str):  # a YAML `set:` mapping may have number or null keys
+            raise ConfigError(f"override key {key!r} is not a name; write a dotted key such as train.epochs")
         node = out
         parts = key.split(".")
         for part in parts[:-1]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DdrError, DistilledSetError
+from ddr.protocol.bounds import check_bound
 from ddr.protocol.config import Protocol, default_protocol, resolve_protocol
 from ddr.records.run import EvaluationResult
 from ddr.resources.service import Resources
@@ -105,6 +106,7 @@ class Evaluator:
         o = self.options
         if not isinstance(o.ipc, int) or isinstance(o.ipc, bool) or o.ipc < 1:
             raise ConfigError(f"ipc must be a positive integer, got {o.ipc!r}")
+        check_bound("ipc", o.ipc, what="ipc")
         if o.lr is not None and not (isinstance(o.lr, (int, float)) and o.lr > 0):
             raise ConfigError(f"--lr must be a positive learning rate, got {o.lr!r}")
         self.ipc: int = o.ipc

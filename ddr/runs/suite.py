@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ddr.errors import ConfigError, DdrError
+from ddr.protocol.bounds import check_bound
 from ddr.protocol.yaml import check_schema, load_yaml_with_includes
 from ddr.store.hashing import sha256_json
 
@@ -220,9 +221,13 @@ def _load_suite(path: str | Path, system: Any) -> Suite:
     for ipc in ipcs:
         if ipc < 1:
             raise ConfigError(f"{where}: ipcs must be >= 1, got {ipc}")
+        check_bound("ipc", ipc, what=f"{where}: ipcs")
     for key in ("num_eval", "epochs"):
         if key in data and data[key] < 1:
             raise ConfigError(f"{where}: '{key}' must be >= 1, got {data[key]}")
+        check_bound(key, data.get(key), what=f"{where}: {key}")
+    runs = len(datasets) * len(ipcs) * max(len(methods), 1) * len(seeds) * len(eval_archs)
+    check_bound("suite_runs", runs, what=f"{where}: datasets x ipcs x methods x seeds x eval_archs")
     overrides: dict[str, Any] = dict(data.get("set") or {})
     if "num_eval" in data:
         overrides["num_eval"] = data["num_eval"]

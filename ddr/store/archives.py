@@ -27,6 +27,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -76,11 +77,14 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
     parts = [p for p in path.parts if p not in ("", ".")]
     if not parts:
         raise _refuse(archive, f"member {name!r} names no file")
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in parts):
+        raise _refuse(archive, f"member {name[:80]!r}... has a file name longer than 255 bytes")
     return PurePosixPath(*parts)
 
 
 def _zip_members(archive: Path, handle: zipfile.ZipFile) -> Iterator[tuple[Member, zipfile.ZipInfo]]:
     for info in handle.infolist():
+        _check_name(archive, info.filename)  # before is_dir(), which fails on an empty name
         kind_bits = stat.S_IFMT(info.external_attr >> 16)  # Unix file type, when the zip records one
         kind = "dir" if info.is_dir() else "file"
         if kind_bits and kind_bits not in (stat.S_IFREG, stat.S_IFDIR):
@@ -90,7 +94,14 @@ def _zip_members(archive: Path, handle: zipfile.ZipFile) -> Iterator[tuple[Membe
 
 
 def _tar_members(archive: Path, handle: tarfile.TarFile) -> Iterator[tuple[Member, tarfile.TarInfo]]:
-    for info in handle:  # lazily: a member is checked as soon as its header is read
+    headers = iter(handle)
+    while True:  # lazily: a member is checked as soon as its header is read
+        try:
+            info = next(headers)
+        except StopIteration:
+            return
+        except Exception as exc:  # a damaged stream: tarfile, zlib, bz2 (OSError) and lzma errors share no base class
+            raise _unreadable(archive, "tar", exc) from None
         if info.issym() or info.islnk():
             raise _refuse(archive, f"member {info.name!r} is a {'symbolic' if info.issym() else 'hard'} link "
                                    f"(to {info.linkname!r})")
@@ -150,12 +161,20 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
+def _unreadable(archive: Path, kind: str, exc: BaseException) -> DataError:
+    return DataError(f"cannot read {archive} as a {kind} archive: {type(exc).__name__}: {exc}; the file is damaged: "
+                     "delete it and download it again")
+
+
 def _copy(archive: Path, name: str, source: IO[bytes], dest: Path, declared: int) -> None:
     """Copy a member's bytes, refusing more than it declared (a lying header)."""
     written = 0
     with open(dest, "wb") as out:
         while True:
-            chunk = source.read(CHUNK)
+            try:
+                chunk = source.read(CHUNK)
+            except Exception as exc:  # damaged data: BadZipFile (CRC), zlib/lzma errors, bz2's OSError, EOFError
+                raise _refuse(archive, f"member {name!r} cannot be decompressed ({type(exc).__name__}: {exc})") from None
             if not chunk:
                 break
             written += len(chunk)
@@ -191,7 +210,7 @@ def safe_extract(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max
     try:
         if zipfile.is_zipfile(archive):
             _extract_zip(archive, staging, max_bytes, max_ratio, max_members)
-        elif tarfile.is_tarfile(archive):
+        elif _is_tarfile(archive):
             _extract_tar(archive, staging, max_bytes, max_ratio, max_members)
         else:
             raise DataError(f"{archive} is neither a zip nor a tar archive; delete it and download it again")
@@ -207,20 +226,42 @@ def safe_extract(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _is_tarfile(archive: Path) -> bool:
+    """``tarfile.is_tarfile``, whose read of the first header raises on a damaged compressed stream."""
+    try:
+        return tarfile.is_tarfile(archive)
+    except Exception as exc:  # noqa: BLE001 - EOFError, zlib.error, lzma.LZMAError, bz2's OSError
+        raise _unreadable(archive, "tar", exc) from None
+
+
 def _write_members(archive: Path, staging: Path, members: Any, open_member: Any, budget: "_Budget") -> None:
     """Check every member against ``budget`` first, then write them under ``staging``;
     ``open_member(handle_info)`` opens one file member's data."""
     pairs = []
+    files: set[PurePosixPath] = set()
+    folders: set[PurePosixPath] = set()
     for member, info in members:
         budget.add(member)
         pairs.append((member, info))
+        path = _check_name(archive, member.name)
+        (folders if member.kind == "dir" else files).add(path)
+        folders.update(list(path.parents)[:-1])  # every folder above it ('.' left out)
+    clashes = sorted(str(path) for path in files & folders)
+    if clashes:
+        raise _refuse(archive, f"member {clashes[0]!r} is both a file and a folder")
     for member, info in pairs:
         dest = staging / _check_name(archive, member.name)
         if member.kind == "dir":
             dest.mkdir(parents=True, exist_ok=True)
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open_member(member, info) as source:
+        try:
+            source = open_member(member, info)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bad local header, an encrypted or unknown compression method
+            raise _refuse(archive, f"member {member.name!r} cannot be read ({type(exc).__name__}: {exc})") from None
+        with source:
             _copy(archive, member.name, source, dest, member.size)
 
 
@@ -253,13 +294,16 @@ def _extract_tar(archive: Path, staging: Path, max_bytes: int, max_ratio: float,
 
 
 def _merge(source: Path, dest: Path) -> None:
-    """Move ``source`` onto ``dest``: a file replaces a file, a directory merges into a directory."""
+    """Move ``source`` onto ``dest``: a file replaces a file or folder, a folder merges into a folder
+    and replaces a file or link."""
     if source.is_dir() and dest.is_dir() and not dest.is_symlink():
         for child in source.iterdir():
             _merge(child, dest / child.name)
         return
     if dest.is_dir() and not dest.is_symlink():
         shutil.rmtree(dest)
+    elif source.is_dir() and (dest.exists() or dest.is_symlink()):
+        dest.unlink()  # a file or link where the archive has a folder: the link itself goes, never its target
     os.replace(source, dest)
 
 
@@ -281,7 +325,7 @@ def safe_gunzip(packed: Path, dest: Path, *, max_bytes: int = MAX_BYTES, max_rat
                     raise _refuse(packed, f"it decompresses to more than {_size(limit)} (a compression bomb)")
                 out.write(chunk)
         os.replace(partial, dest)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot decompress {packed}: {exc}; delete it and download again") from None
     finally:
         partial.unlink(missing_ok=True)

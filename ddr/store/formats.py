@@ -247,10 +247,13 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
             )
     try:
         record = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8, not JSON, an integer of more than 4300 digits
         raise ArtifactError(
             f"cannot read {meta_file}: {e}\n  the file is corrupt; re-copy it or re-run distillation"
         ) from e
+    except RecursionError:
+        raise ArtifactError(f"cannot read {meta_file}: its JSON nests too deeply to read\n  the file is corrupt; "
+                            "re-copy it or re-run distillation") from None
     if not isinstance(record, dict) or record.get("format") != FORMAT_NAME:
         found = record.get("format") if isinstance(record, dict) else type(record).__name__
         raise ArtifactError(
@@ -272,9 +275,19 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
     if missing:
         raise ArtifactError(f"{tensor_file} lacks tensor(s) {missing}; found {sorted(tensors)}")
     lr = record.get("lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0):
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not _finite(lr) or lr <= 0):
         raise ArtifactError(f"{meta_file}: 'lr' is {lr!r}; expected a positive number or null (edit the file, "
                             "or re-run distillation)")
+    meta = record.get("meta") or {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("warnings", []), list):
+        raise ArtifactError(f"{meta_file}: 'meta' must be a JSON object (its 'warnings' a list), got {meta!r:.80}; "
+                            "edit the file, or re-run distillation")
+    for key, expected in (("pixel_space", PIXEL_SPACES), ("label_strategy", None)):
+        value = record.get(key)
+        if value is not None and not (isinstance(value, str) and (expected is None or value in expected)):
+            allowed = f"one of {', '.join(expected)}" if expected else "a label strategy name or null"
+            raise ArtifactError(f"{meta_file}: '{key}' is {value!r:.80}; expected {allowed} (edit the file, or "
+                                "re-run distillation)")
     ds = DistilledSet(
         images=tensors["images"],
         labels=tensors["labels"],
@@ -282,7 +295,7 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
         lr=lr,
         pixel_space=record.get("pixel_space", "normalized"),
         label_strategy=record.get("label_strategy"),
-        meta=dict(record.get("meta") or {}),
+        meta=dict(meta),
     )
     expected = record.get("sha256")
     if expected is not None and distilled_sha256(ds) != expected:
@@ -291,6 +304,14 @@ def _load_ddr_format(directory: Path) -> DistilledSet:
             "or mixed up; re-copy the artifact or re-run distillation"
         )
     return ds
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite`` that is False for an int too large for a float instead of raising."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def safe_torch_load(file: Path, what: str = "distilled-set file") -> Any:
@@ -377,11 +398,19 @@ def _expect_tensor(obj: Any, source: Path) -> "torch.Tensor":
 def _as_lr(obj: Any, source: Path) -> float:
     import torch
 
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return float(obj.detach().reshape(()).item())
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return float(obj)
-    found = f"a tensor of shape {tuple(obj.shape)}" if isinstance(obj, torch.Tensor) else f"a {type(obj).__name__}"
+    value: Any = None
+    if isinstance(obj, torch.Tensor) and obj.numel() == 1 and not obj.is_complex():
+        value = obj.detach().reshape(()).item()
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        value = obj
+    if value is not None:  # NaN, Inf and non-positive values are refused by validate_distilled
+        try:
+            return float(value)
+        except OverflowError:  # an int too large for a float
+            raise ArtifactError(f"{source}: the learning rate is an integer of {value.bit_length()} bits, too large "
+                                "for a number; store a positive learning rate") from None
+    found = (f"a {obj.dtype} tensor of shape {tuple(obj.shape)}" if isinstance(obj, torch.Tensor)
+             else f"a {type(obj).__name__}")
     raise ArtifactError(f"{source}: expected a learning rate (a number or one-element tensor), found {found}")
 
 
@@ -409,9 +438,9 @@ def _assemble(
     elif labels_obj.dim() == 2 and labels_obj.is_floating_point():
         soft = labels_obj.detach()
         hard = _labels_for_soft(soft, n, num_classes, ipc, source, warnings)
-    elif labels_obj.dim() == 1 and not labels_obj.is_floating_point():
+    elif labels_obj.dim() == 1 and not labels_obj.is_floating_point() and not labels_obj.is_complex():
         hard = labels_obj.detach().long()
-    elif labels_obj.dim() == 1 and bool(torch.all(labels_obj == labels_obj.round())):
+    elif labels_obj.dim() == 1 and labels_obj.is_floating_point() and bool(torch.all(labels_obj == labels_obj.round())):
         hard = labels_obj.detach().long()
     else:
         raise ArtifactError(
@@ -447,6 +476,9 @@ def _labels_for_soft(
     """Hard labels for a set that stores only soft logits: class-major (DD-Ranking) when the count
     allows it, else the argmax; disagreement with the argmax is reported."""
     k = int(soft.shape[1])
+    if k == 0:
+        raise ArtifactError(f"{source}: soft labels of shape {tuple(soft.shape)} have no classes; expected [N, K] "
+                            "logits with K >= 1")
     if soft.shape[0] != n:
         raise ArtifactError(f"{source}: {soft.shape[0]} soft labels for {n} images; expected one per image")
     if num_classes is not None and num_classes != k:
@@ -510,8 +542,11 @@ def _load_class_folders(root: Path, num_classes: int | None) -> DistilledSet:
                     img.load()
                     grey = img.mode in ("1", "L", "LA", "I", "I;16", "F")
                     array = np.asarray(img.convert("L" if grey else "RGB"), dtype=np.uint8)
-            except (OSError, UnidentifiedImageError, ValueError) as e:
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
                 raise ArtifactError(f"cannot decode image {file}: {e}\n  the file is corrupt; re-export it") from e
+            except Exception as e:  # noqa: BLE001 - PIL's decoders fail on damaged bytes with SyntaxError, struct.error, ...
+                raise ArtifactError(f"cannot decode image {file}: {type(e).__name__}: {e}\n  the file is corrupt; "
+                                    "re-export it") from e
             if first_size is None:
                 first_size = (array.shape[:2], file)
             elif array.shape[:2] != first_size[0]:

@@ -122,6 +122,9 @@ def _read_json_file(path: Path, required: bool) -> dict[str, Any] | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"cannot read {path}: {exc}\n  the record is corrupt; re-run it") from exc
+    except RecursionError:
+        raise ArtifactError(f"cannot read {path}: its JSON nests too deeply to read\n  the record is corrupt; "
+                            "re-run it") from None
     if not isinstance(data, dict):
         raise ArtifactError(f"{path} must hold a JSON object, found {type(data).__name__}")
     return data
@@ -142,13 +145,14 @@ def _safetensors_bytes(file: Path) -> dict[str, int]:
             if length > 100_000_000:
                 return {}
             header = json.loads(handle.read(length))
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError, struct.error, RecursionError):  # no readable header: sizes unknown
         return {}
     out = {}
-    for name, info in header.items():
-        if isinstance(info, dict) and "data_offsets" in info:
-            start, end = info["data_offsets"]
-            out[name] = int(end) - int(start)
+    for name, info in header.items() if isinstance(header, dict) else ():
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if isinstance(offsets, list) and len(offsets) == 2 and all(
+                isinstance(o, int) and not isinstance(o, bool) for o in offsets):
+            out[name] = offsets[1] - offsets[0]
     return out
 
 
@@ -160,7 +164,7 @@ def _storage(metrics: Mapping[str, Any], run_spec: Mapping[str, Any]) -> tuple[i
     images = metrics.get("image_bytes", storage.get("images"))
     soft = metrics.get("soft_label_bytes", storage.get("soft_labels"))
     if images is not None:
-        return int(images), None if soft is None else int(soft)
+        return _count(images), _count(soft)
     key = run_spec.get("distill_key")
     if not isinstance(key, str) or len(key) < 3:
         return None, None
@@ -184,9 +188,27 @@ def _sql_int(value: Any) -> Any:
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    """A byte or epoch count a column can hold (a whole number in 64 bits), else None (unknown)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        return None
+    return value
+
+
+def _scalar(value: Any, key: str, path: Path) -> Any:
+    """``value`` when it fits a plain column (a string, number, bool or null; :func:`_sql_int`
+    stores an int beyond 64 bits as text), else an ArtifactError naming the file and key."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    raise ArtifactError(f"{path}: '{key}' must be a string or a number, got {value!r:.80}; the record is corrupt or "
+                        "from an incompatible ddr version; re-run it")
 
 
 def load_record(folder: str | Path) -> dict[str, Any]:
@@ -231,38 +253,55 @@ def load_record(folder: str | Path) -> dict[str, Any]:
                                 f"'distilled_sha256' to name the evaluated set by")
     try:
         ipc = int(run_spec["ipc"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ArtifactError(f"{spec_path}: 'ipc' must be an integer, got {run_spec['ipc']!r}") from exc
+    if _count(ipc) is None:
+        raise ArtifactError(f"{spec_path}: 'ipc' is {ipc}, beyond any real set; the record is corrupt; re-run it")
     method_params = metrics.get("method_params", run_spec.get("method_params")) or {}
     seed = metrics.get("seed", run_spec.get("seed"))
     image_bytes, soft_bytes = _storage(metrics, run_spec)
     students = []
+    if not isinstance(metrics.get("students") or [], list):
+        raise ArtifactError(f"{metrics_path}: 'students' must be a list of student results, got "
+                            f"{metrics['students']!r:.80}; the record is corrupt; re-run it")
     for i, student in enumerate(metrics.get("students") or []):
         if not isinstance(student, dict) or "role" not in student or "accuracy" not in student:
             raise ArtifactError(f"{metrics_path}: students[{i}] needs 'role' and 'accuracy'")
+        index = student.get("index", i)
+        if _count(index) is None:
+            raise ArtifactError(f"{metrics_path}: students[{i}].index must be an integer, got {index!r:.80}")
         students.append({
-            "role": str(student["role"]), "index": int(student.get("index", i)), "seed": student.get("seed"),
+            "role": str(student["role"]), "index": _count(index),
+            "seed": _scalar(student.get("seed"), f"students[{i}].seed", metrics_path),
             "accuracy": _finite(student["accuracy"]), "lr": _finite(student.get("lr")),
-            "epochs": student.get("epochs_trained", student.get("epochs")), "seconds": _finite(student.get("seconds")),
+            "epochs": _count(student.get("epochs_trained", student.get("epochs"))),
+            "seconds": _finite(student.get("seconds")),
         })
-    created = metrics.get("created")
+    created = _scalar(metrics.get("created"), "created", metrics_path)
     if not created:
         created = datetime.fromtimestamp(metrics_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    run_id = _scalar(metrics.get("run_id"), "run_id", metrics_path)
+    if not run_id:
+        try:
+            run_id = sha256_json(run_spec)
+        except DdrError as exc:
+            raise ArtifactError(f"{spec_path}: {exc}; the record is corrupt; re-run it") from None
     row = {
-        "run_id": metrics.get("run_id") or sha256_json(run_spec),
-        "suite": metrics.get("suite", run_spec.get("suite")),
+        "run_id": run_id,
+        "suite": _scalar(metrics.get("suite", run_spec.get("suite")), "suite", metrics_path),
         "method": str(method),
         "method_params": method_params,
         "dataset": str(run_spec["dataset"]),
         "ipc": ipc,
-        "arch": run_spec.get("eval_arch", run_spec.get("arch")),
-        "label_strategy": run_spec.get("label_strategy"),
-        "protocol": metrics.get("protocol", run_spec.get("protocol")),
+        "arch": _scalar(run_spec.get("eval_arch", run_spec.get("arch")), "arch", spec_path),
+        "label_strategy": _scalar(run_spec.get("label_strategy"), "label_strategy", spec_path),
+        "protocol": _scalar(metrics.get("protocol", run_spec.get("protocol")), "protocol", metrics_path),
         "protocol_version": None if metrics.get("protocol_version", run_spec.get("protocol_version")) is None
         else str(metrics.get("protocol_version", run_spec.get("protocol_version"))),
-        "seed": seed,
-        "distill_seed": metrics.get("distill_seed", run_spec.get("distill_seed", seed)),
-        "distilled_sha256": metrics.get("distilled_sha256"),
+        "seed": _scalar(seed, "seed", metrics_path),
+        "distill_seed": _scalar(metrics.get("distill_seed", run_spec.get("distill_seed", seed)), "distill_seed",
+                                metrics_path),
+        "distilled_sha256": _scalar(metrics.get("distilled_sha256"), "distilled_sha256", metrics_path),
         "metrics": metrics,
         "env": env,
         "run_spec": run_spec,
@@ -379,7 +418,7 @@ class ResultsDB:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         values = {col: row.get(col) for col in RUN_COLUMNS}
         values["imported"] = now
-        for col in ("seed", "distill_seed", "image_bytes", "soft_label_bytes"):
+        for col in RUN_COLUMNS:  # seeds (and any number a record holds) beyond 64 bits stay exact as text
             values[col] = _sql_int(values[col])
         for col in _JSON_COLUMNS:
             values[col] = json.dumps(row.get(col) or {}, sort_keys=True)

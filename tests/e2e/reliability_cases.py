@@ -640,6 +640,9 @@ CASES: list[Case] = [
          "num_eval must be >= 1", setup=fresh_cache, check=nothing),
     Case("zero-epochs", "`--epochs 0`", (*RUN, *FAST, "--epochs", "0"),
          "train.epochs must be >= 1, got 0", setup=fresh_cache, check=nothing),
+    Case("huge-num-eval", "`--num-eval 5000` (a typo for 50)", (*RUN, *FAST, "--num-eval", "5000"),
+         "num_eval = 5,000 is above ddr's bound of 1,000 students per accuracy, which guards against a mistyped "
+         "count that would run for days; if you mean it, set DDR_MAX_NUM_EVAL=5000", setup=fresh_cache, check=nothing),
     Case("negative-seed", "`--seed -1`", (*RUN, "--seed", "-1", *FAST),
          "seed must be an integer in [0, 2**63); got -1", setup=fresh_cache, check=nothing),
     Case("missing-device", "`--device cuda:7` (no such GPU)", (*RUN, "--device", "cuda:7", *FAST),
@@ -885,6 +888,15 @@ PROMISES = [
                                          "tests/unit/store/test_archives.py::test_compression_bombs_are_refused")),
     Promise("A bad input is one `ddr: error:` line saying what to do (exit 2), never a traceback, and leaves "
             "nothing behind", ("tests/e2e/test_reliability_cases.py::test_case",)),
+    Promise("Every parser a user feeds (protocol and suite YAML, `--set`, meta.json and the other distilled-set "
+            "layouts, run records, DD-Ranking configs, archives, image folders) returns a valid result or a "
+            "`DdrError` with a message, never another exception, and never writes outside its folder: "
+            "property-based tests, 200–750 generated cases each in the default suite, 2,400–9,000 under `-m slow`",
+            tuple(f"tests/unit/fuzz/test_fuzz_{f}.py::test_{t}" for f, t in (
+                ("protocol", "protocol_file_contents"), ("protocol", "set_overrides"), ("suite", "suite_files"),
+                ("distilled", "meta_json"), ("distilled", "pt_layouts"), ("records", "run_records"),
+                ("ddranking", "ddranking_configs"), ("archives", "archive_members"),
+                ("image_folders", "folder_datasets")))),
     Promise("A cache entry is complete or absent: `kill -9` in the middle of a write leaves no entry a reader "
             "accepts", (f"{REL}::test_kill_9_while_writing_a_cache_entry_leaves_no_valid_entry",)),
     Promise("Every cache entry is checked before use (job records and models against their checksums, "
@@ -922,6 +934,21 @@ PROMISES = [
              "tests/contracts/test_plugins.py::test_a_users_ctrl_c_is_not_a_plugin_fault")),
     Promise("A method asked to stop stops: `--timeout` interrupts it even inside its own `except Exception`",
             ("case:method-timeout", f"{REL}::test_time_limit_interrupts_the_block_and_restores_the_previous_handler")),
+    Promise("A count or size above a sane bound (students, IPC, epochs, distillation seeds, image side, suite "
+            "runs) is refused before any work, naming the bound and the `DDR_MAX_*` variable that raises it",
+            ("case:huge-num-eval",
+             "tests/unit/protocol/test_bounds.py::test_a_count_above_its_bound_is_refused_before_any_work",
+             "tests/unit/protocol/test_bounds.py::test_a_suite_that_expands_past_its_bound_is_refused_at_load",
+             "tests/unit/protocol/test_bounds.py::test_an_image_size_above_its_bound_is_refused")),
+    Promise("A Ray cluster that does not answer is a clear error within `connect_timeout` (30 s by default), "
+            "never a hang; the local Ray ddr starts ends with ddr (exit, SIGTERM, `kill -9`); an option the "
+            "chosen executor would ignore (`--address` with `local`) is refused before any work",
+            ("tests/unit/execute/test_ray_lifecycle.py::test_a_cluster_nothing_listens_at_is_a_clear_error_not_a_hang",
+             "tests/unit/execute/test_ray_lifecycle.py::"
+             "test_a_cluster_that_never_answers_is_given_up_after_the_connect_timeout",
+             "tests/unit/execute/test_ray_lifecycle.py::test_the_local_ray_ddr_starts_does_not_outlive_it",
+             "tests/unit/execute/test_ray_lifecycle.py::"
+             "test_an_option_the_executor_would_ignore_is_refused_before_any_work")),
     Promise("Memory does not grow over repeated runs in one process",
             (f"{REL}::test_twenty_runs_in_one_process_do_not_grow_memory",)),
 ]

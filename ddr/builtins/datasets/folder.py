@@ -38,7 +38,10 @@ def resolve(argument: str | None, root: Path) -> Path:
     or else a path relative to the data directory ``root``."""
     if not argument:
         raise ConfigError("dataset 'folder' needs a path: use folder:/path/to/tree")
-    path = Path(argument).expanduser()
+    try:
+        path = Path(argument).expanduser()
+    except RuntimeError as exc:  # ~user of no such user
+        raise ConfigError(f"dataset 'folder:{argument}': cannot expand the path ({exc}); write it in full") from None
     if not path.is_absolute() and not path.exists() and (Path(root) / path).exists():
         path = Path(root) / path
     if not path.is_dir():
@@ -93,7 +96,8 @@ def load(*, root: Path, argument: str | None = None, download: bool = False,
         test = scan_class_tree(test_dir, classes, require_all=False)
     first = train.paths[0]
     geometry = Geometry(
-        size=as_size(image_size) if image_size is not None else size_of(first),
+        size=as_size(image_size) if image_size is not None else
+        as_size(size_of(first), f"the size of {first.name}, the first train image (give image_size to resize)"),
         channels=channels if channels is not None else channels_of(first),
         crop_fraction=crop_fraction,
     )

@@ -99,7 +99,7 @@ def decode(path: Path | str, geometry: Geometry) -> np.ndarray:
     with _open(Path(path)) as image:
         try:
             image = image.convert("L" if geometry.channels == 1 else "RGB")
-        except OSError as error:
+        except Exception as error:  # noqa: BLE001 - damaged bytes: OSError, but also SyntaxError, struct.error, ...
             raise DataError(f"cannot decode image {path}: {error}; delete or replace the file") from error
     cover_h = round(height / geometry.crop_fraction)
     cover_w = round(width / geometry.crop_fraction)

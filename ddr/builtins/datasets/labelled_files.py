@@ -142,11 +142,13 @@ def assemble(name: str, *, train: LabelledFiles, test: LabelledFiles, class_name
             decoded.append(decode_all(files.paths, geometry, workers=workers, cache_file=cache_file))
         if mean is None or std is None:
             mean, std = channel_stats(decoded[0])
+        _check_std(name, std)
         splits = [Split(labels=label_tensor(f.labels), images=normalize(images, mean, std))
                   for f, images in zip((train, test), decoded)]
     else:
         if mean is None or std is None:
             mean, std = sample_stats(train, geometry, workers=workers)
+        _check_std(name, std)
         splits = [Split(labels=label_tensor(f.labels),
                         source=ImageFileSource(f.paths, label_tensor(f.labels), geometry, mean, std))
                   for f in (train, test)]
@@ -157,14 +159,31 @@ def assemble(name: str, *, train: LabelledFiles, test: LabelledFiles, class_name
     )
 
 
+def _check_std(name: str, std: Sequence[float]) -> None:
+    """DataError unless every std is a positive number (normalising divides by it)."""
+    if not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 and s != float("inf") for s in std):
+        raise DataError(f"dataset '{name}': std {list(std)} has a value that is not a positive number, so the images "
+                        "cannot be normalised (computed on the train split when not given: its images do not vary "
+                        "in that channel); give positive std values, or use images that vary")
+
+
 def _file_stem(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:48]
 
 
 def as_size(value: int | Sequence[int], what: str = "image_size") -> tuple[int, int]:
-    """``64`` or ``[64, 48]`` -> ``(H, W)``."""
+    """``64`` or ``[64, 48]`` -> ``(H, W)``, each side at most the ``image_size`` bound
+    (:mod:`ddr.protocol.bounds`)."""
+    from ddr.protocol.bounds import check_bound
+
+    size: tuple[int, int] | None = None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return (value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
-        return (int(value[0]), int(value[1]))
-    raise ConfigError(f"{what} must be a positive int or [H, W], got {value!r}")
+        size = (value, value)
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                      and v > 0 for v in value):
+        size = (int(value[0]), int(value[1]))
+    if size is None:
+        raise ConfigError(f"{what} must be a positive int or [H, W], got {value!r}")
+    for side in size:
+        check_bound("image_size", side, what=what)
+    return size

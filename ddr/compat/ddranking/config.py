@@ -145,7 +145,7 @@ class Config:
 
 def load_config(path: str | Path) -> dict[str, Any]:
     """The mapping a DD-Ranking YAML or JSON config file holds (a ConfigError when it holds none)."""
-    import yaml
+    from ddr.protocol.yaml import MAX_DEPTH, check_tree, parse_yaml_text
 
     file = Path(path)
     if not file.is_file():
@@ -153,9 +153,16 @@ def load_config(path: str | Path) -> dict[str, Any]:
                           "YAML or JSON config file")
     try:
         text = file.read_text(encoding="utf-8")
-        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        data = json.loads(text) if file.suffix == ".json" else None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"cannot read DD-Ranking config {file}: {exc}; fix its syntax") from exc
+    except RecursionError:
+        raise ConfigError(f"cannot read DD-Ranking config {file}: it nests more than {MAX_DEPTH} levels deep; "
+                          "fix its syntax") from None
+    if file.suffix == ".json":
+        check_tree(data, f"DD-Ranking config {file}")
+    else:  # YAML: errors (syntax, anchors that contain themselves, deep nesting) name the file
+        data = parse_yaml_text(text, f"DD-Ranking config {file}")
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -296,14 +303,21 @@ class _Mapper:
         value = self.data.get(key)
         if value is None:
             return None
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         if kind is int:
             ok = ok and float(value).is_integer()
-        if not ok or not math.isfinite(float(value)):
+        if not ok:
             raise self.fail(key, f"must be {'an integer' if kind is int else 'a number'}, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.fail(key, f"must be >= {minimum:g}, got {value!r}")
         return kind(value)
+
+    def argument(self, kwargs: Mapping[str, Any], name: str, default: float) -> float:
+        """The number ``loss_fn_kwargs[name]`` (``default`` when absent)."""
+        value = kwargs.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise self.fail("loss_fn_kwargs", f"{name} must be a finite number, got {value!r}")
+        return float(value)
 
     def flag(self, key: str) -> bool | None:
         value = self.data.get(key)
@@ -316,6 +330,16 @@ class _Mapper:
         if value is not None and not isinstance(value, str):
             raise self.fail(key, f"must be a string, got {value!r}")
         return value
+
+    def path(self, key: str) -> Path | None:
+        """The path a key names, ``~`` expanded (``None`` when absent or empty)."""
+        text = self.text(key)
+        if not text:
+            return None
+        try:
+            return Path(text).expanduser()
+        except RuntimeError as exc:  # ~user of no such user
+            raise self.fail(key, f"cannot expand {text!r} ({exc}); write the full path") from None
 
     def choice(self, key: str, value: str, choices: Sequence[str], advice: str = "") -> str:
         if value in choices:
@@ -344,13 +368,12 @@ class _Mapper:
         if model is not None and self.data["dataset"] in DATASETS and (self.data["dataset"], model) not in REAL_RECIPES:
             self.notes.append(f"DD-Ranking 0.2.0 has no real-data recipe for {self.data['dataset']}-{model} (it fails "
                               "with KeyError); ddr trains the real-data model with the protocol's real recipe")
-        save = self.text("save_path")
-        root = self.text("real_data_path")
+        save = self.path("save_path")
+        root = self.path("real_data_path")
         protocol = self.protocol.data  # only what differs from the protocol is an override (records list them)
         overrides = {k: v for k, v in self.overrides.items() if _lookup(protocol, k) != v}
         return MappedConfig(evaluator=self.evaluator, protocol=self.protocol_name, options=dict(self.options),
-                            overrides=overrides, data_root=Path(root).expanduser() if root else None,
-                            save_path=Path(save).expanduser() if save else None, notes=tuple(self.notes),
+                            overrides=overrides, data_root=root, save_path=save, notes=tuple(self.notes),
                             source=dict(self.data))
 
     def check_keys(self) -> None:
@@ -500,6 +523,9 @@ class _Mapper:
         optimizer = optimizer or p.train.optimizer
         epochs = self.number("num_epochs", int, minimum=1)
         if epochs is not None:
+            from ddr.protocol.bounds import check_bound
+
+            check_bound("epochs", epochs, what=f"{self.where}: num_epochs")  # before one milestone per step_size
             self.overrides["train.epochs"] = epochs
             self.overrides["real.epochs"] = epochs  # DD-Ranking trains its real-data model num_epochs too
             self.overrides["real.milestones"] = step_milestones(REAL_STEP_SIZE, epochs)
@@ -558,7 +584,8 @@ class _Mapper:
             self.overrides["train.momentum"] = self.number("momentum", float, minimum=0.0)
             return
         if isinstance(value, (list, tuple)):
-            if len(value) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in value):
+            if len(value) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and _finite(b)
+                                          for b in value):
                 raise self.fail("momentum", f"Adam betas are [beta1, beta2], got {value!r}")
             if float(value[1]) != 0.999:
                 raise self.fail("momentum", f"ddr's Adam/AdamW use beta2 = 0.999, got {value[1]!r}; set momentum: "
@@ -610,8 +637,8 @@ class _Mapper:
                 raise self.fail("aug_params", f"{func} reads exactly aug_params {{{wanted}: ...}} in DD-Ranking, got "
                                               f"{params!r}; write e.g. aug_params: {{{wanted}: 1.0}}")
             value = params[wanted]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise self.fail("aug_params", f"{wanted} must be a number > 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or not value > 0:
+                raise self.fail("aug_params", f"{wanted} must be a finite number > 0, got {value!r}")
             entries = [{"name": func, ("alpha" if func == "mixup" else "beta"): float(value)}]
             self.mixing = func
         self.place(entries, explicit=True)
@@ -671,13 +698,13 @@ class _Mapper:
                 hint = f"did you mean {close[0]!r}?" if close else f"{criterion} takes {', '.join(allowed)}"
                 raise self.fail("loss_fn_kwargs", f"unknown argument {key!r} of {criterion}; {hint}")
         if criterion == "mse_gt":
-            loss_spec = {"name": "mse_gt", "mse_weight": float(kwargs.get("mse_weight", 1.0)),
-                         "ce_weight": float(kwargs.get("ce_weight", 0.0))}
+            loss_spec = {"name": "mse_gt", "mse_weight": self.argument(kwargs, "mse_weight", 1.0),
+                         "ce_weight": self.argument(kwargs, "ce_weight", 0.0)}
         else:
             scale = kwargs.get("scale_loss", False)
             if not isinstance(scale, bool):
                 raise self.fail("loss_fn_kwargs", f"scale_loss must be true or false, got {scale!r}")
-            loss_spec = {"name": criterion, "temperature": float(kwargs.get("temperature", DEFAULT_TEMPERATURE)),
+            loss_spec = {"name": criterion, "temperature": self.argument(kwargs, "temperature", DEFAULT_TEMPERATURE),
                          "scale_by_t2": scale}
         self.options["loss"] = loss_spec
 
@@ -708,7 +735,7 @@ class _Mapper:
                 self.overrides["teacher.arch_params"] = params
                 self.notes.append(f"teacher {name}: ddr's real-data model (acc_real_hard) is trained with the teacher "
                                   f"architecture; DD-Ranking trains it with model_name")
-        directory = self.text("teacher_dir")
+        directory = self.path("teacher_dir")
         if directory is None:
             self.notes.append("no teacher_dir: the teacher is ddr's real-data model (trained once under the "
                               "protocol's real-data recipe and cached), not a separately trained checkpoint")
@@ -716,7 +743,7 @@ class _Mapper:
         if name is None:
             raise self.fail("teacher_dir", "give model_name or teacher_model_names: the checkpoint is "
                                            "teacher_dir/<dataset>/<model name>/ckpt_best.pt")
-        path = Path(directory).expanduser() / str(self.data["dataset"]) / name / "ckpt_best.pt"
+        path = directory / str(self.data["dataset"]) / name / "ckpt_best.pt"
         if not path.is_file():
             raise self.fail("teacher_dir", f"{path} does not exist; put the teacher's state dict there (DD-Ranking's "
                                            "layout) or set teacher_dir: null to use ddr's real-data model as teacher")
@@ -773,6 +800,14 @@ class _Mapper:
                     and all(abs(float(a) - b) < 1e-4 for a, b in zip(got_std, std)))
         except (TypeError, ValueError):
             return False
+
+
+def _finite(value: float) -> bool:
+    """``math.isfinite``, False for an int too large for a float instead of an OverflowError."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
