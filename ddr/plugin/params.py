@@ -111,18 +111,22 @@ class ParamSpec:
                 "nullable": self.nullable}
 
 
+def is_finite_number(value: Any) -> bool:
+    """A number (not a bool) that is a finite float; an int too large for a float is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _fits(kind: str, value: Any) -> bool:
-    """Whether ``value`` is of the parameter type ``kind`` (a float is finite; an int too large
-    for a float is no float)."""
+    """Whether ``value`` is of the parameter type ``kind`` (a float is a finite number)."""
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return False
-        try:
-            return math.isfinite(value)
-        except OverflowError:
-            return False
+        return is_finite_number(value)
     return {"str": isinstance(value, str), "bool": isinstance(value, bool), "mapping": isinstance(value, Mapping),
             "list": isinstance(value, (list, tuple)), "any": True}[kind]
 

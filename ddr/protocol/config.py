@@ -12,13 +12,13 @@ Metric definitions and the shipped protocols: docs/protocol.md.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
+from ddr.plugin.params import is_finite_number as _finite
 from ddr.protocol.bounds import check_bound
 from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes
 from ddr.records.recipe import Recipe
@@ -163,16 +163,6 @@ def _recipe(section: Mapping[str, Any]) -> Recipe:
                   weight_decay=section["weight_decay"], epochs=section["epochs"],
                   batch_size=section["batch_size"], schedule=section["schedule"],
                   milestones=tuple(float(m) for m in section["milestones"]), gamma=section["gamma"])
-
-
-def _finite(value: Any) -> bool:
-    """A number (not a bool) that is a finite float, an int too large for a float excluded."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def _check_values(p: Mapping[str, Any], where: str) -> None:

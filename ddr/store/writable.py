@@ -123,29 +123,16 @@ def check_cache() -> Path:
 def copy_file(source: Path, dest: Path, *, what: str, choose: str) -> Path:
     """Copy ``source`` to ``dest`` through a temporary sibling renamed into place, so ``dest`` is
     complete or untouched; a failure is an ArtifactError saying where ``source`` still is."""
-    dest = Path(dest)
-    tmp: Path | None = None
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-        os.close(fd)
-        tmp = Path(name)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-        tmp = None
-    except OSError as exc:
-        raise ArtifactError(f"cannot write {what} to {dest}: {reason(exc)}; {fix_for(exc, dest.parent, choose)}; "
-                            f"it is safe at {source}: copy it from there") from None
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    return dest
+    return write_output(Path(dest), lambda tmp: shutil.copyfile(source, tmp), what=what, choose=choose,
+                        kept=f"it is safe at {source}: copy it from there")
 
 
-def write_output(path: Path, write: "Callable[[Path], object]", *, what: str, choose: str) -> Path:
-    """Write a user-requested output file (a table, a plot, a CSV) at ``path``: ``write(tmp)``
-    fills a temporary sibling that is renamed into place, so ``path`` is complete or untouched;
-    any write failure is one ArtifactError naming ``what``, the reason and ``choose``."""
+def write_output(path: Path, write: "Callable[[Path], object]", *, what: str, choose: str,
+                 kept: str | None = None) -> Path:
+    """Write a user-requested output file (a table, a plot, a CSV, a copy) at ``path``:
+    ``write(tmp)`` fills a temporary sibling that is renamed into place, so ``path`` is complete or
+    untouched; any write failure is one ArtifactError naming ``what``, the reason, ``choose`` and
+    (``kept``) where the result still is."""
     path = Path(path)
     tmp: Path | None = None
     try:
@@ -158,7 +145,7 @@ def write_output(path: Path, write: "Callable[[Path], object]", *, what: str, ch
         tmp = None
     except OSError as exc:
         raise ArtifactError(f"cannot write {what} to {path}: {reason(exc)}; "
-                            f"{fix_for(exc, path.parent, choose)}") from None
+                            f"{fix_for(exc, path.parent, choose)}" + (f"; {kept}" if kept else "")) from None
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)

@@ -116,6 +116,7 @@ def test_rded_stitch_layout() -> None:
     assert padded.sum() == 4 and padded[0, 0, 1:3, 1:3].sum() == 4
 
 
+@pytest.mark.slow  # ~40 s on 2 cores; the digits end-to-end tests of the method stay in the default suite
 def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str, Any]) -> None:
     import ddr_methods.rded
     from ddr_methods.rded.method import RDED
@@ -180,6 +181,7 @@ def test_sre2l_without_bn_teacher_says_what_to_do(evaluators: dict[str, Any]) ->
         SRe2L().distill(_context(evaluators["in"], ddr_methods.sre2l, {"iterations": 1}))
 
 
+@pytest.mark.slow  # ~40 s on 2 cores; the digits end-to-end tests of the method stay in the default suite
 def test_sre2l_recovers_images_the_teacher_recognises(evaluators: dict[str, Any]) -> None:
     import ddr_methods.sre2l
     from ddr_methods.sre2l.method import SRe2L
