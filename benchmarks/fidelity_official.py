@@ -17,7 +17,7 @@ prints what each computes, side by side:
   with its ``BNFeatureHook`` (``SRe2L/*small_dataset/utils.py``) against ddr's ``BNStatistics``
   (``ddr_methods._teacherlib``), and the gradients with respect to the images;
 - with ``--mtt`` / ``--datm``: one iteration of the matching loop of ``distill.py`` /
-  ``distill/DATM.py`` (transcribed: it runs inside their ``main()``) with the official
+  ``distill/DATM.py`` (its computation written from the formula: it runs inside their ``main()``) with the official
   ``ReparamModule`` and ``ConvNet``, from a start epoch of a short expert trajectory in
   ``buffer.py``'s format, against ddr's ``unroll`` + ``trajectory_loss``
   (``ddr_methods._trajectory.functional``) on the same weights, synthetic images, labels and
@@ -257,54 +257,44 @@ def _official_matching_step(student_net: torch.nn.Module, trajectory: list[list[
                             expert_epochs: int, image_syn: torch.Tensor, y_hat: torch.Tensor, syn_lr: torch.Tensor,
                             syn_steps: int, batch_syn: int, criterion: Any,
                             batches: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One iteration of ``distill.py``'s (MTT) / ``distill/DATM.py``'s inner loop, transcribed from
-    the official files line by line (they run inside ``main()``), with the official
-    ``ReparamModule`` and ``ConvNet``; no DSA (``--no_aug``), one GPU. ``batches``: the minibatch
-    indices to use instead of the official ``randperm``/``split``/``pop`` draws (those are recorded
-    and returned either way). ``student_net``: the official ``ReparamModule`` around the official
-    ``ConvNet`` (built by the caller, as ``get_network`` does before the draws). Returns
-    ``grand_loss`` (before ``backward``) and the minibatches."""
+    """What one iteration of the inner loop of ``distill.py`` (MTT) / ``distill/DATM.py`` computes,
+    driving the official ``ReparamModule`` around the official ``ConvNet`` (``student_net``, built
+    by the caller as ``get_network`` does before the draws). That loop lives inside their
+    ``main()`` and cannot be imported, so its computation is written here from the method's
+    formula, not copied: ``syn_steps`` SGD steps on the flattened parameters from the start epoch,
+    then ``(||theta_T - theta*||^2 / P) / (||theta_0 - theta*||^2 / P)``, ``P`` the parameter
+    count; no DSA (``--no_aug``), one GPU. Minibatches are drawn as the official loop draws them (a
+    ``randperm`` split into ``batch_syn`` chunks, taken from the last) unless ``batches`` gives
+    the indices. Returns the loss (before ``backward``) and the minibatches used."""
+    def flat(params: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([p.detach().reshape(-1) for p in params])
+
     student_net.train()
-    num_params = sum(p.numel() for p in student_net.parameters())  # sum(np.prod(p.size()) ...)
-    starting_params = trajectory[start_epoch]
-    target_params = trajectory[start_epoch + expert_epochs]
-    target_params = torch.cat([p.data.reshape(-1) for p in target_params], 0)
-    student_params = [torch.cat([p.data.reshape(-1) for p in starting_params], 0).requires_grad_(True)]
-    starting_params = torch.cat([p.data.reshape(-1) for p in starting_params], 0)
-    syn_images = image_syn
-    indices_chunks: list[torch.Tensor] = []
-    used = []
+    start, target = flat(trajectory[start_epoch]), flat(trajectory[start_epoch + expert_epochs])
+    theta = start.clone().requires_grad_(True)
+    pending: list[torch.Tensor] = []
+    used: list[torch.Tensor] = []
     for step in range(syn_steps):
-        if batches is None:
-            if not indices_chunks:
-                indices = torch.randperm(len(syn_images))
-                indices_chunks = list(torch.split(indices, batch_syn))
-            these_indices = indices_chunks.pop()
+        if batches is not None:
+            chosen = batches[step]
         else:
-            these_indices = batches[step]
-        used.append(these_indices)
-        x = syn_images[these_indices]
-        this_y = y_hat[these_indices]
-        x = student_net(x, flat_param=student_params[-1])
-        ce_loss = criterion(x, this_y)
-        grad = torch.autograd.grad(ce_loss, student_params[-1], create_graph=True)[0]
-        student_params.append(student_params[-1] - syn_lr * grad)
-    param_loss = torch.tensor(0.0)
-    param_dist = torch.tensor(0.0)
-    param_loss += torch.nn.functional.mse_loss(student_params[-1], target_params, reduction="sum")
-    param_dist += torch.nn.functional.mse_loss(starting_params, target_params, reduction="sum")
-    param_loss /= num_params
-    param_dist /= num_params
-    param_loss /= param_dist
-    return param_loss, used
+            if not pending:
+                pending = list(torch.randperm(len(image_syn)).split(batch_syn))
+            chosen = pending.pop()
+        used.append(chosen)
+        loss = criterion(student_net(image_syn[chosen], flat_param=theta), y_hat[chosen])
+        theta = theta - syn_lr * torch.autograd.grad(loss, theta, create_graph=True)[0]
+    count = start.numel()
+    reached = torch.nn.functional.mse_loss(theta, target, reduction="sum") / count
+    initial = torch.nn.functional.mse_loss(start, target, reduction="sum") / count
+    return reached / initial, used
 
 
 def _datm_soft_cross_entropy(inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``SoftCrossEntropy`` as ``distill/DATM.py`` defines it inside ``main()`` (transcribed)."""
-    input_log_likelihood = -torch.nn.functional.log_softmax(inputs, dim=1)
-    target_log_likelihood = torch.nn.functional.softmax(target, dim=1)
-    batch = inputs.shape[0]
-    return torch.sum(torch.mul(input_log_likelihood, target_log_likelihood)) / batch
+    """DATM's soft-label cross-entropy (``SoftCrossEntropy`` in ``distill/DATM.py``'s ``main()``),
+    from its formula: the batch mean of ``-sum_k softmax(target)_k * log_softmax(inputs)_k``."""
+    per_image = -(torch.nn.functional.softmax(target, dim=1) * torch.nn.functional.log_softmax(inputs, dim=1))
+    return per_image.sum() / inputs.shape[0]
 
 
 def compare_trajectory(repo: Path, tol: float, datm: bool = False) -> dict[str, Any]:
