@@ -185,7 +185,7 @@ def mutated(draw: st.DrawFn, base: Mapping[str, Any], extra_keys: Sequence[str] 
         if op == "set":
             path = draw(st.sampled_from(paths))
             own = (key_values or {}).get(path[-1])
-            _at(data, path[:-1])[path[-1]] = draw(values if own is None else weighted((own, 1), (values, 1)))
+            _at(data, path[:-1])[path[-1]] = _fresh(draw(values if own is None else weighted((own, 1), (values, 1))))
         elif op == "delete":
             path = draw(st.sampled_from(paths))
             del _at(data, path[:-1])[path[-1]]
@@ -193,7 +193,7 @@ def mutated(draw: st.DrawFn, base: Mapping[str, Any], extra_keys: Sequence[str] 
             key = draw(st.one_of(st.sampled_from(list(extra_keys) or ["x"]), st.text(max_size=10)))
             sections = [p for p in paths if isinstance(_at(data, p), dict)]
             where = draw(st.sampled_from([(), *sections]))
-            _at(data, where)[key] = draw(values)
+            _at(data, where)[key] = _fresh(draw(values))
         elif op == "misspell":
             path = draw(st.sampled_from(paths))
             holder, key = _at(data, path[:-1]), path[-1]
@@ -218,6 +218,14 @@ def mutated(draw: st.DrawFn, base: Mapping[str, Any], extra_keys: Sequence[str] 
                 cyclic["self"] = cyclic
             _at(data, path[:-1])[path[-1]] = cyclic
     return data
+
+
+def _fresh(value: Any) -> Any:
+    """A private copy of a drawn value: strategies such as ``st.sampled_from(([], {}))`` hand out
+    the same list or mapping every time, and a later edit (or the parser under test) writing into
+    it would change what the strategy draws next, which hypothesis rightly reports as a flaky
+    strategy."""
+    return copy.deepcopy(value)
 
 
 def _at(data: Any, path: Sequence[Any]) -> Any:
@@ -358,7 +366,7 @@ def one_key_at_its_edge(base: Mapping[str, Any], edges: Mapping[str, st.SearchSt
         holder = data
         for section in sections:
             holder = holder.setdefault(section, {})
-        holder[leaf] = value
+        holder[leaf] = _fresh(value)
         return key, value, data
 
     return st.sampled_from(sorted(edges)).flatmap(lambda key: edges[key].map(lambda value: edit(key, value)))

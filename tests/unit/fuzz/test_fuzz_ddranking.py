@@ -5,6 +5,7 @@ escapes and nothing is written (``save_path`` is only written after an evaluatio
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import Callable
@@ -153,7 +154,9 @@ def test_ddranking_mapping(run_property: Callable[..., None], system: PluginSyst
         lambda base: mutated(base, list(KEYS), odd, cycles=False, key_values=KEY_VALUES))
 
     def prop(data: dict[str, Any], evaluator: str | None) -> None:
+        before = repr(data)
         result, _ = parse_outcome(lambda: map_config(data, evaluator=evaluator, system=system))
+        assert repr(data) == before, "map_config changed the mapping it was given"
         if result is not None:
             parse_outcome(lambda: resolve_protocol(result.protocol, dict(result.overrides), system))
             assert dump_yaml(dict(result.options)) is not None
@@ -169,7 +172,10 @@ def test_ddranking_key_edges(run_property: Callable[..., None], system: PluginSy
 
     def prop(case: tuple[dict[str, Any], str, Any]) -> None:
         base, key, value = case
-        result, _ = parse_outcome(lambda: map_config({**base, key: value}, system=system))
+        data = copy.deepcopy({**base, key: value})
+        before = repr(data)
+        result, _ = parse_outcome(lambda: map_config(data, system=system))
+        assert repr(data) == before, "map_config changed the mapping it was given"
         if result is not None:
             parse_outcome(lambda: resolve_protocol(result.protocol, dict(result.overrides), system))
 
