@@ -218,6 +218,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
     record = spec.describe()
     dist = system.provenance().get(spec.provider or "", ("", ""))
     record["distribution"] = {"name": dist[0] or None, "version": dist[1] or None}
+    if registry.kind == "protocol":
+        from ddr.protocol.config import load_protocol
+
+        record["cells"] = list(load_protocol(spec.path).cells)
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -247,6 +251,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
         for recipe in recipes:
             print(f"  {recipe.name}: {recipe.summary()}")
             print(f"    source: {recipe.source}")
+    if record.get("cells"):
+        print("cells (applied by `ddr run`/`ddr eval` on that dataset and IPC; --set KEY overrides them):")
+        for cell in record["cells"]:
+            print(f"  {cell}")
     if record.get("reported"):
         print("reported: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record["reported"].items())))
     return 0

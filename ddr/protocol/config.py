@@ -50,11 +50,15 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "test_interval": int,
     "num_eval": int,
     "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool},
+    "cells": list,
 }
 """Every key a protocol has, with its type(s); nested dicts are sections."""
 
-OPTIONAL_KEYS = ("summary", "include")
-"""Keys a protocol may leave out (metadata, not behaviour)."""
+OPTIONAL_KEYS = ("summary", "include", "cells")
+"""Keys a protocol may leave out (metadata and per-cell settings, not required behaviour)."""
+
+CELL_KEYS = ("dataset", "ipcs", "set", "source")
+"""The keys of one entry of a protocol's ``cells:`` list (see :func:`select_cell`)."""
 
 LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True}
 """Keys added after the first protocol schema, with the behaviour every protocol had before them:
@@ -127,13 +131,19 @@ class Protocol:
     num_eval: int
     metrics: MetricsConfig
     data: Mapping[str, Any]
-    """The merged YAML data the fields were read from (for records)."""
+    """The merged YAML data the fields were read from (for records), with the applied cell's
+    settings and without the ``cells`` list."""
     real_selection: str = "last"
     """How the reference's accuracy is read: ``last`` epoch, or ``ddranking`` (best test accuracy
     every ``test_interval`` epochs, keeping that epoch's weights as DD-Ranking's real-data model)."""
     syn_hard_learned_lr: bool = True
     """acc_syn_hard trains with the distilled set's learned LR; ``False``: like the random baseline,
     with the protocol LR or its LR search (DD-Ranking's soft-label evaluator)."""
+    cell: str | None = None
+    """The ``cells:`` entry applied for the run's dataset and IPC, in words (``cifar10 IPC 10:
+    settings (source)``); ``None``: the protocol has no cell for them (or none were given)."""
+    cells: tuple[str, ...] = ()
+    """Every cell the protocol file declares, in words (what ``ddr describe protocol`` lists)."""
 
     @property
     def test_set_selection(self) -> bool:
@@ -213,10 +223,78 @@ def _check_values(p: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: student.arch_by_size keys are image sizes in pixels, got {size!r}")
 
 
-def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
-    """Validate protocol data, apply nested ``overrides`` and return a typed :class:`Protocol`."""
-    merged = deep_merge(data, overrides or {})
+def _cells(value: Any, where: str) -> list[dict[str, Any]]:
+    """The protocol's ``cells:`` entries, validated: each names a dataset, optionally the IPCs it
+    covers, the dotted settings it applies and the source they are transcribed from."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: cells must be a list of {{dataset, ipcs, set, source}} entries, got {value!r}")
+    out: list[dict[str, Any]] = []
+    for k, cell in enumerate(value):
+        at = f"{where}: cells[{k}]"
+        if not isinstance(cell, Mapping):
+            raise ConfigError(f"{at} must be a mapping with dataset, ipcs, set and source, got {cell!r}")
+        unknown = [key for key in cell if key not in CELL_KEYS]
+        if unknown:
+            raise ConfigError(f"{at}: unknown key {unknown[0]!r}; a cell has {', '.join(CELL_KEYS)}")
+        dataset, ipcs, settings, source = (cell.get("dataset"), cell.get("ipcs", []), cell.get("set", {}),
+                                           cell.get("source"))
+        if not isinstance(dataset, str) or not dataset:
+            raise ConfigError(f"{at}: dataset must be a dataset name, got {dataset!r}")
+        if not isinstance(ipcs, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0
+                                                 for i in ipcs):
+            raise ConfigError(f"{at}: ipcs must list positive integers (leave it out for every IPC), got {ipcs!r}")
+        if not isinstance(settings, Mapping) or not all(isinstance(key, str) and key for key in settings):
+            raise ConfigError(f"{at}: set must map dotted protocol keys (train.batch_size) to values, got "
+                              f"{settings!r}")
+        if not isinstance(source, str) or not source.strip():
+            raise ConfigError(f"{at}: say where the cell's settings come from (source: the file they are "
+                              "transcribed from)")
+        for other in out:
+            # a cell naming IPCs refines one for every IPC of its dataset; two of a kind must not overlap
+            shared = set(ipcs) & set(other["ipcs"])
+            if other["dataset"] == dataset and (shared or (not ipcs and not other["ipcs"])):
+                raise ConfigError(f"{at}: covers {dataset} at IPC {sorted(shared) or 'any'} like an earlier cell; "
+                                  "give each (dataset, IPC) one cell")
+        out.append({"dataset": dataset, "ipcs": list(ipcs), "set": dict(settings), "source": source.strip()})
+    return out
+
+
+def _cell_words(cell: Mapping[str, Any]) -> str:
+    """``cifar10 IPC 10: train.batch_size=100 (RDED/CIFAR10/IPC10.yaml)``."""
+    ipcs = f" IPC {'/'.join(map(str, cell['ipcs']))}" if cell["ipcs"] else ""
+    settings = "; ".join(f"{k}={v}" for k, v in cell["set"].items()) or "the protocol's values"
+    return f"{cell['dataset']}{ipcs}: {settings} ({cell['source']})"
+
+
+def select_cell(cells: list[dict[str, Any]], dataset: str | None, ipc: int | None) -> dict[str, Any] | None:
+    """The cell for ``dataset`` (options after ``:`` ignored) at ``ipc``: one naming the IPC wins
+    over one for every IPC of the dataset; ``None`` when no cell covers them."""
+    if dataset is None:
+        return None
+    name = dataset.split(":")[0]
+    mine = [c for c in cells if c["dataset"] == name and (not c["ipcs"] or ipc in c["ipcs"])]
+    return next((c for c in mine if c["ipcs"]), mine[0] if mine else None)
+
+
+def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, Any] | None = None, *,
+                   dataset: str | None = None, ipc: int | None = None) -> Protocol:
+    """Validate protocol data, apply the ``cells:`` entry for ``dataset`` at ``ipc`` (when the
+    protocol has one), then nested ``overrides`` (which win), and return a typed :class:`Protocol`.
+
+    Cells hold what a protocol transcribed from per-(dataset, IPC) files sets differently per cell
+    (DD-Ranking's per-method evaluation configs: a student batch by IPC, a temperature on one
+    dataset); without ``dataset`` the protocol's own values apply."""
+    data = dict(data)
+    cells = _cells(data.pop("cells", None), where)
+    base = {k: v for k, v in data.items() if k != "include"}
+    for k, c in enumerate(cells):  # a misspelt key in any cell fails at load, not on the dataset it is for
+        check_schema(deep_merge(base, dotted_to_nested(c["set"])), PROTOCOL_SCHEMA, f"{where}: cells[{k}].set")
+    cell = select_cell(cells, dataset, ipc)
+    merged = deep_merge(deep_merge(data, dotted_to_nested(cell["set"])) if cell else data, overrides or {})
     merged.pop("include", None)
+    merged.pop("cells", None)
     check_schema(merged, PROTOCOL_SCHEMA, where)
     for dotted, default in LATER_KEYS.items():
         *sections, key = dotted.split(".")
@@ -250,30 +328,35 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
         metrics=MetricsConfig(w=float(metrics["w"]), lam=float(metrics["lambda"]),
                               ddranking_compat_percent=metrics["ddranking_compat_percent"], ars=metrics["ars"]),
         data=merged, real_selection=real["selection"], syn_hard_learned_lr=merged["syn_hard_learned_lr"],
+        cell=_cell_words(cell) if cell else None, cells=tuple(_cell_words(c) for c in cells),
     )
 
 
-def load_protocol(location: str, overrides: Mapping[str, Any] | None = None) -> Protocol:
-    """Load a protocol YAML (``package:file.yaml`` or a path) with includes and overrides."""
-    return build_protocol(load_yaml_with_includes(location), location, overrides)
+def load_protocol(location: str, overrides: Mapping[str, Any] | None = None, *, dataset: str | None = None,
+                  ipc: int | None = None) -> Protocol:
+    """Load a protocol YAML (``package:file.yaml`` or a path) with includes, the cell for
+    ``dataset``/``ipc`` and overrides."""
+    return build_protocol(load_yaml_with_includes(location), location, overrides, dataset=dataset, ipc=ipc)
 
 
 def resolve_protocol(ref: str, overrides: Mapping[str, Any] | None = None,
-                     system: "PluginSystem | None" = None) -> Protocol:
+                     system: "PluginSystem | None" = None, *, dataset: str | None = None,
+                     ipc: int | None = None) -> Protocol:
     """A protocol by registry name (``hard``, ``soft.paper``) or YAML path, with overrides.
 
-    ``overrides`` may be nested or dotted (``{"train.epochs": 50}``).
+    ``overrides`` may be nested or dotted (``{"train.epochs": 50}``); ``dataset`` and ``ipc``
+    pick the protocol's ``cells:`` entry for the run (its settings sit under the overrides).
     """
     nested = dotted_to_nested(dict(overrides or {}))
     if ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
-        return load_protocol(ref, nested)
+        return load_protocol(ref, nested, dataset=dataset, ipc=ipc)
     if system is None:
         from ddr.plugin.manager import PluginSystem
 
         system = PluginSystem()
     resolved = system.protocols().resolve(ref)
     preset = dotted_to_nested(dict(resolved.params))
-    return load_protocol(resolved.spec.path, deep_merge(preset, nested))
+    return load_protocol(resolved.spec.path, deep_merge(preset, nested), dataset=dataset, ipc=ipc)
 
 
 def default_protocol(dataset: str, method_protocol: str = "hard") -> str:

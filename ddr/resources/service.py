@@ -94,7 +94,7 @@ class Resources:
             session = (Session(system=system, progress_bars=progress_bars) if log is None else
                        Session(system=system, log=log, progress_bars=progress_bars))
         resolved = resolve_protocol(protocol or default_protocol(dataset, method_protocol), dict(overrides or {}),
-                                    session.system)
+                                    session.system, dataset=dataset)
         return cls(session, resolved, dataset=dataset, **kwargs)
 
     def _check_teacher_file(self) -> None:

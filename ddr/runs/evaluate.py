@@ -111,7 +111,15 @@ class Evaluator:
             raise ConfigError(f"--lr must be a positive learning rate, got {o.lr!r}")
         self.ipc: int = o.ipc
         self.protocol: Protocol = resolve_protocol(o.protocol or default_protocol(o.dataset, o.method_protocol),
-                                                   o.protocol_overrides(include_lr=False), self.session.system)
+                                                   o.protocol_overrides(include_lr=False), self.session.system,
+                                                   dataset=o.dataset, ipc=o.ipc)
+        if self.protocol.cell is not None:
+            self.session.log(f"protocol {self.protocol.name}: its cell {self.protocol.cell} applies; --set KEY "
+                             "overrides it")
+        elif self.protocol.cells:
+            self.session.log(f"warning: protocol {self.protocol.name} has no cell for {o.dataset} IPC {o.ipc}, so "
+                             f"its own values apply; it has cells for "
+                             f"{', '.join(c.split(':')[0] for c in self.protocol.cells)}")
         self.resources = resources or Resources(
             self.session, self.protocol, dataset=o.dataset, seed=o.seed, device=o.device, zca=bool(o.zca),
             download=o.download, teacher=o.teacher, arch=o.arch, arch_params=o.arch_params, executor=o.executor,

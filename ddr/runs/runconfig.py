@@ -44,6 +44,7 @@ def validate_run_config(data: Mapping[str, Any], system: Any, where: str = "run 
 
         loss_spec(data["loss"], system=system)
     protocol = resolve_protocol(data.get("protocol") or default_protocol(dataset, method_protocol),
-                                dotted_to_nested(dict(data.get("set") or {})), system)
+                                dotted_to_nested(dict(data.get("set") or {})), system, dataset=dataset,
+                                ipc=data.get("ipc") if isinstance(data.get("ipc"), int) else None)
     return (f"method {data.get('method', '-')}, dataset {dataset}, ipc {data.get('ipc', 1)}, "
             f"protocol {protocol.name} v{protocol.version}")

@@ -292,7 +292,7 @@ def check_names(suite: Suite, system: Any, where: str) -> None:
         for dataset in suite.datasets:
             try:
                 resolve_protocol(suite.protocol or default_protocol(dataset, spec.protocol),
-                                 dotted_to_nested(overrides), system)
+                                 dotted_to_nested(overrides), system, dataset=dataset)
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {method} on {dataset}: {exc}") from None
 

@@ -30,4 +30,17 @@ def ddr_protocols() -> list[ProtocolSpec]:
         ProtocolSpec(name="ddranking-soft", path=f"{_PACKAGE}:ddranking-soft.yaml", version="1",
                      summary="DD-Ranking 0.2.0's soft-label evaluator (and ARS with --ars) end to end "
                              "(docs/ddranking.md)"),
+        # DD-Ranking's per-method evaluation configs (its `eval` branch) on CIFAR, as cells by dataset and IPC
+        ProtocolSpec(name="ddranking-sre2l", path=f"{_PACKAGE}:ddranking-sre2l.yaml", version="1",
+                     summary="DD-Ranking's SRe2L CIFAR eval configs: torchvision ResNet-18, 400 epochs, crop+flip+"
+                             "mixup 0.8, KL T=30, under ddranking-soft"),
+        ProtocolSpec(name="ddranking-d4m", path=f"{_PACKAGE}:ddranking-d4m.yaml", version="1",
+                     summary="DD-Ranking's D4M CIFAR eval configs: ConvNet-3, 500 epochs, batch 100, RRC+flip+"
+                             "CutMix, KL T=20, under ddranking-soft"),
+        ProtocolSpec(name="ddranking-rded", path=f"{_PACKAGE}:ddranking-rded.yaml", version="1",
+                     summary="DD-Ranking's RDED CIFAR eval configs: ConvNet-3-BN, 300 epochs, CutMix, KL T=20, "
+                             "batch by IPC, under ddranking-soft"),
+        ProtocolSpec(name="ddranking-datm", path=f"{_PACKAGE}:ddranking-datm.yaml", version="1",
+                     summary="DD-Ranking's DATM CIFAR eval configs: ConvNet-3, stored soft labels, SCE T=1, SGD "
+                             "1000 epochs, DSA, under ddranking-soft (with --zca)"),
     ]

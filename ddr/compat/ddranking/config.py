@@ -74,6 +74,8 @@ KEYS: dict[str, tuple[str, ...]] = {
     "teacher_model_names": _SOFT_ARS, "soft_label_mode": _SOFT_ARS, "soft_label_criterion": _SOFT_ARS,
     "loss_fn_kwargs": _SOFT_ARS,
     "use_aug_for_hard": ("soft",),
+    # DD-Ranking's `eval` branch configs spell loss_fn_kwargs.temperature as a top-level key
+    "temperature": _SOFT_ARS,
     "label_type": ("ars",), "batch_size": ("ars",),
     # GeneralEvaluator only (unusable in 0.2.0)
     "use_soft_label": (),
@@ -644,17 +646,20 @@ class _Mapper:
         self.place(entries, explicit=True)
 
     def place(self, entries: list[Any], *, explicit: bool) -> None:
-        """Put the augmentation where each evaluator applies it."""
-        if explicit:
-            self.overrides["augmentation"] = entries
+        """Put the augmentation where each evaluator applies it: ``custom_train_trans`` (the
+        images' own transform, every run) first, then ``data_aug_func`` (the soft evaluator applies
+        it to the hard-label run only with ``use_aug_for_hard``)."""
+        transforms = self.train_transforms()
         entries = entries if explicit else list(self.protocol.augmentation)
+        if explicit or transforms:
+            self.overrides["augmentation"] = transforms + entries
         if self.evaluator == "hard":
-            if explicit:
-                self.overrides["hard_augmentation"] = entries  # the hard evaluator augments the syn-hard run too
+            if explicit or transforms:
+                self.overrides["hard_augmentation"] = transforms + entries  # the syn-hard run is augmented too
         elif self.evaluator == "soft":
             use = self.flag("use_aug_for_hard")
-            if use is not None:
-                self.overrides["hard_augmentation"] = entries if use else []
+            if use is not None or transforms:
+                self.overrides["hard_augmentation"] = transforms + (entries if use else [])
 
     def labels(self) -> None:
         if self.evaluator == "hard":
@@ -684,6 +689,15 @@ class _Mapper:
         kwargs = self.value("loss_fn_kwargs")
         if kwargs is not None and not isinstance(kwargs, Mapping):
             raise self.fail("loss_fn_kwargs", f"must be a mapping, got {kwargs!r}")
+        temperature = self.number("temperature", float)
+        if temperature is not None:
+            if not temperature > 0:
+                raise self.fail("temperature", f"must be a temperature > 0, got {temperature!r}")
+            given = (kwargs or {}).get("temperature")
+            if given is not None and given != temperature:
+                raise self.fail("temperature", f"{temperature:g} disagrees with loss_fn_kwargs.temperature {given!r}; "
+                                               "give it once")
+            kwargs = {**(kwargs or {}), "temperature": temperature}
         if criterion is None and kwargs is None:
             return
         if criterion is None:
@@ -764,23 +778,108 @@ class _Mapper:
                               "use its own loader workers)")
 
     def transforms(self, key: str) -> None:
-        """Only ToTensor and Normalize with the dataset's own constants: what ddr applies anyway."""
+        """``custom_val_trans``: ToTensor, Normalize, and Resize/CenterCrop to the dataset's own
+        size (what ddr's test split is anyway); ``custom_train_trans`` is read by
+        :meth:`train_transforms`."""
+        if key == "custom_train_trans":
+            self.train_transforms()
+            return
+        for name, args, item in self.transform_items(key):
+            if name in ("Resize", "CenterCrop") and self.side(key, args, item) is not None:
+                continue
+            raise self.fail(key, f"the transform {item!r} is not supported; ddr tests on the dataset's images at "
+                                 "their own size with its own normalisation (ToTensor, Normalize, and Resize/"
+                                 "CenterCrop to that size are accepted); remove the key")
+
+    def transform_items(self, key: str) -> Iterator[tuple[str, Mapping[str, Any], Any]]:
+        """``(name, args, item)`` of each transform of ``key`` but ToTensor and Normalize (a
+        Normalize with other constants than the dataset's gets a note)."""
         value = self.value(key)
         if value is None:
             return
-        advice = ("ddr reads images with ToTensor and the dataset's normalisation only; express training "
-                  "augmentation with data_aug_func (or ddr's `transforms` augmentation: --set "
-                  "'augmentation=[...]') and remove the key")
         if not isinstance(value, list):
-            raise self.fail(key, f"must be a list of {{name, args}} transforms, got {value!r}; {advice}")
+            raise self.fail(key, f"must be a list of {{name, args}} transforms, got {value!r}")
         for item in value:
             name = item.get("name") if isinstance(item, Mapping) else item if isinstance(item, str) else None
             args = item.get("args") if isinstance(item, Mapping) else None
+            if not isinstance(name, str):
+                raise self.fail(key, f"each transform is {{name, args}}, got {item!r}")
             if name == "ToTensor":
                 continue
-            if name == "Normalize" and self.normalize_matches(args):
+            if name == "Normalize":
+                if not self.normalize_matches(args):
+                    if not self.normalize_shaped(args):
+                        raise self.fail(key, f"Normalize takes {{mean: [...], std: [...]}} with one positive value per "
+                                             f"channel, got {args!r}")
+                    note = (f"{key}: Normalize with other constants than {self.options.get('dataset')}'s; ddr "
+                            "normalises every image with the dataset's own mean/std")
+                    if note not in self.notes:
+                        self.notes.append(note)
                 continue
-            raise self.fail(key, f"the transform {item!r} is not supported; {advice}")
+            if args is not None and not isinstance(args, Mapping):
+                raise self.fail(key, f"the arguments of {name} are a mapping, got {args!r}")
+            yield name, dict(args or {}), item
+
+    def side(self, key: str, args: Mapping[str, Any], item: Any) -> int | None:
+        """The image side a Resize/crop's ``size`` names, when it is the dataset's own size."""
+        size = args.get("size")
+        if isinstance(size, list) and len(size) == 2 and size[0] == size[1]:
+            size = size[0]
+        expected = getattr(self.spec, "image_size", None)
+        side = expected[0] if isinstance(expected, (list, tuple)) and expected else None
+        if isinstance(size, bool) or not isinstance(size, int) or (side is not None and size != side):
+            raise self.fail(key, f"{item!r}: size must be the dataset's image side ({side} px), got {size!r}; ddr "
+                                 "trains and tests at the dataset's size (`ddr eval --resize` resizes distilled "
+                                 "images)")
+        return size
+
+    def probability(self, key: str, value: Any, what: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 <= value <= 1.0):
+            raise self.fail(key, f"{what} must be a probability in [0, 1], got {value!r}")
+        return float(value)
+
+    def train_transforms(self) -> list[Any]:
+        """``custom_train_trans`` as ddr augmentations (per sample, in order): RandomCrop(size,
+        padding) [+ RandomHorizontalFlip] -> ``crop_flip``; RandomResizedCrop(size, scale, ratio)
+        -> ``random_resized_crop``; RandomHorizontalFlip(p) -> ``flip``."""
+        key = "custom_train_trans"
+        items = list(self.transform_items(key))
+        out: list[Any] = []
+        k = 0
+        while k < len(items):
+            name, args, item = items[k]
+            k += 1
+            if name == "RandomCrop":
+                side = self.side(key, args, item)
+                padding = args.get("padding", 0)
+                if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+                    raise self.fail(key, f"{item!r}: padding must be a number of pixels >= 0, got {padding!r}")
+                flip = 0.0
+                if k < len(items) and items[k][0] == "RandomHorizontalFlip":
+                    flip = self.probability(key, items[k][1].get("p", 0.5), "RandomHorizontalFlip p")
+                    k += 1
+                out.append({"name": "crop_flip", "padding": padding, "reference_size": side, "flip": flip})
+            elif name == "RandomResizedCrop":
+                self.side(key, args, item)
+                entry: dict[str, Any] = {"name": "random_resized_crop"}
+                for arg, default in (("scale", [0.08, 1.0]), ("ratio", [0.75, 4 / 3])):
+                    value = args.get(arg, default)
+                    if (not isinstance(value, (list, tuple)) or len(value) != 2
+                            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v)
+                                       and v > 0 for v in value) or value[0] > value[1]):
+                        raise self.fail(key, f"{item!r}: {arg} must be [low, high] with 0 < low <= high, got "
+                                             f"{value!r}")
+                    if arg == "scale" or list(value) != default:
+                        entry[arg] = [float(v) for v in value]
+                out.append(entry)
+            elif name == "RandomHorizontalFlip":
+                out.append({"name": "flip", "p": self.probability(key, args.get("p", 0.5), "p")})
+            else:
+                raise self.fail(key, f"the transform {item!r} is not supported; ddr maps RandomCrop, "
+                                     "RandomResizedCrop, RandomHorizontalFlip, ToTensor and Normalize (express other "
+                                     "augmentation with data_aug_func, or ddr's `transforms` augmentation: --set "
+                                     "'augmentation=[...]')")
+        return out
 
     def normalize_matches(self, args: Any) -> bool:
         mean, std = getattr(self.spec, "mean", None), getattr(self.spec, "std", None)
@@ -800,6 +899,27 @@ class _Mapper:
                     and all(abs(float(a) - b) < 1e-4 for a, b in zip(got_std, std)))
         except (TypeError, ValueError):
             return False
+
+    def normalize_shaped(self, args: Any) -> bool:
+        """Whether Normalize's arguments are a mean and a positive std per channel of the dataset."""
+        channels = len(getattr(self.spec, "mean", None) or ()) or None
+        mean: Any
+        std: Any
+        if isinstance(args, Mapping):
+            mean, std = args.get("mean"), args.get("std")
+        elif isinstance(args, (list, tuple)) and len(args) == 2:
+            mean, std = args
+        else:
+            return False
+        return (_finite_numbers(mean, channels) and _finite_numbers(std, channels)
+                and all(v > 0 for v in std))
+
+
+def _finite_numbers(values: Any, count: int | None) -> bool:
+    """Whether ``values`` lists finite numbers (``count`` of them when given; the sign is the
+    caller's to check)."""
+    return (isinstance(values, (list, tuple)) and (count is None or len(values) == count)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and _finite(v) for v in values))
 
 
 def _finite(value: float) -> bool:

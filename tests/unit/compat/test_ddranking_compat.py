@@ -187,6 +187,32 @@ def test_mode_s_adam_betas_and_ars_label_type() -> None:
     assert ars.evaluator == "ars" and ars.options["ars"] is True and ars.overrides["train.batch_size"] == 128
 
 
+def test_eval_branch_spellings_transforms_and_temperature() -> None:
+    """DD-Ranking's ``eval`` branch configs write ``temperature`` at the top level and augment with
+    ``custom_train_trans`` (tests/unit/protocol/test_ddranking_eval_protocols.py maps whole files)."""
+    crop = [{"name": "RandomCrop", "args": {"size": 16, "padding": 2}}, {"name": "ToTensor"}]
+    mapped = map_config({**SOFT_CONFIG, "loss_fn_kwargs": None, "temperature": 30.0, "custom_train_trans": crop})
+    assert mapped.options["loss"] == {"name": "kl", "temperature": 30.0, "scale_by_t2": False}
+    entry = {"name": "crop_flip", "padding": 2, "reference_size": 16, "flip": 0.0}  # no flip after the crop
+    assert mapped.overrides["augmentation"] == [entry, {"name": "cutmix", "beta": 1.0}]
+    assert mapped.overrides["hard_augmentation"] == [entry]  # the images' transform; cutmix only with use_aug_for_hard
+    flips = [{"name": "RandomHorizontalFlip", "args": {"p": 0.25}},
+             {"name": "RandomResizedCrop", "args": {"size": [16, 16], "scale": [0.5, 1.0], "ratio": [0.5, 2.0]}}]
+    mapped = map_config({**SOFT_CONFIG, "custom_train_trans": flips, "use_aug_for_hard": True})
+    assert mapped.overrides["hard_augmentation"] == [{"name": "flip", "p": 0.25}, {
+        "name": "random_resized_crop", "scale": [0.5, 1.0], "ratio": [0.5, 2.0]}, {"name": "cutmix", "beta": 1.0}]
+    val = [{"name": "Resize", "args": {"size": 16}}, {"name": "CenterCrop", "args": {"size": 16}},
+           {"name": "Normalize", "args": {"mean": [0.4914], "std": [0.2023]}}]
+    mapped = map_config({**SOFT_CONFIG, "custom_val_trans": val})
+    assert any("Normalize with other constants" in note for note in mapped.notes)
+    with pytest.raises(ConfigError, match=r"temperature: 30 disagrees with loss_fn_kwargs.temperature 20.0"):
+        map_config({**SOFT_CONFIG, "temperature": 30.0})
+    with pytest.raises(ConfigError, match=r"temperature: must be a temperature > 0"):
+        map_config({**SOFT_CONFIG, "loss_fn_kwargs": None, "temperature": 0})
+    with pytest.raises(ConfigError, match=r"temperature: LabelRobustScoreHard has no such argument"):
+        map_config({**HARD_CONFIG, "temperature": 1.0})
+
+
 UNSUPPORTED = [
     ({"optimzer": "sgd"}, r"optimzer: not a DD-Ranking 0.2.0 config key; did you mean 'optimizer'\?"),
     ({"dist": True}, r"dist: .*set dist: false"),
@@ -208,8 +234,13 @@ UNSUPPORTED = [
     ({"dataset": "CIFAR-10"}, r"dataset: unknown dataset 'CIFAR-10'; did you mean"),
     ({"dataset": None}, r"dataset: missing"),
     ({"im_size": [32, 32]}, r"im_size: ddr evaluates digits at its own size \[16, 16\]; set im_size: \[16, 16\]"),
-    ({"custom_train_trans": [{"name": "RandomCrop", "args": [16, 2]}]}, r"custom_train_trans: the transform .* is not supported"),
-    ({"custom_val_trans": [{"name": "Normalize", "args": {"mean": [0.5], "std": [0.5]}}]}, r"custom_val_trans: the transform"),
+    ({"custom_train_trans": [{"name": "ColorJitter", "args": {"brightness": 0.4}}]},
+     r"custom_train_trans: the transform .* is not supported; ddr maps RandomCrop"),
+    ({"custom_train_trans": [{"name": "RandomCrop", "args": [16, 2]}]}, r"the arguments of RandomCrop are a mapping"),
+    ({"custom_train_trans": [{"name": "RandomCrop", "args": {"size": 32, "padding": 4}}]},
+     r"size must be the dataset's image side \(16 px\)"),
+    ({"custom_val_trans": [{"name": "Normalize", "args": {"mean": [0.5], "std": [0.0]}}]}, r"Normalize takes"),
+    ({"custom_val_trans": [{"name": "RandomHorizontalFlip"}]}, r"custom_val_trans: the transform"),
     ({"teacher_dir": "teachers"}, r"teacher_dir: LabelRobustScoreHard has no such argument"),
     ({"use_soft_label": True}, r"use_soft_label: a key of DD-Ranking's GeneralEvaluator"),
     ({"num_epochs": 0}, r"num_epochs: must be >= 1"),
