@@ -25,6 +25,8 @@ from torch import nn
 from ddr import ConfigError, DdrError
 from ddr.method.distilled import DistilledSet
 from ddr.method.helpers import INITS, LossCurve, RealSampler, class_major_labels, distilled_set, init_synthetic
+from ddr_methods._matching.params import LOOPS as LOOPS  # re-exported: the loop table lives there, torch-free
+from ddr_methods._matching.params import match_loops
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext
@@ -33,9 +35,6 @@ GRADIENT_METRICS = ("ours", "mse", "cos")
 """``ours``: per output channel ``1 - cos`` summed over layers (DC's layer-wise distance);
 ``mse``: squared L2 between the concatenated gradients; ``cos``: ``1 - cos`` of the concatenated
 gradients."""
-
-LOOPS = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
-"""DC/DSA ``ipc -> (outer_loop, inner_loop)``, VICO ``utils.get_loops``."""
 
 BN_IMAGES_PER_CLASS = 16
 """Real images per class used to set BatchNorm running statistics before matching (VICO
@@ -89,21 +88,6 @@ def gradient_distance(gw_syn: Sequence[torch.Tensor], gw_real: Sequence[torch.Te
     if metric == "mse":
         return ((syn - real) ** 2).sum()
     return 1.0 - (syn * real).sum() / (syn.norm() * real.norm() + _COS_EPS)
-
-
-def match_loops(ipc: int) -> tuple[int, int]:
-    """DC/DSA's ``(outer_loop, inner_loop)`` for ``ipc`` (VICO ``get_loops``).
-
-    ``outer_loop`` is the number of synthetic-image updates per sampled network, ``inner_loop``
-    the number of epochs the network trains on the synthetic set between two of them.
-    Raises :class:`ConfigError` for an IPC the authors did not tune.
-    """
-    if ipc not in LOOPS:
-        raise ConfigError(
-            f"DC/DSA loop lengths are defined for ipc in {sorted(LOOPS)} (VICO get_loops), got ipc={ipc}; "
-            "set both method parameters outer_loop and inner_loop (e.g. --set outer_loop=50 --set inner_loop=10)"
-        )
-    return LOOPS[ipc]
 
 
 # -- parameters ----------------------------------------------------------------------------------

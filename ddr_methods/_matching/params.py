@@ -1,8 +1,29 @@
-"""The parameter schema DC and DSA share (no torch: registration modules import it)."""
+"""The parameter schema DC and DSA share, and the loop lengths they derive from the IPC (no torch:
+registration modules import it)."""
 
 from __future__ import annotations
 
-from ddr import ParamSpec
+from ddr import ConfigError, ParamSpec
+
+LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
+"""DC/DSA ``ipc -> (outer_loop, inner_loop)``, VICO-UoE/DatasetCondensation ``utils.py`` ``get_loops``
+(lines 275-293 at 53f63a6): image updates per sampled network, and epochs the network trains on the
+synthetic set between two of them."""
+
+
+def match_loops(ipc: int) -> tuple[int, int]:
+    """DC/DSA's ``(outer_loop, inner_loop)`` for ``ipc`` (VICO ``get_loops``).
+
+    ``outer_loop`` is the number of synthetic-image updates per sampled network, ``inner_loop``
+    the number of epochs the network trains on the synthetic set between two of them.
+    Raises :class:`ConfigError` for an IPC the authors did not tune.
+    """
+    if ipc not in LOOPS:
+        raise ConfigError(
+            f"DC/DSA loop lengths are defined for ipc in {sorted(LOOPS)} (VICO get_loops), got ipc={ipc}; "
+            "set both method parameters outer_loop and inner_loop (e.g. --set outer_loop=50 --set inner_loop=10)"
+        )
+    return LOOPS[ipc]
 
 
 def matching_params(init: str, *, augmentation: bool) -> tuple[ParamSpec, ...]:

@@ -7,14 +7,21 @@ augmentation (:mod:`ddr_methods.dsa.method`).
 
 Defaults are the authors' (VICO ``main.py --method DSA --init real``), on every dataset. A dataset may ask for a reduced
 budget: digits does (its ``reduced`` preset: 50 iterations, small real batches, so that
-``ddr run --method dsa`` distils in seconds on 2 CPU cores); the run names the budget it used. VICO uses the strategy without
-flips for digit datasets: ``--set augmentation_params='{strategy: color_crop_cutout_scale_rotate}'``.
+``ddr run --method dsa`` distils in seconds on 2 CPU cores); the run names the budget it used.
+
+On the cells DSA reports (MNIST, Fashion-MNIST, SVHN, CIFAR-10 at IPC 1/10/50, CIFAR-100 at IPC
+1/10/50) ``ddr run`` applies the authors' recipe (:func:`ddr_methods._matching.recipes.dsa_recipes`):
+main.py's parameters with ``--init real``, evaluated under ``hard`` (1000 epochs, DSA); on the digit
+datasets MNIST and SVHN without flips, distilling (``augmentation_params: {strategy:
+color_crop_cutout_scale_rotate}``) and evaluating (``dsa.noflip``), as VICO's readme says. Elsewhere
+``--set augmentation_params='{strategy: color_crop_cutout_scale_rotate}'`` asks for the same.
 """
 
 from __future__ import annotations
 
 from ddr import MethodSpec, hookimpl
 from ddr_methods._matching.params import matching_params
+from ddr_methods._matching.recipes import dsa_recipes
 
 
 @hookimpl
@@ -38,5 +45,6 @@ def ddr_methods() -> list[MethodSpec]:
                 "cifar10/ipc1": 0.288, "cifar10/ipc10": 0.521, "cifar10/ipc50": 0.606,
                 "cifar100/ipc1": 0.139, "cifar100/ipc10": 0.323, "cifar100/ipc50": 0.428,
             },
+            recipes=dsa_recipes(),
         )
     ]

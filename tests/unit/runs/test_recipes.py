@@ -4,7 +4,9 @@ by ``ddr run`` and applied under the user's own choices (which always win)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +16,9 @@ from ddr.plugin.specs import MethodRecipe, MethodSpec
 from ddr.runs.distill import resolve_method
 from ddr.runs.evaluate import EvalOptions
 from ddr.runs.run import describe_recipe, evaluation_options
+
+if TYPE_CHECKING:
+    from ddr.protocol.config import Protocol
 
 # Transcribed here independently of the plugins, from the official files named in each recipe's source.
 MTT_ZCA = {  # GeorgeCazenavette/mtt-distillation readme.md table, the ZCA column
@@ -77,7 +82,7 @@ def test_evaluation_options_apply_the_recipe_under_the_users_choices(system: Plu
     assert evaluation_options(mtt, base).zca is True
     assert evaluation_options(mtt, replace(base, zca=False)).zca is False  # --no-zca wins
     assert evaluation_options(resolve_method(system, "mtt", "cifar10", ipc=50), replace(base, ipc=50)).zca is False
-    assert evaluation_options(resolve_method(system, "dm", "cifar10", ipc=1), base).zca is False  # no recipe: off
+    assert evaluation_options(resolve_method(system, "random", "cifar10", ipc=1), base).zca is False  # no recipe: off
     datm = resolve_method(system, "datm", "cifar100", ipc=10)
     o = evaluation_options(datm, EvalOptions(dataset="cifar100", ipc=10))
     assert o.zca is True and dict(o.overrides) == {"train.batch_size": 128} and o.method_protocol == "hard"
@@ -90,7 +95,7 @@ def test_evaluation_options_apply_the_recipe_under_the_users_choices(system: Plu
     line = describe_recipe(rded, "cifar10", 50)
     assert line is not None and line.startswith("rded: the authors' 'cifar10 IPC 50' recipe for cifar10 IPC 50 "
                                                  "(factor=1; teacher.arch=convnet_bn; train.batch_size=100)")
-    assert describe_recipe(resolve_method(system, "dm", "cifar10", ipc=1), "cifar10", 1) is None
+    assert describe_recipe(resolve_method(system, "random", "cifar10", ipc=1), "cifar10", 1) is None
 
 
 def test_a_recipe_may_name_a_protocol(system: PluginSystem) -> None:
@@ -145,3 +150,138 @@ def test_sre2l_cifar_recipe_is_its_32px_scripts_and_builds_a_valid_protocol(syst
                 protocol.train.batch_size) == ("adamw", 0.001, 0.01, 400, 128)
         assert tuple(protocol.augmentation) == ("crop_flip", "mixup.sre2l") and protocol.loss["temperature"] == 30.0
     assert resolve_method(system, "sre2l", "digits", ipc=1).recipe is None
+
+
+# -- DC, DSA and DM: VICO-UoE/DatasetCondensation @ 53f63a6 ------------------------------------------
+# Transcribed here from the official files, independently of ddr_methods/_matching/recipes.py.
+
+VICO = "VICO-UoE/DatasetCondensation@53f63a6"
+VICO_GET_LOOPS = {1: (1, 1), 10: (10, 50), 50: (50, 10)}  # utils.py get_loops: ipc -> (outer_loop, inner_loop)
+VICO_MAIN = {  # main.py argparse defaults (Iteration, lr_img, lr_net, batch_real, batch_train, dis_metric), optimizer_img
+    "iterations": 1000, "lr_img": 0.1, "momentum_img": 0.5, "lr_net": 0.01, "batch_real": 256, "batch_train": 256,
+    "metric": "ours",
+}
+VICO_INIT = {"dc": "noise", "dsa": "real"}  # main.py --init default; readme's DSA command: --init real
+VICO_DM = {  # main_DM.py argparse defaults (Iteration, lr_img, batch_real, init, dsa_strategy on), optimizer_img
+    "iterations": 20000, "lr_img": 1.0, "momentum_img": 0.5, "batch_real": 256, "init": "real", "augmentation": "dsa",
+}
+FLIP, NOFLIP = "color_crop_cutout_flip_scale_rotate", "color_crop_cutout_scale_rotate"  # readme: no flip for MNIST, SVHN
+VICO_PARAM_DIFF_AUG = {"mode": "S", "flip": 0.5, "scale": 1.2, "rotate": 15.0, "crop": 0.125, "cutout": 0.5,
+                       "brightness": 1.0, "saturation": 2.0, "contrast": 0.5}  # utils.py ParamDiffAug
+VICO_STUDENT = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "batch_size": 256,
+                "schedule": "step", "milestones": (0.5,), "gamma": 0.1}  # utils.py evaluate_synset (lr = lr_net)
+VICO_CELLS = {  # the papers' tables
+    "dc": [(d, k) for d in ("mnist", "fashion-mnist", "svhn", "cifar10") for k in (1, 10, 50)]
+    + [("cifar100", 1), ("cifar100", 10)],
+    "dsa": [(d, k) for d in ("mnist", "fashion-mnist", "svhn", "cifar10", "cifar100") for k in (1, 10, 50)],
+    "dm": [(d, k) for d in ("cifar10", "cifar100", "tinyimagenet") for k in (1, 10, 50)],
+}
+# main.py's evaluation: DC students train 1000 epochs with get_daparam's augmentation (MNIST only: crop_scale_rotate),
+# 300 without; DSA's train 1000 with its strategy; DM's (main_DM.py epoch_eval_train) 1000 with its strategy.
+DC_EVAL_EPOCHS = {"mnist": 1000}  # else 300
+
+
+def _recipe_protocol(system: PluginSystem, method: str, dataset: str, ipc: int) -> tuple[EvalOptions, Protocol]:
+    """The options and protocol ``ddr run --method METHOD --dataset DATASET --ipc IPC`` evaluates under."""
+    from ddr.protocol.config import resolve_protocol
+
+    o = evaluation_options(resolve_method(system, method, dataset, ipc=ipc), EvalOptions(dataset=dataset, ipc=ipc))
+    assert o.zca is False  # get_dataset only normalises
+    return o, resolve_protocol(o.method_protocol, dict(o.overrides), system=system, dataset=dataset, ipc=ipc)
+
+
+def _strategy(system: PluginSystem, names: Sequence[str], extra: Mapping[str, Any] | None = None) -> str:
+    """The DSA strategy of a one-entry augmentation list (``["dsa"]``, ``["dsa.noflip"]``), after ``extra``."""
+    assert len(names) == 1
+    resolved = system.augmentations().resolve(names[0])
+    assert resolved.spec.name == "dsa"
+    params = {**resolved.params, **(extra or {})}
+    assert {k: params[k] for k in VICO_PARAM_DIFF_AUG} == VICO_PARAM_DIFF_AUG
+    return params["strategy"]
+
+
+@pytest.mark.parametrize("method", ["dc", "dsa"])
+def test_dc_and_dsa_recipes_are_vico_main_py_cell_by_cell(system: PluginSystem, method: str) -> None:
+    from types import SimpleNamespace
+
+    from ddr_methods._matching.gradient import read_matching_params
+
+    spec = spec_of(system, method)
+    assert sorted((r.dataset, *r.ipcs) for r in spec.recipes) == sorted(VICO_CELLS[method])
+    for dataset, ipc in VICO_CELLS[method]:
+        choice = resolve_method(system, method, dataset, ipc=ipc)
+        recipe = choice.recipe
+        assert recipe is not None and recipe.ipcs == (ipc,) and recipe.zca is False, (dataset, ipc)
+        assert recipe.source.startswith(VICO) and "main.py:" in recipe.source and "get_loops" in recipe.source
+        # what gradient_matching runs: every parameter, the loops resolved from the IPC
+        cfg = read_matching_params(SimpleNamespace(params=choice.params, ipc=ipc), method,  # type: ignore[arg-type]
+                                   "dsa" if method == "dsa" else None)
+        assert {k: getattr(cfg, k) for k in VICO_MAIN} == VICO_MAIN, (dataset, ipc)
+        assert cfg.init == VICO_INIT[method] and (cfg.outer_loop, cfg.inner_loop) == VICO_GET_LOOPS[ipc], (dataset, ipc)
+        o, protocol = _recipe_protocol(system, method, dataset, ipc)
+        assert {k: getattr(protocol.train, k) for k in VICO_STUDENT} == VICO_STUDENT, (dataset, ipc)
+        assert protocol.student.arch_for(32) == "convnet"  # ConvNet-3, width 128, instance norm (get_network)
+        if method == "dsa":
+            digits = dataset in ("mnist", "svhn")
+            assert _strategy(system, ["dsa"], cfg.augmentation_params) == (NOFLIP if digits else FLIP)
+            assert o.method_protocol == "hard" and protocol.train.epochs == 1000
+            for names in (protocol.hard_augmentation, protocol.augmentation):  # students: the same DSA strategy
+                assert _strategy(system, names) == (NOFLIP if digits else FLIP), (dataset, ipc)
+            assert "readme.md:113" in recipe.source if digits else "readme.md:113" not in recipe.source
+        else:
+            assert o.method_protocol == "hard-dc"
+            assert protocol.train.epochs == DC_EVAL_EPOCHS.get(dataset, 300), (dataset, ipc)
+            # get_daparam's crop_scale_rotate on MNIST has no ddr counterpart: no augmentation, said in the source
+            assert protocol.hard_augmentation == () and protocol.augmentation == ()
+            assert ("get_daparam" in recipe.source
+                    and ("known deviation" in recipe.source) == (dataset == "mnist")), (dataset, ipc)
+        if not (method == "dsa" and dataset in ("mnist", "svhn")):  # the defaults restated: cached sets still match
+            assert choice.params == dict(spec.defaults), (dataset, ipc)
+    assert spec.recipe_for("digits", 1) is None and spec.recipe_for("mnist5k", 10) is None
+    assert spec.recipe_for("cifar10", 20) is None  # not a published cell
+
+
+def test_dm_recipes_are_vico_main_dm_py_cell_by_cell(system: PluginSystem) -> None:
+    spec = spec_of(system, "dm")
+    assert sorted((r.dataset, *r.ipcs) for r in spec.recipes) == sorted(VICO_CELLS["dm"])
+    for dataset, ipc in VICO_CELLS["dm"]:
+        choice = resolve_method(system, "dm", dataset, ipc=ipc)
+        recipe = choice.recipe
+        assert recipe is not None and recipe.zca is False and recipe.source.startswith(VICO + " main_DM.py:")
+        assert {k: choice.params[k] for k in VICO_DM} == VICO_DM, (dataset, ipc)
+        assert _strategy(system, [choice.params["augmentation"]], choice.params["augmentation_params"]) == FLIP
+        assert choice.params == dict(spec.defaults)  # the defaults restated: cached sets still match
+        o, protocol = _recipe_protocol(system, "dm", dataset, ipc)
+        assert o.method_protocol == "hard" and not o.overrides and protocol.train.epochs == 1000
+        assert {k: getattr(protocol.train, k) for k in VICO_STUDENT} == VICO_STUDENT
+        assert _strategy(system, protocol.hard_augmentation) == FLIP and _strategy(system, protocol.augmentation) == FLIP
+    assert spec.recipe_for("digits", 1) is None and spec.recipe_for("mnist", 10) is None  # not in DM's table
+
+
+def test_ddr_run_dm_cifar10_ipc10_uses_the_recipe_under_the_users_choices(system: PluginSystem) -> None:
+    """``ddr run --method dm --dataset cifar10 --ipc 10``: the recipe is picked, printed and applied."""
+    choice = resolve_method(system, "dm", "cifar10", ipc=10)
+    assert choice.recipe is not None and choice.recipe.name == "cifar10 IPC 10" and choice.budget is None
+    assert choice.params["iterations"] == 20000 and choice.params["lr_img"] == 1.0
+    o = evaluation_options(choice, EvalOptions(dataset="cifar10", ipc=10))
+    assert o.method_protocol == "hard" and o.zca is False and dict(o.overrides) == {}
+    line = describe_recipe(choice, "cifar10", 10)
+    assert line is not None and line.startswith(
+        "dm: the authors' 'cifar10 IPC 10' recipe for cifar10 IPC 10 (ZCA off; iterations=20000; lr_img=1.0; "
+        "momentum_img=0.5; batch_real=256; init=real; augmentation=dsa; protocol hard); source: " + VICO + " main_DM.py:")
+    # --set method.KEY, a preset, --zca, --protocol and --set KEY still win
+    assert resolve_method(system, "dm", "cifar10", overrides={"iterations": 5}, ipc=10).params["iterations"] == 5
+    assert resolve_method(system, "dm.reduced", "cifar10", ipc=10).params["iterations"] == 50
+    o = evaluation_options(choice, EvalOptions(dataset="cifar10", ipc=10, zca=True, protocol="hard-dc",
+                                               overrides={"train.epochs": 300}))
+    assert o.zca is True and o.protocol == "hard-dc" and dict(o.overrides) == {"train.epochs": 300}
+    dsa = evaluation_options(resolve_method(system, "dsa", "svhn", ipc=10),
+                             EvalOptions(dataset="svhn", ipc=10, overrides={"augmentation": ["dsa"]}))
+    assert dict(dsa.overrides) == {"hard_augmentation": ["dsa.noflip"], "augmentation": ["dsa"]}
+
+
+def test_describe_lists_the_matching_recipes(ddr_cli) -> None:
+    record = json.loads(ddr_cli("describe", "method", "dc", "--json").stdout)
+    assert len(record["recipes"]) == 14 and record["recipes"][0]["name"] == "mnist IPC 1"
+    assert record["recipes"][0]["protocol"] == "hard-dc" and record["recipes"][0]["protocol_overrides"] == {
+        "train.epochs": 1000}
