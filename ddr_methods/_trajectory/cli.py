@@ -2,7 +2,9 @@
 
 ``train`` builds exactly the experts a ``ddr run`` of ``mtt``/``datm`` with the same dataset,
 architecture, protocol, seed and expert settings looks up, so a run with ``--no-auto-assets``
-finds them. Torch is imported inside the command functions only.
+finds them: ``--optimizer sgd`` (the default) MTT's plain-SGD experts, ``--optimizer gsam`` (with
+``--rho-max``/``--rho-min``/``--alpha``, defaults DATM's 0.01/0.01/0.3) DATM's GSAM experts.
+Torch is imported inside the command functions only.
 """
 
 from __future__ import annotations
@@ -56,20 +58,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = ExpertSettings(dataset=dataset.name, pixel_space=dataset.pixel_space, arch=arch,
                               model=model_fingerprint(factory()), pool=pool_fingerprint(pool), epochs=args.epochs,
                               lr=args.lr, batch_size=args.batch_size, augmentation=augmentation,
-                              seed=args.expert_seed, num_classes=dataset.num_classes)
+                              seed=args.expert_seed, num_classes=dataset.num_classes, optimizer=args.optimizer,
+                              rho_max=args.rho_max, rho_min=args.rho_min, alpha=args.alpha)
     missing = [i for i in range(args.num_experts) if not settings.has(i)]
+    how = (f"GSAM, rho {settings.rho_max:g}, alpha {settings.alpha:g}" if settings.optimizer == "gsam"
+           else "plain SGD")
     _log(f"{args.num_experts - len(missing)} of {args.num_experts} experts cached; training {len(missing)} "
-         f"x {args.epochs} epochs ({arch} on {dataset.name}, {len(pool)} images)")
+         f"x {args.epochs} epochs ({how}; {arch} on {dataset.name}, {len(pool)} images)")
+    augment = None
+    if missing and augmentation is not None and settings.optimizer == "gsam":
+        # GSAM's loop takes the augmentation built, as the run's (the same plugin system builds it)
+        augment = resources.workspace(1).augmentation([augmentation])
     start = time.perf_counter()
     rows = []
     for i in resources.session.progress(missing, total=len(missing), desc="experts"):
         t0 = time.perf_counter()
         traj = train_expert(settings, i, factory=factory, pool=pool, device=resources.device, system=resources.system,
-                            log=_log)
+                            log=_log, augment=augment)
         rows.append({"index": i, "seconds": time.perf_counter() - t0, "path": str(traj.path.parent)})
     record = {"dataset": dataset.name, "arch": arch, "num_experts": args.num_experts, "epochs": args.epochs,
-              "trained": len(missing), "seconds": time.perf_counter() - start, "experts": rows,
-              "folders": [str(settings.folder(i)) for i in range(args.num_experts)]}
+              "optimizer": settings.optimizer, "trained": len(missing), "seconds": time.perf_counter() - start,
+              "experts": rows, "folders": [str(settings.folder(i)) for i in range(args.num_experts)]}
+    if settings.optimizer == "gsam":
+        record.update(rho_max=settings.rho_max, rho_min=settings.rho_min, alpha=settings.alpha)
     print(json.dumps(record, indent=2) if args.json else
           f"{args.num_experts} experts ready ({len(missing)} trained in {record['seconds']:.1f} s)")
     return 0
@@ -89,8 +100,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         if r["kind"] == "trained":
+            how = (f"gsam rho {r.get('rho_max')} alpha {r.get('alpha')}" if r.get("optimizer") == "gsam"
+                   else "sgd")
             print(f"trained  {r['dataset']:<12} {r['arch']:<12} expert {r['index']:<4} {r['epochs']} epochs "
-                  f"lr {r['lr']} aug {r['augmentation']} {r['path']}")
+                  f"{how} lr {r['lr']} aug {r['augmentation']} {r['path']}")
         else:
             print(f"imported {r['dataset']:<12} {r['arch']:<12} {r['experts']} experts x {r['epochs']} epochs "
                   f"from {r['source']}  {r['path']}")
@@ -142,6 +155,13 @@ def add_commands(subparsers: Any) -> None:
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--augmentation", default="dsa", help="augmentation of the real images (none disables)")
     t.add_argument("--expert-seed", type=int, default=0)
+    t.add_argument("--optimizer", default="sgd", choices=("sgd", "gsam"),
+                   help="sgd: MTT's plain-SGD experts (buffer.py, what mtt uses); gsam: DATM's experts (FTD's "
+                        "buffer_FTD.py: adaptive GSAM, two gradient passes a step; what datm uses)")
+    t.add_argument("--rho-max", type=float, default=0.01, help="GSAM's radius rho (gsam only; DATM: 0.01)")
+    t.add_argument("--rho-min", type=float, default=0.01,
+                   help="GSAM's smallest rho; must equal --rho-max, the LR being constant (gsam only)")
+    t.add_argument("--alpha", type=float, default=0.3, help="GSAM's surrogate-gap weight (gsam only; DATM: 0.3)")
     t.set_defaults(func=cmd_train)
 
     ls = sub.add_parser("list", help="list cached and imported experts")

@@ -16,9 +16,16 @@ explode (mtt-distillation issue #31).
 config leaves out (``Sequential_Generation: True``, ``current_max_start_epoch: 20``,
 ``expansion_end_epoch: 3000``, ``lr_y: 2``, ``threshold: 1``, ``Iteration: 5000``). A config with
 ``Sequential_Generation: False`` has a fixed window: ``current_max_start_epoch = max_start_epoch``
-here. ``init`` is its ``pix_init`` (``samples_predicted_correctly`` -> ``correct``). DATM's experts
-are 100-epoch FTD/GSAM trajectories (README: ``buffer_FTD.py --train_epochs=100``); ddr trains
-plain-SGD experts (MTT's ``buffer.py``), so DATM asks for 100 expert epochs but not for FTD.
+here. ``init`` is its ``pix_init`` (``samples_predicted_correctly`` -> ``correct``).
+
+Experts: MTT trains them with plain SGD (``buffer.py``; ``expert_optimizer: sgd``), DATM with FTD's
+GSAM (README line 31: ``buffer_FTD.py --train_epochs=100 --rho_max=0.01 --rho_min=0.01 --alpha=0.3
+--lr_teacher=0.01 --mom=0. --batch_train=256``), so DATM's parameters default to
+``expert_optimizer: gsam`` with ``expert_rho_max``/``expert_rho_min`` 0.01 and ``expert_alpha`` 0.3
+(:data:`GSAM_RHO_MAX`, ...; the step is :mod:`ddr_methods._trajectory.gsam`) and 100 expert epochs;
+the LR (0.01), batch (256) and DSA are MTT's and DATM's alike. DATM's ``reduced`` and ``smoke``
+presets keep GSAM (it is the method's recipe; two gradient passes a step, about twice the expert
+cost, seconds on digits).
 
 A parameter left ``null`` takes its value from the method's table for the run's (dataset, ipc),
 else from ``GENERIC`` / ``DATM_GENERIC``. ZCA is a property of the loaded dataset, not a method
@@ -32,6 +39,18 @@ from __future__ import annotations
 from typing import Any
 
 from ddr import MethodRecipe, ParamSpec
+
+GSAM_RHO_MAX = 0.01
+"""GSAM's largest radius for DATM's experts: ``--rho_max=0.01`` (NUS-HPC-AI-Lab/DATM README.md line 31;
+``buffer/buffer_FTD.py``'s own default, line 144, is 2.0)."""
+GSAM_RHO_MIN = 0.01
+"""``--rho_min=0.01`` (DATM README.md line 31; ``buffer_FTD.py`` line 145 defaults to 2.0)."""
+GSAM_ALPHA = 0.3
+"""GSAM's surrogate-gap weight: ``--alpha=0.3`` (DATM README.md line 31; ``buffer_FTD.py`` line 146: 0.4)."""
+GSAM_ADAPTIVE = True
+"""Adaptive (weight-scaled) perturbation: ``--adaptive`` defaults to True (``buffer_FTD.py`` line 147,
+``type=bool``) and the README does not set it."""
+EXPERT_OPTIMIZERS = ("sgd", "gsam")
 
 TABLE_KEYS = ("syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn")
 
@@ -138,10 +157,20 @@ def common_params() -> tuple[ParamSpec, ...]:
         ParamSpec("iterations", 5000, "distillation iterations (synthetic-set updates)", minimum=0),
         ParamSpec("num_experts", 100, "expert trajectories to use (trained and cached on demand)", minimum=1),
         ParamSpec("expert_train_epochs", 50, "epochs each expert is trained for (snapshots 0..E)", minimum=1),
-        ParamSpec("expert_lr", 0.01, "expert training LR (SGD, momentum 0, wd 0, constant)", minimum=0.0),
+        ParamSpec("expert_lr", 0.01, "expert training LR (SGD, momentum 0, wd 0, constant; GSAM's base step)",
+                  minimum=0.0),
         ParamSpec("expert_batch_size", 256, "expert training batch size", minimum=1),
         ParamSpec("expert_augmentation", "dsa", "augmentation of the real images during expert training "
                   "(a registered name; none disables)"),
+        ParamSpec("expert_optimizer", "sgd", "how experts are trained: sgd (MTT's buffer.py) or gsam (DATM's, "
+                  "FTD's buffer_FTD.py: adaptive GSAM, two gradient passes a step); part of the expert cache key",
+                  choices=EXPERT_OPTIMIZERS),
+        ParamSpec("expert_rho_max", GSAM_RHO_MAX, "GSAM's perturbation radius rho (gsam experts only; DATM: 0.01)",
+                  minimum=0.0),
+        ParamSpec("expert_rho_min", GSAM_RHO_MIN, "GSAM's smallest rho; the expert LR is constant, so it must "
+                  "equal expert_rho_max (gsam experts only)", minimum=0.0),
+        ParamSpec("expert_alpha", GSAM_ALPHA, "GSAM's surrogate-gap weight alpha (gsam experts only; DATM: 0.3)",
+                  minimum=0.0),
         ParamSpec("expert_seed", 0, "seed of the expert set (part of the expert cache key)", minimum=0),
         ParamSpec("experts", None, "directory of experts to use instead: official replay_buffer_*.pt files or "
                   "a `ddr experts import` folder", type="str"),

@@ -3,7 +3,10 @@
 MTT (Cazenavette et al., CVPR 2022, ``buffer.py``) trains every expert with plain SGD (lr 0.01,
 momentum 0, weight decay 0, constant LR, batch 256) with DSA on the real images and saves the
 parameters before training (epoch 0) and after every epoch. ddr does the same with its one training
-loop (:func:`ddr.engine.training.train`; its per-epoch callback takes the snapshots).
+loop (:func:`ddr.engine.training.train`; its per-epoch callback takes the snapshots): the expert
+optimizer ``sgd``. DATM (Guo et al., ICLR 2024) trains its experts with FTD's ``buffer_FTD.py``
+instead: the same data, LR and snapshots, but every step a GSAM step (two gradient passes; rho 0.01,
+alpha 0.3, adaptive): the expert optimizer ``gsam``, :mod:`ddr_methods._trajectory.gsam`.
 
 Each expert is one content-addressed cache entry ``<cache>/experts/<key>/`` holding
 ``trajectory.safetensors`` (tensors ``epoch_0000`` ... ``epoch_EEEE``: flat float32 parameter
@@ -11,8 +14,9 @@ vectors in ``named_parameters()`` order) and ``meta.json``. The key covers the d
 space (ZCA or not), the architecture (name and a fingerprint of the built network), a fingerprint of
 the training pool (its pixels; for a dataset that streams from disk, its file list, sizes and
 modification times: :func:`pool_fingerprint`), epochs, learning rate, batch size, augmentation,
-seed and the expert's index, so training is resumable expert by expert and never mixes experts
-of different settings. Streamed pools train through the same loop (a DataLoader batch source).
+seed and the expert's index, and for GSAM experts the optimizer, rho and alpha (a plain-SGD
+expert's key is the one it had before GSAM existed), so training is resumable expert by expert and
+never mixes experts of different settings. Streamed pools train through a DataLoader batch source.
 
 Official MTT buffers (``replay_buffer_<n>.pt``: a list of experts, each a list of per-epoch lists
 of parameter tensors) are imported with :func:`import_buffers`; they are read with
@@ -22,6 +26,7 @@ of parameter tensors) are imported with :func:`import_buffers`; they are read wi
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 import time
@@ -35,7 +40,9 @@ from torch import nn
 
 from ddr import ArtifactError, ConfigError
 from ddr.method.assets import Assets, content_key, file_sha256, tensor_sha256
+from ddr_methods._trajectory.defaults import EXPERT_OPTIMIZERS
 from ddr_methods._trajectory.functional import ParamLayout, check_functional, flat_parameters
+from ddr_methods._trajectory.gsam import ADAPTIVE, DEFAULT_ALPHA, DEFAULT_RHO_MAX, DEFAULT_RHO_MIN, ProportionalRho
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method import DistillContext, Split
@@ -46,6 +53,9 @@ IMPORTED_NAMESPACE = "experts-imported"
 DEFAULT_LR = 0.01
 DEFAULT_BATCH = 256
 DEFAULT_AUGMENTATION = "dsa"
+OPTIMIZERS = EXPERT_OPTIMIZERS
+"""Expert optimizers: ``sgd`` (MTT's ``buffer.py``), ``gsam`` (DATM's, FTD's ``buffer_FTD.py``)."""
+DEFAULT_OPTIMIZER = "sgd"
 _BUFFER_RE = re.compile(r"^replay_buffer_(\d+)\.pt$")
 
 
@@ -124,9 +134,39 @@ class ExpertSettings:
     augmentation: str | None = DEFAULT_AUGMENTATION
     seed: int = 0
     num_classes: int = 0
+    optimizer: str = DEFAULT_OPTIMIZER
+    """``sgd`` (MTT's plain SGD) or ``gsam`` (DATM's GSAM, :mod:`ddr_methods._trajectory.gsam`)."""
+    rho_max: float = DEFAULT_RHO_MAX
+    """GSAM's largest perturbation radius (``gsam`` only)."""
+    rho_min: float = DEFAULT_RHO_MIN
+    """GSAM's smallest radius; equals ``rho_max`` since the expert LR is constant (``gsam`` only)."""
+    alpha: float = DEFAULT_ALPHA
+    """GSAM's surrogate-gap weight (``gsam`` only)."""
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown expert optimizer {self.optimizer!r}; expected one of {', '.join(OPTIMIZERS)}")
+        if self.optimizer == "gsam":
+            self.rho_schedule()  # refuses what the official scheduler refuses
+            if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0):
+                raise ConfigError(f"GSAM alpha must be a finite number >= 0 (got {self.alpha!r})")
+
+    def rho_schedule(self) -> ProportionalRho:
+        """GSAM's radius as a function of the (constant) expert LR."""
+        return ProportionalRho(max_lr=float(self.lr), min_lr=float(self.lr), max_rho=float(self.rho_max),
+                               min_rho=float(self.rho_min))
+
+    def key_fields(self) -> dict[str, Any]:
+        """What the cache key covers: every field; for ``sgd`` without the GSAM fields (so a plain
+        expert keeps the key it had before GSAM existed), for ``gsam`` with them and ``adaptive``."""
+        fields = asdict(self)
+        gsam = {name: fields.pop(name) for name in ("optimizer", "rho_max", "rho_min", "alpha")}
+        if self.optimizer == "gsam":
+            fields.update(gsam, adaptive=ADAPTIVE)
+        return fields
 
     def key(self, index: int) -> str:
-        return content_key({"format": EXPERT_FORMAT, **asdict(self), "index": int(index)})
+        return content_key({"format": EXPERT_FORMAT, **self.key_fields(), "index": int(index)})
 
     def folder(self, index: int) -> Path:
         return Assets().path(NAMESPACE, self.key(index))
@@ -147,6 +187,14 @@ class ExpertSettings:
             parts += ["--augmentation", self.augmentation or "none"]
         if self.seed:
             parts += ["--expert-seed", str(self.seed)]
+        if self.optimizer != DEFAULT_OPTIMIZER:
+            parts += ["--optimizer", self.optimizer]
+            if self.rho_max != DEFAULT_RHO_MAX:
+                parts += ["--rho-max", repr(float(self.rho_max))]
+            if self.rho_min != DEFAULT_RHO_MIN:
+                parts += ["--rho-min", repr(float(self.rho_min))]
+            if self.alpha != DEFAULT_ALPHA:
+                parts += ["--alpha", repr(float(self.alpha))]
         if self.pixel_space == "zca":
             parts.append("--zca")
         return " ".join(shlex.quote(p) for p in parts)
@@ -210,24 +258,29 @@ def _read_trajectory(folder: Path, file: str = "trajectory.safetensors") -> Traj
 
 def train_expert(settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module], pool: "Split",
                  device: torch.device | str, system: Any = None, progress: Any = None,
-                 log: Callable[[str], None] | None = None) -> Trajectory:
+                 log: Callable[[str], None] | None = None, augment: Any = None) -> Trajectory:
     """Train expert ``index`` (or return it from the cache) and store its trajectory.
 
     The expert is an asset (:meth:`ddr.method.assets.Assets.build`): locked while it trains, so a
     ddr process training the same expert on the same cache is waited for (``log`` says so) and
     its trajectory read; written atomically, so an entry is never half a trajectory.
+
+    ``augment`` is ``settings.augmentation`` built (``ctx.augmentation(name)``, or a workspace's
+    pipeline): GSAM experts need it (their loop is not ddr's training loop, which builds it from
+    the name and ``system``); plain-SGD experts use it when given, else the name.
     """
     def build(folder: Path) -> None:
         _train_into(folder, settings, index, factory=factory, pool=pool, device=device, system=system,
-                    progress=progress)
+                    progress=progress, augment=augment)
 
+    what = "GSAM expert" if settings.optimizer == "gsam" else "expert"
     folder = Assets(log=log).build(NAMESPACE, settings.key(index), build,
-                                   what=f"expert trajectory {index} ({settings.arch} on {settings.dataset})")
+                                   what=f"{what} trajectory {index} ({settings.arch} on {settings.dataset})")
     return _read_trajectory(folder)
 
 
 def _train_into(folder: Path, settings: ExpertSettings, index: int, *, factory: Callable[[], nn.Module],
-                pool: "Split", device: torch.device | str, system: Any, progress: Any) -> None:
+                pool: "Split", device: torch.device | str, system: Any, progress: Any, augment: Any = None) -> None:
     from ddr.method.training import Recipe, derive_seed, torch_generator, train_hard
 
     seed = derive_seed(settings.seed, "expert", index)
@@ -239,39 +292,58 @@ def _train_into(folder: Path, settings: ExpertSettings, index: int, *, factory: 
     def snapshot(net: nn.Module) -> None:
         snapshots.append(flat_parameters(net).cpu())
 
-    recipe = Recipe(optimizer="sgd", lr=settings.lr, momentum=0.0, weight_decay=0.0, epochs=settings.epochs,
-                    batch_size=settings.batch_size, schedule="constant")
+    generator = torch_generator(derive_seed(seed, "batches"), device)
     start = time.perf_counter()
-    result = train_hard(model, pool, recipe, generator=torch_generator(derive_seed(seed, "batches"), device),
-                        num_classes=settings.num_classes, augmentation=settings.augmentation, device=device,
-                        system=system, on_epoch=snapshot, progress=progress)
+    if settings.optimizer == "gsam":
+        from ddr_methods._trajectory.gsam import train_gsam
+
+        if settings.augmentation is not None and augment is None:
+            raise ConfigError(f"GSAM experts need their augmentation '{settings.augmentation}' built by the caller "
+                              "(train_expert(..., augment=ctx.augmentation(name)))")
+        final_loss = train_gsam(model, pool, epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size,
+                                rho_max=settings.rho_max, rho_min=settings.rho_min, alpha=settings.alpha,
+                                generator=generator, augmentation=augment if settings.augmentation else None,
+                                device=device, on_epoch=snapshot, progress=progress)
+    else:
+        recipe = Recipe(optimizer="sgd", lr=settings.lr, momentum=0.0, weight_decay=0.0, epochs=settings.epochs,
+                        batch_size=settings.batch_size, schedule="constant")
+        augmentation = settings.augmentation if augment is None or not settings.augmentation else augment
+        final_loss = train_hard(model, pool, recipe, generator=generator, num_classes=settings.num_classes,
+                                augmentation=augmentation, device=device, system=system, on_epoch=snapshot,
+                                progress=progress).final_loss
     seconds = time.perf_counter() - start
     _write_trajectory(folder / "trajectory.safetensors", snapshots)
     _write_json(folder / "meta.json", {
-        "format": EXPERT_FORMAT, "kind": "trained", "settings": asdict(settings), "index": index,
+        "format": EXPERT_FORMAT, "kind": "trained", "settings": settings.key_fields(), "index": index,
         "snapshots": len(snapshots), "layout": layout.to_json(), "seconds": seconds,
-        "final_loss": result.final_loss, "key": settings.key(index),
+        "final_loss": final_loss, "key": settings.key(index),
     })
 
 
 def settings_for_context(ctx: "DistillContext", *, epochs: int, lr: float = DEFAULT_LR,
                          batch_size: int = DEFAULT_BATCH, augmentation: str | None = DEFAULT_AUGMENTATION,
-                         seed: int = 0) -> tuple[ExpertSettings, Callable[[], nn.Module]]:
+                         seed: int = 0, optimizer: str = DEFAULT_OPTIMIZER, rho_max: float = DEFAULT_RHO_MAX,
+                         rho_min: float = DEFAULT_RHO_MIN,
+                         alpha: float = DEFAULT_ALPHA) -> tuple[ExpertSettings, Callable[[], nn.Module]]:
     """The expert settings a run's context implies, and a factory of fresh student networks."""
     probe = ctx.make_model()
     augmentation = None if augmentation in (None, "", "none") else str(augmentation)
     settings = ExpertSettings(
         dataset=ctx.dataset.name, pixel_space=ctx.dataset.pixel_space, arch=ctx.arch, model=model_fingerprint(probe),
         pool=pool_fingerprint(ctx.train), epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-        augmentation=augmentation, seed=int(seed), num_classes=int(ctx.num_classes),
+        augmentation=augmentation, seed=int(seed), num_classes=int(ctx.num_classes), optimizer=str(optimizer),
+        rho_max=float(rho_max), rho_min=float(rho_min), alpha=float(alpha),
     )
     return settings, ctx.make_model
 
 
 def experts_for(ctx: "DistillContext", *, num_experts: int, epochs: int, lr: float = DEFAULT_LR,
                 batch_size: int = DEFAULT_BATCH, augmentation: str | None = DEFAULT_AUGMENTATION,
-                seed: int = 0) -> list[Trajectory]:
-    """``num_experts`` trajectories of ``epochs`` epochs for the run's dataset, pool and student.
+                seed: int = 0, optimizer: str = DEFAULT_OPTIMIZER, rho_max: float = DEFAULT_RHO_MAX,
+                rho_min: float = DEFAULT_RHO_MIN, alpha: float = DEFAULT_ALPHA) -> list[Trajectory]:
+    """``num_experts`` trajectories of ``epochs`` epochs for the run's dataset, pool and student,
+    trained with ``optimizer`` (``sgd``: MTT's plain SGD; ``gsam``: DATM's GSAM with ``rho_max``,
+    ``rho_min`` and ``alpha``).
 
     Cached experts are reused; missing ones are trained now (with a ``ctx.log`` line saying how
     many), unless ``ctx.auto_assets`` is False: then an :class:`ArtifactError` gives the command
@@ -281,21 +353,27 @@ def experts_for(ctx: "DistillContext", *, num_experts: int, epochs: int, lr: flo
         raise ConfigError(f"need at least one expert of at least one epoch (got num_experts={num_experts}, "
                           f"expert training epochs={epochs})")
     settings, factory = settings_for_context(ctx, epochs=epochs, lr=lr, batch_size=batch_size,
-                                             augmentation=augmentation, seed=seed)
+                                             augmentation=augmentation, seed=seed, optimizer=optimizer,
+                                             rho_max=rho_max, rho_min=rho_min, alpha=alpha)
+    kind = "GSAM expert" if settings.optimizer == "gsam" else "expert"
     missing = [i for i in range(num_experts) if not settings.has(i)]
     if missing:
         if not getattr(ctx, "auto_assets", True):
             raise ArtifactError(
-                f"{len(missing)} of {num_experts} expert trajectories ({epochs} epochs, {settings.arch} on "
+                f"{len(missing)} of {num_experts} {kind} trajectories ({epochs} epochs, {settings.arch} on "
                 f"{settings.dataset}) are not in the cache and building assets on demand is off "
                 f"(--no-auto-assets); train them first with:\n  {settings.command(num_experts)}\n"
                 "  (add the run's --protocol/--seed when they are not the defaults: experts are keyed by the "
                 "training pool)"
             )
-        ctx.log(f"training {len(missing)} expert trajectories x {epochs} epochs ({settings.arch} on "
+        cost = " (two gradient passes a step)" if settings.optimizer == "gsam" else ""
+        ctx.log(f"training {len(missing)} {kind} trajectories x {epochs} epochs{cost} ({settings.arch} on "
                 f"{settings.dataset}, {len(ctx.train)} images); they are cached for later runs")
+        # GSAM's loop takes the augmentation built; plain SGD experts hand its name to ddr's loop, as always
+        gsam_aug = settings.optimizer == "gsam" and settings.augmentation
+        augment = ctx.augmentation(settings.augmentation) if gsam_aug else None
         for i in ctx.progress(missing, total=len(missing), desc="experts"):
-            train_expert(settings, i, factory=factory, pool=ctx.train, device=ctx.device, log=ctx.log)
+            train_expert(settings, i, factory=factory, pool=ctx.train, device=ctx.device, log=ctx.log, augment=augment)
     return [_read_trajectory(settings.folder(i)) for i in range(num_experts)]
 
 
@@ -313,10 +391,13 @@ def list_experts() -> list[dict[str, Any]]:
                 continue
             if namespace == NAMESPACE:
                 s = meta.get("settings", {})
+                optimizer = s.get("optimizer", "sgd")
+                gsam = ({"rho_max": s.get("rho_max"), "rho_min": s.get("rho_min"), "alpha": s.get("alpha")}
+                        if optimizer == "gsam" else {})
                 rows.append({"kind": "trained", "dataset": s.get("dataset"), "arch": s.get("arch"),
                              "pixel_space": s.get("pixel_space"), "epochs": s.get("epochs"), "lr": s.get("lr"),
-                             "augmentation": s.get("augmentation"), "seed": s.get("seed"),
-                             "index": meta.get("index"), "seconds": meta.get("seconds"),
+                             "augmentation": s.get("augmentation"), "seed": s.get("seed"), "optimizer": optimizer,
+                             **gsam, "index": meta.get("index"), "seconds": meta.get("seconds"),
                              "path": str(meta_path.parent)})
             else:
                 rows.append({"kind": "imported", "dataset": meta.get("dataset"), "arch": meta.get("arch"),

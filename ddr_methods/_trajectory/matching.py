@@ -95,7 +95,9 @@ class TrajectoryMatching:
             experts = experts_for(ctx, num_experts=int(p["num_experts"]), epochs=int(p["expert_train_epochs"]),
                                   lr=float(p["expert_lr"]), batch_size=int(p["expert_batch_size"]),
                                   augmentation=_none_name(p["expert_augmentation"]),
-                                  seed=int(p["expert_seed"]))
+                                  seed=int(p["expert_seed"]), optimizer=str(p["expert_optimizer"]),
+                                  rho_max=float(p["expert_rho_max"]), rho_min=float(p["expert_rho_min"]),
+                                  alpha=float(p["expert_alpha"]))
             source = "trained"
         expert_seconds = time.perf_counter() - start_time
         needed = max_start - 1 + expert_epochs
@@ -183,6 +185,7 @@ class TrajectoryMatching:
         final_lr = float(lr_param.detach().exp() if log_lr else lr_param.detach())
         meta = {
             **curve.meta(), "experts": len(experts), "experts_source": source,
+            "expert_optimizer": str(p["expert_optimizer"]) if source == "trained" else None,
             "expert_epochs_available": min(e.epochs for e in experts), "expert_seconds": expert_seconds,
             "resolved": {k: p[k] for k in table_keys}, "learned_lr": final_lr, "lr_curve": lr_curve,
         }

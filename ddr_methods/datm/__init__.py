@@ -13,12 +13,26 @@ evaluated with the ``stored_soft`` label strategy.
 
 Parameters left null come from DATM's official configs for the run's (dataset, ipc)
 (:data:`ddr_methods._trajectory.defaults.DATM_TABLE`), else from MTT's generic values.
+
+Experts are trained as DATM trains them (README step 2, FTD's ``buffer_FTD.py --train_epochs=100
+--rho_max=0.01 --rho_min=0.01 --alpha=0.3 --lr_teacher=0.01 --mom=0. --batch_train=256``): 100
+epochs of adaptive GSAM (:mod:`ddr_methods._trajectory.gsam`; ``expert_optimizer: gsam``,
+``expert_rho_max``/``expert_rho_min`` 0.01, ``expert_alpha`` 0.3), lr 0.01, batch 256, DSA. GSAM
+takes two gradient passes a step; ``expert_optimizer: sgd`` uses MTT's plain-SGD experts instead
+(cached apart: the optimizer is part of the expert cache key). The ``reduced`` and ``smoke``
+presets keep GSAM.
 """
 
 from __future__ import annotations
 
 from ddr import MethodSpec, ParamSpec, hookimpl
-from ddr_methods._trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, datm_recipes
+from ddr_methods._trajectory.defaults import (
+    EXPERT_OPTIMIZERS,
+    REDUCED_COMMON,
+    SMOKE_COMMON,
+    common_params,
+    datm_recipes,
+)
 
 DATM_PARAMS = (
     ParamSpec("min_start_epoch", None, "lowest start epoch drawn (null: the DATM table)", type="int", minimum=0),
@@ -36,12 +50,17 @@ DATM_PARAMS = (
 )
 
 # DATM's own defaults of parameters it shares with MTT (NUS-HPC-AI-Lab/DATM: every config runs
-# Iteration 10000 on 100-epoch experts, README buffer_FTD.py --train_epochs=100)
+# Iteration 10000 on 100-epoch experts trained with GSAM, README line 31: buffer_FTD.py --train_epochs=100
+# --rho_max=0.01 --rho_min=0.01 --alpha=0.3)
 _OVERRIDES = {
     "iterations": ParamSpec("iterations", None, "distillation iterations (null: the DATM table, 10000)", type="int",
                             minimum=0),
     "expert_train_epochs": ParamSpec("expert_train_epochs", 100, "epochs each expert is trained for (snapshots "
                                      "0..E; DATM's configs start as late as epoch 70)", minimum=1),
+    "expert_optimizer": ParamSpec("expert_optimizer", "gsam", "how experts are trained: gsam (DATM's, FTD's "
+                                  "buffer_FTD.py: adaptive GSAM, rho 0.01, alpha 0.3, two gradient passes a step) "
+                                  "or sgd (MTT's plain buffer.py); part of the expert cache key",
+                                  choices=EXPERT_OPTIMIZERS),
     "init": ParamSpec("init", None, "initial images: real images the label expert classifies correctly (correct, "
                       "DATM's samples_predicted_correctly), random real images (real) or noise (null: the DATM "
                       "table)", type="str", choices=("correct", "real", "noise")),

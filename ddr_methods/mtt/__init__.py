@@ -7,6 +7,10 @@ Parameters left null (syn_steps, expert_epochs, max_start_epoch, lr_img, lr_lr, 
 batch_syn) come from the MTT README table for the run's (dataset, ipc)
 (:data:`ddr_methods._trajectory.defaults.MTT_TABLE`). Digits runs get the ``reduced`` budget preset
 automatically (2 experts x 8 epochs, 40 iterations); ``smoke`` runs in seconds.
+
+Experts are MTT's (``buffer.py``): plain SGD, lr 0.01, momentum 0, batch 256, DSA
+(``expert_optimizer: sgd``); ``expert_optimizer: gsam`` trains DATM's GSAM experts instead
+(:mod:`ddr_methods._trajectory.gsam`).
 """
 
 from __future__ import annotations

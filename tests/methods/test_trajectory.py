@@ -415,6 +415,11 @@ def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch:
 
     trajectories = experts_for(ctx, num_experts=1, epochs=3, augmentation="dsa")  # the shared loop, via a DataLoader
     assert trajectories[0].epochs == 3 and not torch.equal(trajectories[0].params(0), trajectories[0].params(3))
+    # DATM's GSAM experts (its default) stream through their own loop's DataLoader too; trained here, before
+    # the decode count below, which is about what DATM's initialisation decodes
+    gsam = experts_for(ctx, num_experts=1, epochs=3, augmentation="dsa", optimizer="gsam")
+    assert gsam[0].epochs == 3 and gsam[0].path != trajectories[0].path
+    assert torch.isfinite(gsam[0].params(3)).all() and not torch.equal(gsam[0].params(3), trajectories[0].params(3))
     decoded: list[int] = []
     original = ImageFileSource.__getitem__
 
@@ -428,6 +433,7 @@ def test_experts_mtt_and_datm_on_a_streamed_dataset(tmp_path: Path, monkeypatch:
     assert mtt.meta["experts_source"] == "trained" and tuple(mtt.images.shape) == (3, 3, 128, 128)
     assert torch.isfinite(mtt.images).all()
     datm = DATM().distill(build_context(evaluator.resources, ipc=1, seed=0, params=params))
+    assert datm.meta["expert_optimizer"] == "gsam" and mtt.meta["expert_optimizer"] == "sgd"
     assert datm.soft_labels is not None and tuple(datm.soft_labels.shape) == (3, 3)
     assert torch.isfinite(datm.images).all() and torch.isfinite(datm.soft_labels).all()
     assert len(decoded) <= 3 + 6  # DATM looks at no more than each class's pool images
