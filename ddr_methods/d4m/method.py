@@ -11,7 +11,10 @@
    (k-means++ seeding, ``kmeans_iterations`` Lloyd steps).
 3. Generate one image per prototype with the class-prompted img2img pipeline started from the
    prototype latent (``strength``, ``guidance_scale``, prompt ``prompt.format(name=class name)``,
-   D4M's negative prompt ``cartoon, anime, painting``; gen_syn_image.py).
+   the class name read from ``label_file`` as D4M's ``gen_label_list`` reads its label files, else
+   the dataset's; D4M's negative prompt ``cartoon, anime, painting``; gen_syn_image.py).
+   benchmarks/fidelity_official.py --d4m runs D4M's own scripts beside this code: the same latents,
+   prototypes and images (docs/fidelity.md, D⁴M).
 4. Convert to the dataset (RGB -> luma for grey datasets, antialiased resize to the dataset size,
    normalise); the evaluation relabels with the teacher.
 
@@ -134,6 +137,27 @@ def _checked(obj: Any, ref: str) -> Any:
     return obj
 
 
+# -- prompts -----------------------------------------------------------------------------------
+
+def read_label_file(path: str | Path, num_classes: int) -> list[str]:
+    """Class names from a D4M label file (``distillation/label-prompt/*.txt``; its ``gen_label_list``
+    in ``dataset_utils.py``): line ``c`` holds class ``c``, its name is the stripped text before the
+    first tab. Trailing blank lines are ignored; any other count than ``num_classes`` is a ConfigError."""
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"method 'd4m': cannot read label_file {str(file)!r} ({type(exc).__name__}: {exc}); "
+                          "pass a UTF-8 text file with one class name per line") from None
+    names = [line.strip().split("\t")[0] for line in text.splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if len(names) != num_classes:
+        raise ConfigError(f"method 'd4m': label_file {str(file)!r} has {len(names)} lines but the dataset has "
+                          f"{num_classes} classes; give one line per class, in class-index order")
+    return names
+
+
 # -- k-means -----------------------------------------------------------------------------------
 
 def kmeans(points: torch.Tensor, k: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
@@ -223,7 +247,15 @@ class D4M:
         if negative and not negative_ok:
             ctx.log("d4m: this generator's generate() takes no negative_prompt; generating without one")
         encode_gen = child_generator(ctx, "cpu") if sample else None
-        names = list(ctx.dataset.class_names) or [str(c) for c in range(ctx.num_classes)]
+        label_file = p.get("label_file")
+        if label_file:
+            names = read_label_file(label_file, ctx.num_classes)
+        else:
+            names = list(ctx.dataset.class_names)
+            if not names:
+                names = [str(c) for c in range(ctx.num_classes)]
+                ctx.log("d4m: the dataset has no class names, so the prompts are class indices; pass "
+                        "--set method.label_file=PATH (D4M: distillation/label-prompt/*.txt) for its prompts")
         try:
             prompts = [template.format(name=names[c]) for c in range(ctx.num_classes)]
         except (KeyError, IndexError) as exc:
@@ -269,7 +301,8 @@ class D4M:
         if not bool(torch.isfinite(images).all()):
             raise DdrError("method 'd4m': the generator produced non-finite pixels; check the model")
         teacher = get_teacher(ctx, self.name) if labels == "stored_soft" else None
-        meta = {"generator": str(p["generator"]), "resolution": resolution, "strength": strength,
+        meta = {"generator": str(p["generator"]), "label_file": str(label_file) if label_file else None,
+                "resolution": resolution, "strength": strength,
                 "guidance_scale": guidance, "num_inference_steps": steps, "prompts": prompts,
                 "latent_shape": list(shape), "prototypes": p["prototypes"], "km_expand": int(p["km_expand"]),
                 "latents": "sample" if sample else "mean", "negative_prompt": negative if negative_ok else None}
