@@ -22,16 +22,25 @@ prints what each computes, side by side:
   ``buffer.py``'s format, against ddr's ``unroll`` + ``trajectory_loss``
   (``ddr_methods._trajectory.functional``) on the same weights, synthetic images, labels and
   learnable LR: the loss and its gradients with respect to the images, the LR and (DATM) the soft
-  labels; DATM's soft-label initialisation against ddr's ``_init_datm``;
+  labels; DATM's soft-label initialisation against ddr's ``_init_datm``; with ``--datm`` also DATM's
+  expert training (FTD's ``buffer/buffer_FTD.py``: the official ``GSAM``, ``ProportionScheduler``
+  and ``utils/utils_gsam.py``'s ``epoch``) against ddr's ``gsam_step`` / ``train_gsam``
+  (``ddr_methods._trajectory.gsam``) on the same ConvNet weights and minibatches: the parameters
+  after one step and after each of two epochs, and the radius under a decaying LR;
 - with ``--rded``: RDED's ``MultiRandomCrop``, ``selector`` and ``mix_images``
   (``synthesize/utils.py``) against ddr's ``RDED.distill`` on the same BatchNorm ConvNet teacher,
   real images and crop boxes: once with RDED's crops fed to both (scores, selection, stitching),
-  once with each side resampling the boxes itself.
+  once with each side resampling the boxes itself;
+- with ``--d4m``: D4M's prototype and generation scripts (``distillation/gen_prototype.py``,
+  ``gen_syn_image.py``) with its two diffusers pipelines (``scripts/``) against ddr's
+  ``D4M.distill`` on one tiny random Stable Diffusion pipeline and the same real images: the VAE
+  inputs, the scaled posterior samples, the MiniBatchKMeans prototypes and the generated images
+  (needs diffusers and transformers).
 
 The official code is not part of ddr: check it out anywhere and pass its folder (any subset)::
 
     python benchmarks/fidelity_official.py --dc PATH/TO/DatasetCondensation --sre2l PATH/TO/SRe2L \
-        --mtt PATH/TO/mtt-distillation --datm PATH/TO/DATM --rded PATH/TO/RDED [--json out.json]
+        --mtt PATH/TO/mtt-distillation --datm PATH/TO/DATM --rded PATH/TO/RDED --d4m PATH/TO/D4M [--json out.json]
 
 Exit status 1 when any value differs by more than ``--tol`` (default 1e-5, relative).
 """
@@ -470,6 +479,169 @@ def _compare_datm_labels(reparam: Any, networks: Any, ours: torch.nn.Module, buf
     return images.detach(), soft_o
 
 
+# -- DATM's experts: GSAM, as FTD's buffer/buffer_FTD.py trains them ----------------------------------
+
+def _import_datm_gsam(repo: Path) -> tuple[Any, Any, Any]:
+    """DATM's ``networks``, its ``buffer/gsam`` package (``GSAM``, ``ProportionScheduler``,
+    ``CosineScheduler``) and ``utils/utils_gsam.py`` (whose ``epoch`` runs ``buffer_FTD.py``'s
+    minibatch loop), each under a name of its own. ``utils_gsam`` imports ``networks`` by its plain
+    name (DATM's is put there for the import, then the previous entry restored) and
+    ``scipy.ndimage.interpolation.rotate`` (aliased to ``scipy.ndimage.rotate``, as for VICO's)."""
+    import importlib.util
+
+    import scipy.ndimage
+
+    networks = _load_file("datm_gsam_official_networks", repo / "networks.py")
+    folder = repo / "buffer" / "gsam"
+    spec = importlib.util.spec_from_file_location("datm_official_gsam", folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    if spec is None or spec.loader is None or not (folder / "__init__.py").is_file():
+        raise SystemExit(f"cannot import {folder / '__init__.py'}")
+    gsam = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gsam  # its relative imports (.gsam, .scheduler, .util) resolve under this name
+    spec.loader.exec_module(gsam)
+    if "scipy.ndimage.interpolation" not in sys.modules:
+        shim = types.ModuleType("scipy.ndimage.interpolation")
+        shim.rotate = scipy.ndimage.rotate  # type: ignore[attr-defined]
+        sys.modules["scipy.ndimage.interpolation"] = shim
+    previous = sys.modules.get("networks")
+    sys.modules["networks"] = networks
+    try:
+        utils = _load_file("datm_official_utils_gsam", repo / "utils" / "utils_gsam.py")
+    finally:
+        if previous is None:
+            sys.modules.pop("networks", None)
+        else:
+            sys.modules["networks"] = previous
+    return gsam, utils, networks
+
+
+def compare_gsam(repo: Path, tol: float) -> dict[str, Any]:
+    """DATM's expert training (FTD's ``buffer_FTD.py``: GSAM + ``ProportionScheduler``) against
+    ddr's ``gsam_step`` / ``train_gsam`` (``ddr_methods._trajectory.gsam``).
+
+    The official side is built as ``buffer_FTD.py`` lines 79-88 build it (base SGD, momentum 0,
+    weight decay 0; a ``StepLR`` with ``gamma=1``; ``ProportionScheduler(max_lr=min_lr=lr)``;
+    ``GSAM(adaptive=True)``) around the official ConvNet-3 (width 128, instance norm), and trained by
+    the official ``utils_gsam.epoch`` (``set_closure``, ``step``, ``scheduler.step``,
+    ``update_rho_t`` per minibatch) without augmentation; ddr's ``convnet`` starts from the same
+    weights (``strict=True``) and trains with ``train_gsam``, whose per-epoch ``randperm`` the
+    official DataLoader replays as its sampler (160 images of 10 learnable classes, batch 64:
+    minibatches of 64, 64 and 32), two epochs. Two settings: DATM's (rho 0.01, alpha 0.3) and a larger
+    radius (rho 0.5, alpha 0.8) that moves the update further from plain SGD. Also: one GSAM step
+    on one minibatch, and the radius the official ``ProportionScheduler`` gives under its
+    ``CosineScheduler`` against ddr's ``ProportionalRho`` on the same LRs."""
+    from ddr.engine.build import build_model
+    from ddr.engine.data import Split
+    from ddr_methods._trajectory.functional import flat_parameters
+    from ddr_methods._trajectory.gsam import ProportionalRho, gsam_step, train_gsam
+
+    gsam, utils, networks = _import_datm_gsam(repo)
+    g = torch.Generator().manual_seed(4)
+    patterns = torch.randn(10, 3, 32, 32, generator=g)
+    labels = torch.arange(160) % 10
+    real = patterns[labels] + 2.5 * torch.randn(160, 3, 32, 32, generator=g)
+    lr, batch, epochs = 0.01, 64, 2
+    per_epoch = (len(real) + batch - 1) // batch
+    rows: list[dict[str, Any]] = []
+
+    def row(what: str, official_value: torch.Tensor, ddr_value: torch.Tensor) -> None:
+        rows.append({"quantity": what, "official": float(official_value.flatten()[0]),
+                     "ddr": float(ddr_value.flatten()[0]), "max_rel_diff": _rel(official_value, ddr_value)})
+
+    def flat_official(net: torch.nn.Module) -> torch.Tensor:  # buffer_FTD.py's [p for p in parameters()], flattened
+        return torch.cat([p.detach().reshape(-1).clone() for p in net.parameters()])
+
+    def pair(seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+        torch.manual_seed(seed)
+        official = _official_convnet(networks)
+        ours = build_model("convnet", _Cifar(), seed=0)  # type: ignore[arg-type]
+        ours.load_state_dict(official.state_dict(), strict=True)
+        return official, ours
+
+    def official_optimizer(net: torch.nn.Module, rho: float, alpha: float, steps: int) -> tuple[Any, Any]:
+        base = torch.optim.SGD(net.parameters(), lr=lr, momentum=0, weight_decay=0)
+        scheduler = torch.optim.lr_scheduler.StepLR(base, step_size=steps, gamma=1)
+        rho_scheduler = gsam.ProportionScheduler(pytorch_lr_scheduler=scheduler, max_lr=lr, min_lr=lr,
+                                                 max_value=rho, min_value=rho)
+        optimizer = gsam.GSAM(params=net.parameters(), base_optimizer=base, model=net, gsam_alpha=alpha,
+                              rho_scheduler=rho_scheduler, adaptive=True)
+        optimizer.zero_grad()
+        return optimizer, scheduler
+
+    class _Args:
+        device, dataset, dsa = "cpu", "CIFAR10", False
+
+    # one step on one minibatch (DATM's rho and alpha)
+    official, ours = pair(20)
+    optimizer, _ = official_optimizer(official, 0.01, 0.3, 1)
+    x, y = real[:batch], labels[:batch]
+    optimizer.set_closure(torch.nn.CrossEntropyLoss(), x, y)
+    _, loss_o = optimizer.step()
+    loss_d = gsam_step(ours, lambda net: torch.nn.functional.cross_entropy(net(x), y), lr=lr, rho=0.01, alpha=0.3)
+    row("one GSAM step (rho 0.01, alpha 0.3): loss at w", loss_o, loss_d)
+    row("  parameters after the step", flat_official(official), flat_parameters(ours))
+
+    sgd_distance = {}
+    for rho, alpha in ((0.01, 0.3), (0.5, 0.8)):
+        official, ours = pair(21)
+        start = flat_parameters(ours)
+        optimizer, scheduler = official_optimizer(official, rho, alpha, epochs * per_epoch)
+        orders = torch.Generator().manual_seed(9)  # train_gsam's data order: a randperm per epoch
+        dataset = utils.TensorDataset(real, labels)
+        official_snapshots = [flat_official(official)]
+        for _ in range(epochs):
+            order = torch.randperm(len(real), generator=orders).tolist()
+            loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=order, num_workers=0)
+            utils.epoch("train", dataloader=loader, net=official, optimizer=optimizer,
+                        criterion=torch.nn.CrossEntropyLoss(), args=_Args(), aug=False, scheduler=scheduler)
+            official_snapshots.append(flat_official(official))
+        ddr_snapshots = [flat_parameters(ours)]
+
+        def keep(net: torch.nn.Module, into: list[torch.Tensor] = ddr_snapshots) -> None:
+            into.append(flat_parameters(net))
+
+        train_gsam(ours, Split(labels=labels, images=real), epochs=epochs, lr=lr, batch_size=batch, rho_max=rho,
+                   rho_min=rho, alpha=alpha, generator=torch.Generator().manual_seed(9), on_epoch=keep)
+        for epoch in (1, 2):
+            row(f"rho {rho}, alpha {alpha}: parameters after epoch {epoch} ({per_epoch * epoch} GSAM steps)",
+                official_snapshots[epoch], ddr_snapshots[epoch])
+        # for scale: how far plain SGD on the same minibatches ends from the GSAM expert
+        plain = build_model("convnet", _Cifar(), seed=0)  # type: ignore[arg-type]
+        plain.load_state_dict(pair(21)[0].state_dict(), strict=True)
+        sgd = torch.optim.SGD(plain.parameters(), lr=lr)
+        orders = torch.Generator().manual_seed(9)
+        for _ in range(epochs):
+            order = torch.randperm(len(real), generator=orders)
+            for i in range(0, len(real), batch):
+                index = order[i:i + batch]
+                sgd.zero_grad()
+                torch.nn.functional.cross_entropy(plain(real[index]), labels[index]).backward()
+                sgd.step()
+        moved = ddr_snapshots[-1] - start
+        sgd_distance[f"rho {rho}, alpha {alpha}"] = _rel(moved, flat_parameters(plain) - start)
+
+    # the radius under a decaying LR: the official ProportionScheduler reading its CosineScheduler
+    probe = torch.nn.Linear(2, 2)
+    base = torch.optim.SGD(probe.parameters(), lr=0.1)
+    cosine = gsam.CosineScheduler(T_max=20, max_value=0.1, min_value=0.001, optimizer=base)
+    proportion = gsam.ProportionScheduler(pytorch_lr_scheduler=cosine, max_lr=0.1, min_lr=0.001, max_value=0.05,
+                                          min_value=0.01)
+    ours_rho = ProportionalRho(max_lr=0.1, min_lr=0.001, max_rho=0.05, min_rho=0.01)
+    rho_o, rho_d = [], []
+    for _ in range(20):
+        cosine.step()
+        rho_o.append(proportion.step())
+        rho_d.append(ours_rho(float(cosine.lr())))
+    row("rho over 20 steps of a cosine LR 0.1 -> 0.001 (rho 0.05 -> 0.01)", torch.tensor(rho_o, dtype=torch.float64),
+        torch.tensor(rho_d, dtype=torch.float64))
+    worst = max(r["max_rel_diff"] for r in rows)
+    note = "for scale, GSAM against plain SGD on the same minibatches (relative difference of the update): " + \
+        ", ".join(f"{k}: {v:.2e}" for k, v in sgd_distance.items())
+    return {"official": "NUS-HPC-AI-Lab/DATM (GSAM experts, buffer/buffer_FTD.py)", "commit": _commit(repo),
+            "rows": rows, "max_rel_diff": worst, "tolerance": tol, "agree": worst <= tol, "note": note}
+
+
 # -- RDED: patch scores, selection and stitching ---------------------------------------------------
 
 def _import_rded(repo: Path) -> Any:
@@ -680,6 +852,399 @@ def compare_rded(repo: Path, tol: float) -> list[dict[str, Any]]:
     return results
 
 
+# -- D4M: the latent prototypes and the generation from them ------------------------------------------
+
+_D4M_PIPELINES = {"StableDiffusionGenLatentsPipeline": "pipeline_stable_diffusion_gen_latents",
+                  "StableDiffusionLatents2ImgPipeline": "pipeline_stable_diffusion_latents2img"}
+
+
+def _import_d4m(repo: Path) -> tuple[Any, Any, list[str]]:
+    """D4M's ``distillation/gen_prototype.py`` and ``gen_syn_image.py``, importable as D4M's README
+    sets them up, done in memory: its two pipeline files (``scripts/``) are loaded as modules of the
+    installed diffusers (``diffusers.pipelines.stable_diffusion.<file>``, so their relative imports
+    resolve) and exposed as ``diffusers.StableDiffusionGenLatentsPipeline`` / ``...Latents2ImgPipeline``
+    (its "Modify Diffusers Library" steps); diffusers moved ``randn_tensor`` from ``diffusers.utils``
+    to ``diffusers.utils.torch_utils`` (the same function, aliased back); both scripts import
+    ``ipdb``, unused (a stand-in module), and ``dataset_utils`` from their folder. Returns the two
+    modules and the names to remove again (:func:`_forget_d4m`)."""
+    import importlib.util
+
+    import diffusers
+    import diffusers.utils
+    from diffusers.utils.torch_utils import randn_tensor
+
+    added: list[str] = []
+    if not hasattr(diffusers.utils, "randn_tensor"):
+        diffusers.utils.randn_tensor = randn_tensor  # type: ignore[attr-defined]
+        added.append("diffusers.utils.randn_tensor")
+    for cls, stem in _D4M_PIPELINES.items():
+        name = f"diffusers.pipelines.stable_diffusion.{stem}"
+        path = repo / "scripts" / f"{stem}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None or not path.is_file():
+            raise SystemExit(f"cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        added.append(name)
+        spec.loader.exec_module(module)
+        setattr(diffusers, cls, getattr(module, cls))
+        added.append(f"diffusers.{cls}")
+    if "ipdb" not in sys.modules:
+        sys.modules["ipdb"] = types.ModuleType("ipdb")
+        added.append("ipdb")
+    folder = repo / "distillation"
+    sys.path.insert(0, str(folder))
+    try:
+        gen_prototype = _load_file("d4m_gen_prototype", folder / "gen_prototype.py")
+        gen_syn_image = _load_file("d4m_gen_syn_image", folder / "gen_syn_image.py")
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("dataset_utils", None)  # bound in both; D4M's name is too generic to leave behind
+    return gen_prototype, gen_syn_image, added
+
+
+def _forget_d4m(added: list[str]) -> None:
+    """Undo :func:`_import_d4m`'s additions to diffusers and ``sys.modules``."""
+    import diffusers
+    import diffusers.utils
+
+    for name in added:
+        if name == "diffusers.utils.randn_tensor":
+            delattr(diffusers.utils, "randn_tensor")
+        elif name.startswith("diffusers.") and name.count(".") == 1:
+            delattr(diffusers, name.split(".")[1])
+        else:
+            sys.modules.pop(name, None)
+
+
+def _smooth_images(n: int, side: int, seed: int) -> torch.Tensor:
+    """``n`` smooth random RGB images, 0..1, ``side`` px: 8x8 noise upsampled bilinearly."""
+    noise = torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    return torch.nn.functional.interpolate(noise, size=(side, side), mode="bilinear", align_corners=False)
+
+
+class _Torch:
+    """A stand-in for the ``torch`` module one official or ddr module sees: every attribute is
+    torch's, except those given."""
+
+    def __init__(self, **replaced: Any) -> None:
+        self._replaced = replaced
+
+    def __getattr__(self, name: str) -> Any:
+        return self._replaced[name] if name in self._replaced else getattr(torch, name)
+
+
+def compare_d4m(repo: Path, tol: float, resolution: int = 64) -> list[dict[str, Any]]:
+    """D4M's prototype and generation code (``gen_prototype.py``, ``gen_syn_image.py`` and its two
+    diffusers pipelines) against ddr's ``D4M.distill`` on one tiny random Stable Diffusion pipeline
+    (:func:`ddr_methods.d4m.smoke.tiny_stable_diffusion`) and the same real images.
+
+    Inputs: 2 classes x 7 smooth random 32 px RGB images written as PNG files in an ImageFolder
+    tree, a label file of D4M's format, ipc 2, ``km_expand`` 2 (chunks of 4 latents: one full
+    chunk and a remainder of 3 per class), images resized to ``resolution`` px (D4M: 512), strength
+    0.7, guidance 8, 50 steps, D4M's negative prompt. The official side runs ``gen_label_list``,
+    ``load_dataset`` (shuffled, batch 1), ``prototype_kmeans`` with its ``StableDiffusionGenLatentsPipeline``,
+    ``gen_prototype``, ``save_prototype`` and ``load_prototype`` and ``gen_syn_images`` with its
+    ``StableDiffusionLatents2ImgPipeline``; ddr's side is ``D4M.distill`` with ``label_file``,
+    ``encode_batch`` 1 and ``generate_batch`` 1, given the official loader's images (so the pixels
+    encoded are the same) in the official loader's order (its random choice of images replaced by
+    that order). The random numbers: ddr's encoder is handed, for each image, a generator in the
+    state D4M's global generator had before its posterior draw for that image; D4M's generation is
+    seeded, per prototype, with the seed ddr drew for it."""
+    import contextlib
+    import io
+    import tempfile
+    import warnings
+    from unittest import mock
+
+    import numpy as np
+    from PIL import Image
+
+    import ddr_methods.d4m.method as d4m_method
+    from ddr_methods.d4m import ddr_methods as d4m_specs
+    from ddr_methods.d4m.smoke import tiny_stable_diffusion
+
+    try:
+        import diffusers.utils.logging
+        import transformers.utils.logging
+    except ImportError as exc:
+        raise SystemExit(f"the D4M check needs diffusers and transformers: {exc}") from None
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    gen_prototype, gen_syn_image, added = _import_d4m(repo)
+    quiet: list[contextlib.AbstractContextManager[Any]] = [
+        mock.patch.object(gen_prototype, "tqdm", lambda items, **kw: items),
+        mock.patch.object(gen_syn_image, "tqdm", lambda items, **kw: items),
+        contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings()]  # its prints, LoraLoaderMixin's notice
+    num_classes, per_class, side, ipc, km_expand = 2, 7, 32, 2, 2
+    names = ["tench, Tinca tinca", "goldfish, Carassius auratus"]
+    scratch = tempfile.TemporaryDirectory(prefix="ddr-d4m-")
+    root = Path(scratch.name)
+    rows: list[dict[str, Any]] = []
+    gen_rows: list[dict[str, Any]] = []
+
+    def row(what: str, official_value: torch.Tensor, ddr_value: torch.Tensor, *, counted: bool = True,
+            into: list[dict[str, Any]] | None = None) -> None:
+        a, b = official_value.double(), ddr_value.double()
+        mean = float((a - b).abs().mean())
+        (rows if into is None else into).append({
+            "quantity": what if counted else f"{what} [deviation, not counted; mean |diff| {mean:.1e}]",
+            "official": float(a.flatten()[0]), "ddr": float(b.flatten()[0]), "max_rel_diff": _rel(a, b),
+            "mean_abs_diff": mean, "counted": counted})
+
+    saved_cuda = torch.Tensor.cuda
+    stack = contextlib.ExitStack()
+    try:
+        for context in quiet:
+            stack.enter_context(context)
+        warnings.simplefilter("ignore", FutureWarning)
+        folder = tiny_stable_diffusion(root / "sd", sample_size=resolution)
+        files: list[Path] = []
+        pngs = (_smooth_images(num_classes * per_class, side, seed=3) * 255).round().to(torch.uint8)
+        for split in ("train", "val"):  # load_dataset opens val too
+            for c in range(num_classes):
+                (root / "data" / split / f"class{c}").mkdir(parents=True)
+                for j in range(per_class):
+                    path = root / "data" / split / f"class{c}" / f"{j}.png"
+                    Image.fromarray(pngs[c * per_class + j].permute(1, 2, 0).numpy()).save(path)
+                    if split == "train":
+                        files.append(path)
+        label_file = root / "labels.txt"
+        label_file.write_text(f"{names[0]}\tn01440764\n{names[1]}\tn01443537\n")
+        args = argparse.Namespace(batch_size=1, data_dir=str(root / "data"), dataset="imagenet", ipc=ipc,
+                                  km_expand=km_expand, label_file_path=str(label_file), num_workers=0,
+                                  save_prototype_path=str(root / "prototypes"), size=resolution, device="cpu",
+                                  strength=0.7, guidance_scale=8.0, save_init_image_path=str(root / "syn"),
+                                  prototype_path=str(root / "prototypes" / f"imagenet-ipc{ipc}-kmexpand{km_expand}.json"))
+
+        # -- official: gen_prototype.py's main(), on the CPU in float32 (D4M: CUDA, float16) ----------
+        torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]  # prototype_kmeans calls .cuda()
+        label_list = gen_prototype.gen_label_list(args)
+        torch.manual_seed(0)
+        trainloader, _ = gen_prototype.load_dataset(args)
+        transform = trainloader.dataset.transform
+        loaded = [transform(Image.open(f).convert("RGB")) for f in files]  # what load_dataset gives for each file
+        latents_pipe = gen_prototype.StableDiffusionGenLatentsPipeline.from_pretrained(str(folder))
+        latents_pipe.set_progress_bar_config(disable=True)
+        official: dict[str, Any] = {"order": [], "state": {}, "latents": {}, "encoded": {}}
+
+        def encoding(encode: Any, record: dict[int, torch.Tensor], current: list[int]) -> Any:
+            def wrapped(x: torch.Tensor, *a: Any, **k: Any) -> Any:
+                record[current[-1]] = x.detach().clone()
+                return encode(x, *a, **k)
+            return wrapped
+
+        current_o: list[int] = []
+        latents_pipe.vae.encode = encoding(latents_pipe.vae.encode, official["encoded"], current_o)
+
+        class GenLatents:  # prototype_kmeans' `pipe`: the official pipeline, watched
+            def __call__(self, **kwargs: Any) -> Any:
+                image = kwargs["image"]
+                index = next(i for i, x in enumerate(loaded) if torch.equal(x, image[0]))
+                official["order"].append(index)
+                official["state"][index] = torch.get_rng_state()  # its first draw is the posterior sample
+                current_o.append(index)
+                init_latents, noised = latents_pipe(**kwargs)
+                official["latents"][index] = init_latents[0].detach().clone()
+                return init_latents, noised
+
+        km_models = gen_prototype.initialize_km_models(label_list, args)
+        fitted = gen_prototype.prototype_kmeans(pipe=GenLatents(), data_loader=trainloader, label_list=label_list,
+                                                km_models=km_models, args=args)
+        prototype = gen_prototype.gen_prototype(label_list, fitted)
+        gen_prototype.save_prototype(prototype, args)
+        torch.Tensor.cuda = saved_cuda  # type: ignore[method-assign]
+        order = {c: [i for i in official["order"] if i // per_class == c] for c in range(num_classes)}
+        finished = official["order"][-1] // per_class  # the class whose remainder prototype_kmeans fits
+
+        # -- ddr: D4M.distill on the loader's images in the loader's order ---------------------------
+        spec = d4m_specs()[0]
+        params = spec.check_params({**spec.defaults, "generator": str(folder), "resolution": resolution,
+                                    "km_expand": km_expand, "encode_batch": 1, "generate_batch": 1,
+                                    "label_file": str(label_file)})
+        pool = torch.stack(loaded)  # [N, 3, R, R], 0..1
+        taken: list[int] = []
+        ddr_rec: dict[str, Any] = {"latents": {}, "encoded": {}, "generate": []}
+
+        class Dataset:
+            class_names = ("class0", "class1")
+            image_size, channels, pixel_space = (resolution, resolution), 3, "pixel01"
+            mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+
+        class Train:
+            @staticmethod
+            def take(index: torch.Tensor) -> torch.Tensor:
+                taken.extend(int(i) for i in index)
+                return pool[index]
+
+        class Ctx:
+            params: dict[str, Any] = {}
+            dataset, train, device = Dataset(), Train(), torch.device("cpu")
+            ipc = 0
+            num_classes = 2
+            generator = torch.Generator()
+
+            @staticmethod
+            def class_indices() -> list[torch.Tensor]:
+                return [torch.tensor(order[c]) for c in range(num_classes)]
+
+            @staticmethod
+            def progress(items: Any, total: int, desc: str) -> Any:
+                return items
+
+            @staticmethod
+            def log(message: str) -> None:
+                pass
+
+        ctx = Ctx()
+        ctx.params, ctx.ipc, ctx.num_classes = params, ipc, num_classes
+        ctx.generator = torch.Generator().manual_seed(0)
+        real_generator = d4m_method.DiffusersGenerator(folder, "cpu")
+        current_d: list[int] = []
+        real_generator.pipe.vae.encode = encoding(real_generator.pipe.vae.encode, ddr_rec["encoded"], current_d)
+
+        class Watched:  # ddr's generator object: the real one, watched; posterior noise replayed from D4M's
+            def encode(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+                index = taken[-1]
+                current_d.append(index)
+                replay = torch.Generator()
+                replay.set_state(official["state"][index])
+                out = real_generator.encode(images, generator=replay)
+                ddr_rec["latents"][index] = out[0].clone()
+                return out
+
+            def generate(self, latents: torch.Tensor, prompts: list[str], **kw: Any) -> torch.Tensor:
+                out = real_generator.generate(latents, prompts, **kw)
+                ddr_rec["generate"].append({"latents": latents.clone(), "prompts": list(prompts), **kw,
+                                            "images": out.clone()})
+                return out
+
+        with mock.patch.object(d4m_method, "resolve_generator", lambda ref, device: Watched()), \
+                mock.patch.object(d4m_method, "torch", _Torch(randperm=lambda n, **k: torch.arange(n))):
+            distilled = d4m_method.D4M().distill(ctx)  # type: ignore[arg-type]
+
+        # -- compare the prototype side ----------------------------------------------------------------
+        ddr_prompts = [g["prompts"][0] for g in ddr_rec["generate"][::ipc]]
+        row(f"class prompts {label_list!r} (gen_label_list / label_file), equal", torch.ones(1),
+            torch.tensor(float(ddr_prompts == label_list)))
+        n = len(files)
+        ids = official["order"]
+        row(f"VAE input, {n} images x 3x{resolution}x{resolution} in [-1, 1] (ToTensor + VaeImageProcessor / "
+            "_to_generator)", torch.stack([official["encoded"][i] for i in ids]),
+            torch.stack([ddr_rec["encoded"][i] for i in ids]))
+        row("VAE scaling factor", torch.tensor(latents_pipe.vae.config.scaling_factor),
+            torch.tensor(real_generator.scaling))
+        lat_o = torch.stack([official["latents"][i] for i in ids])
+        lat_d = torch.stack([ddr_rec["latents"][i] for i in ids])
+        shape = "x".join(map(str, lat_o.shape[1:]))
+        row(f"latents, scaled posterior samples ({n}x{shape})", lat_o, lat_d)
+        protos_d = [g["latents"][0] for g in ddr_rec["generate"]]
+        for c, name in enumerate(label_list):
+            proto_o = torch.tensor(prototype[name], dtype=torch.float64)  # gen_prototype's reshaped centres
+            proto_d = torch.stack(protos_d[c * ipc:(c + 1) * ipc]).double()
+            chunks = f"{per_class // (km_expand * ipc)} chunk of {km_expand * ipc} + {per_class % (km_expand * ipc)}"
+            if c == finished:
+                row(f"prototypes of class {c} ({ipc}x{shape}; {chunks}: both fit the remainder)", proto_o, proto_d)
+            else:
+                row(f"prototypes of class {c} ({chunks}: only ddr fits the remainder)", proto_o, proto_d,
+                    counted=False)
+                full = (per_class // (km_expand * ipc)) * km_expand * ipc
+                cut = d4m_method.minibatch_prototypes(lat_d[[ids.index(i) for i in order[c]]][:full].flatten(1),
+                                                      ipc, km_expand).reshape(proto_o.shape)
+                row(f"  ddr's minibatch_prototypes on the full chunk{'s' if full > km_expand * ipc else ''} only",
+                    proto_o, cut)
+        # ddr's own resize of the original 32 px images against load_dataset's Resize + ToTensor
+        originals = pngs.float() / 255
+        resized_d = d4m_method.D4M._to_generator(Ctx(), originals, resolution)  # type: ignore[arg-type]
+        resized_o = torch.stack(loaded) * 2 - 1
+        row(f"VAE input from the {side} px files: ddr's antialiased bilinear resize of float pixels / PIL's of the "
+            "8-bit file (Resize((size, size)) + ToTensor)", resized_o, resized_d, counted=False)
+
+        # -- official: gen_syn_image.py's gen_syn_images on ddr's prototypes and seeds -----------------
+        seeds = [g["seed"] for g in ddr_rec["generate"]]
+        l2i = gen_syn_image.StableDiffusionLatents2ImgPipeline.from_pretrained(str(folder))
+        l2i.set_progress_bar_config(disable=True)
+        decoded: list[torch.Tensor] = []
+        postprocess = l2i.image_processor.postprocess
+
+        def watched_postprocess(image: torch.Tensor, **kw: Any) -> Any:
+            decoded.append(postprocess(image.detach().clone(), output_type="pt")[0])
+            return postprocess(image, **kw)
+
+        l2i.image_processor.postprocess = watched_postprocess
+        calls: list[dict[str, Any]] = []
+
+        class Latents2Img:  # gen_syn_images' `pipe`: the official pipeline, seeded with ddr's seed
+            def __call__(self, **kwargs: Any) -> Any:
+                torch.manual_seed(seeds[len(calls)])  # D4M seeds nothing: its global generator runs on
+                calls.append({k: v for k, v in kwargs.items() if k != "latents"})
+                return l2i(**kwargs)
+
+        cpu_randn = _Torch(randn=lambda *a, **k: torch.randn(*a, **{**k, "device": "cpu"}))  # its cuda draw
+        float_protos = {name: torch.stack(protos_d[c * ipc:(c + 1) * ipc]) for c, name in enumerate(label_list)}
+        with mock.patch.object(gen_syn_image, "torch", cpu_randn):
+            gen_syn_image.gen_syn_images(pipe=Latents2Img(), prototypes=float_protos, label_list=label_list, args=args)
+        images_d = torch.stack([g["images"][0] for g in ddr_rec["generate"]])
+        for c in range(num_classes):
+            row(f"generated images of class {c} ({ipc}x3x{resolution}x{resolution}, float before 8 bits)",
+                torch.stack(decoded[c * ipc:(c + 1) * ipc]), images_d[c * ipc:(c + 1) * ipc], into=gen_rows)
+        row(f"distilled set: ddr's images at a {resolution} px dataset (no resize)", torch.stack(decoded),
+            distilled.images, into=gen_rows)
+        same_call = all(k["negative_prompt"] == "cartoon, anime, painting" and k["strength"] == 0.7
+                        and k["guidance_scale"] == 8.0 and "num_inference_steps" not in k for k in calls)
+        row("gen_syn_images' call: negative prompt, strength 0.7, guidance 8, default 50 steps (1: as ddr's)",
+            torch.ones(1), torch.tensor(float(same_call)), into=gen_rows)
+        saved = []
+        for c in range(num_classes):
+            for i in range(ipc):
+                path = next((root / "syn").glob(f"*/{c}/{c}-image{i}0.png"))
+                saved.append(torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1))
+        png = torch.stack(saved).float() / 255
+
+        at224 = d4m_method.D4M._to_dataset(Ctx(), images_d, 3, (224, 224))  # type: ignore[arg-type]
+        row(f"saved 224 px images ({resolution} px generated): PIL bicubic resize of the 8-bit image, PNG / ddr's "
+            "antialiased bilinear of the float image", png, at224, counted=False, into=gen_rows)
+        smooth = torch.nn.functional.interpolate(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(5)),
+                                                 size=(512, 512), mode="bicubic", align_corners=False).clamp(0, 1)
+        eight = (smooth * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # postprocess's 8 bits
+        pil = [np.array(Image.fromarray(x).resize((224, 224))) for x in eight]  # gen_syn_image.py:69
+        row("the same at D4M's sizes, 512 -> 224 px, on smooth images (2x3x512x512)",
+            torch.from_numpy(np.stack(pil)).permute(0, 3, 1, 2).float() / 255,
+            d4m_method.D4M._to_dataset(Ctx(), smooth, 3, (224, 224)), counted=False,  # type: ignore[arg-type]
+            into=gen_rows)
+        # D4M's generation reads the prototypes back from its JSON file as float16 (load_prototype):
+        # ddr's prototypes through that round trip
+        args.prototype_path = str(root / "ddr-prototypes.json")
+        Path(args.prototype_path).write_text(json.dumps({k: v.double().tolist() for k, v in float_protos.items()}))
+        half = gen_syn_image.load_prototype(args)
+        row("prototypes after load_prototype (JSON, then float16) / float32", torch.cat(list(half.values())),
+            torch.stack(protos_d), counted=False, into=gen_rows)
+        decoded.clear()
+        calls.clear()
+        args.save_init_image_path = str(root / "syn16")
+        with mock.patch.object(gen_syn_image, "torch", cpu_randn):
+            gen_syn_image.gen_syn_images(pipe=Latents2Img(), prototypes=half, label_list=label_list, args=args)
+        row("generated images from those float16 prototypes / from float32", torch.stack(decoded), images_d,
+            counted=False, into=gen_rows)
+    finally:
+        stack.close()
+        torch.Tensor.cuda = saved_cuda  # type: ignore[method-assign]
+        _forget_d4m(added)
+        scratch.cleanup()
+
+    commit = _commit(repo)
+    results = []
+    for what, table in (("latents and prototypes, gen_prototype.py", rows),
+                        ("generation from the prototypes, gen_syn_image.py", gen_rows)):
+        counted = [r["max_rel_diff"] for r in table if r["counted"]]
+        worst = max(counted) if counted else 0.0
+        results.append({"official": f"suduo94/D4M ({what})", "commit": commit, "rows": table,
+                        "max_rel_diff": worst, "tolerance": tol, "agree": worst <= tol})
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dc", type=Path, default=None, help="a checkout of VICO-UoE/DatasetCondensation")
@@ -687,11 +1252,12 @@ def main() -> int:
     parser.add_argument("--mtt", type=Path, default=None, help="a checkout of GeorgeCazenavette/mtt-distillation")
     parser.add_argument("--datm", type=Path, default=None, help="a checkout of NUS-HPC-AI-Lab/DATM")
     parser.add_argument("--rded", type=Path, default=None, help="a checkout of LINs-lab/RDED")
+    parser.add_argument("--d4m", type=Path, default=None, help="a checkout of suduo94/D4M")
     parser.add_argument("--tol", type=float, default=1e-5, help="largest relative difference accepted")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    if all(getattr(args, k) is None for k in ("dc", "sre2l", "mtt", "datm", "rded")):
-        parser.error("name at least one official checkout (--dc, --sre2l, --mtt, --datm, --rded)")
+    if all(getattr(args, k) is None for k in ("dc", "sre2l", "mtt", "datm", "rded", "d4m")):
+        parser.error("name at least one official checkout (--dc, --sre2l, --mtt, --datm, --rded, --d4m)")
     torch.set_num_threads(1)
     results = []
     if args.dc is not None:
@@ -702,14 +1268,19 @@ def main() -> int:
         results.append(compare_trajectory(args.mtt, args.tol))
     if args.datm is not None:
         results.append(compare_trajectory(args.datm, args.tol, datm=True))
+        results.append(compare_gsam(args.datm, args.tol))
     if args.rded is not None:
         results.extend(compare_rded(args.rded, args.tol))
+    if args.d4m is not None:
+        results.extend(compare_d4m(args.d4m, args.tol))
     for result in results:
         width = max(len(r["quantity"]) for r in result["rows"])
         print(f"{result['official']} @ {result['commit']}")
         print(f"{'quantity':<{width}}  {'official':>14}  {'ddr':>14}  max rel diff")
         for r in result["rows"]:
             print(f"{r['quantity']:<{width}}  {r['official']:>14.8g}  {r['ddr']:>14.8g}  {r['max_rel_diff']:.2e}")
+        if result.get("note"):
+            print(result["note"])
         print(("agree" if result["agree"] else "DIFFER") + f" within {args.tol:g} (largest {result['max_rel_diff']:.2e})\n")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
