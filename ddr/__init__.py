@@ -40,6 +40,7 @@ from ddr.plugin.specs import (
     LossSpec,
     MethodRecipe,
     MethodSpec,
+    MetricSpec,
     ProtocolSpec,
 )
 from ddr.records.jobs import JobResult, StudentJob
@@ -73,6 +74,7 @@ __all__ = [
     "Method",
     "MethodRecipe",
     "MethodSpec",
+    "MetricSpec",
     "ParamSpec",
     "PluginLoadError",
     "ProtocolSpec",

@@ -38,6 +38,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
                         "how long ray waits for --address to answer (seconds, default 30); repeatable")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (.safetensors or state-dict .pt)")
     p.add_argument("--ars", action="store_true", help="also compute the augmentation robust score (ARS)")
+    p.add_argument("--metric", dest="metrics", action="append", default=[], metavar="NAME[.PRESET]",
+                   help="also report this metric (`ddr list metrics`), e.g. robust_pgd; repeatable; its parameters: "
+                        "--set metric.NAME.KEY=VALUE")
     p.add_argument("--zca", action=argparse.BooleanOptionalAction, default=None,
                    help="ZCA-whiten the dataset (kornia's fit on 0..1 pixels, as MTT/DATM); --no-zca refuses it. "
                         "Default for ddr run: as the method's recipe for the dataset and IPC says, else off")
@@ -90,14 +93,16 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _options(args: argparse.Namespace, protocol_overrides: dict[str, Any], ipc: int | None) -> Any:
-    from ddr.runs.evaluate import EvalOptions
+    from ddr.runs.evaluate import EvalOptions, metric_overrides
 
+    protocol_overrides, metric_params = metric_overrides(protocol_overrides)
     return EvalOptions(
         dataset=args.dataset, ipc=ipc, seed=args.seed, protocol=args.protocol, arch=args.arch,
         label_strategy=args.label_strategy, loss=args.loss, num_eval=args.num_eval, epochs=args.epochs, lr=args.lr,
         overrides=protocol_overrides, device=args.device, teacher=args.teacher, ars=args.ars or None, zca=args.zca,
         download=args.download, executor=args.executor, job_cache=not args.no_job_cache,
-        executor_options=_executor_options(args),
+        executor_options=_executor_options(args), metrics=tuple(getattr(args, "metrics", None) or ()),
+        metric_params=metric_params,
     )
 
 

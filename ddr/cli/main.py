@@ -228,7 +228,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
     print(f"{registry.kind} {spec.name}: {spec.summary}")
     print(f"  provider {spec.provider} ({dist[0]} {dist[1]}), target {spec.target_path}, version {spec.version}")
     for key in ("label_strategy", "protocol", "needs_teacher", "soft", "default_loss", "budget", "num_classes",
-                "image_size", "devices"):
+                "image_size", "devices", "unit", "higher_is_better", "formula", "needs", "inputs", "outputs", "roles",
+                "columns"):
         if key in record and record[key] not in (None, "", []):
             print(f"  {key}: {record[key]}")
     params = record.get("params")

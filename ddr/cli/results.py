@@ -20,7 +20,6 @@ from ddr.errors import DdrError
 LIST_COLUMNS = ("run_id", "suite", "method", "dataset", "ipc", "arch", "protocol", "seed", "ddrs", "hlr", "ior",
                 "acc_syn_hard", "acc_rdm_any", "created")
 ABSENT = "(absent)"
-SCORES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars")
 
 
 def _db(args: argparse.Namespace) -> Any:
@@ -158,9 +157,13 @@ def _load_runs(refs: Sequence[str], db_path: str | None) -> list[dict[str, Any]]
 def compare_runs(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Scores side by side (mean, std, n per run; difference to the first run) and the run-spec keys
     whose values differ."""
+    from ddr.report.columns import builtin_columns, extra_columns, is_summary
+
     names = [str(r.get("run_id") or "?")[:10] for r in rows]
+    present = {k for r in rows for k, v in (r.get("metrics") or {}).items() if is_summary(v)}
     scores = []
-    for key in SCORES:
+    for col in (*builtin_columns(), *extra_columns(present)):
+        key = col.key
         cells = []
         for r in rows:
             summary = (r.get("metrics") or {}).get(key)
@@ -169,13 +172,15 @@ def compare_runs(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             continue
         means = [None if c is None else c.get("mean") for c in cells]
         base = means[0]
-        scores.append({"quantity": key, "mean": means, "std": [None if c is None else c.get("std") for c in cells],
+        scores.append({"quantity": key, "label": col.header, "higher_is_better": col.higher_is_better, "mean": means,
+                       "std": [None if c is None else c.get("std") for c in cells],
                        "n": [None if c is None else c.get("n") for c in cells],
                        "diff": [None if m is None or base is None else m - base for m in means]})
     for key in ("distill_seconds", "eval_seconds"):
         values = [r.get(key) for r in rows]
         if any(v is not None for v in values):
-            scores.append({"quantity": key, "mean": values, "std": [None] * len(rows), "n": [None] * len(rows),
+            scores.append({"quantity": key, "label": key, "higher_is_better": False, "mean": values,
+                           "std": [None] * len(rows), "n": [None] * len(rows),
                            "diff": [None if v is None or values[0] is None else v - values[0] for v in values]})
     specs = [_flatten({"method": r.get("method"), **(r.get("run_spec") or {})}) for r in rows]
     keys = sorted(set().union(*specs)) if specs else []
@@ -242,7 +247,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         cells = [fmt_num(m, digits) + ("" if sd is None else f" ± {fmt_num(sd, digits)}")
                  for m, sd in zip(s["mean"], s["std"])]
         diffs = [("-" if d is None else f"{d:+.{digits}f}") for d in s["diff"][1:]]
-        table.append([s["quantity"], *cells, *diffs])
+        table.append([s["label"], *cells, *diffs])
     print(text_table(headers, table, ["l"] + ["r"] * (len(headers) - 1)))
     print()
     if result["spec_differences"]:
@@ -253,13 +258,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         print("run specs are identical")
     if result["tests"]:
+        from ddr.report.columns import column
         from ddr.report.ranking import fmt_p
 
         print()
         print(f"is the difference real? (each run − {runs[0]}; two-sided t, Holm over runs, α = 0.05)")
         rows = []
         for t in result["tests"]:
-            quantity = "ddrs (lrs)" if t["quantity"] == "ddrs" else t["quantity"]
+            quantity = column(t["quantity"]).header
             if t["diff"] is None:
                 rows.append([t["run"], quantity, "-", "-", t["test"], "-", "-", "-"])
                 continue

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError, DdrError
+from ddr.execute.measure import measure_student
 from ddr.records.jobs import JobResult, StudentJob
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -350,6 +351,7 @@ class BatchedExecutor:
             else:
                 stacked.load_member(m, module)
             module.eval()
+            result.metrics = measure_student(job, module, ws)
             on_result(job, result, module)
             results[job.key] = result
         if failure is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from ddr.execute.measure import measure_student
 from ddr.records.jobs import JobResult, StudentJob
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,9 +97,10 @@ def run_job(job: StudentJob, ws: "Workspace", *, progress: Any = None, compile: 
         info["best_on_test"] = True
         info["test_interval"] = job.test_interval
         info["best_epoch"] = max(result.evaluations, key=lambda e: e[1])[0]
+    measured = measure_student(job, model, ws)  # before the model leaves this job (docs: student metrics)
     return JobResult(key=job.key, role=job.role, index=job.index, seed=job.seed, accuracy=float(test_acc),
                      lr=float(chosen), epochs_trained=result.epochs_trained, seconds=time.perf_counter() - start,
-                     peak_memory_bytes=peak.read(), selection=info), model
+                     peak_memory_bytes=peak.read(), selection=info, metrics=measured), model
 
 
 def _compiled(model: "torch.nn.Module") -> "torch.nn.Module":

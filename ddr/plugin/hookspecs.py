@@ -27,12 +27,14 @@ if TYPE_CHECKING:  # pragma: no cover
         LabelStrategySpec,
         LossSpec,
         MethodSpec,
+        MetricSpec,
         ProtocolSpec,
     )
     from ddr.records.run import EvaluationResult, RunSpec
 
-DDR_HOOKSPEC_VERSION = 2
-"""Version 2: losses and executors are their own kinds; lifecycle hooks take typed records."""
+DDR_HOOKSPEC_VERSION = 3
+"""Version 2: losses and executors are their own kinds; lifecycle hooks take typed records.
+Version 3: metrics are a kind (``ddr_metrics``)."""
 hookspec = pluggy.HookspecMarker("ddr")
 
 
@@ -77,6 +79,12 @@ def ddr_protocols() -> "Iterable[ProtocolSpec]":
 def ddr_executors() -> "Iterable[ExecutorSpec]":
     """Return executors (:class:`ddr.plugin.specs.ExecutorSpec`): ways to run student jobs
     (``--executor NAME``); ``local`` (in-process, sequential) is built in."""
+
+
+@hookspec
+def ddr_metrics() -> "Iterable[MetricSpec]":
+    """Return metrics (:class:`ddr.plugin.specs.MetricSpec`): numbers a run reports, computed from
+    the students' accuracies or, inside each student job, from the trained student model."""
 
 
 # -- CLI extension -----------------------------------------------------------------------------

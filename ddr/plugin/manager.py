@@ -43,6 +43,7 @@ from ddr.plugin.specs import (
     LabelStrategySpec,
     LossSpec,
     MethodSpec,
+    MetricSpec,
     ProtocolSpec,
 )
 
@@ -57,6 +58,7 @@ BUILTIN_MODULES = (
     "ddr.builtins.protocols",
     "ddr.builtins.executors",
     "ddr.builtins.formats",
+    "ddr.builtins.metrics",
 )
 
 
@@ -327,6 +329,9 @@ class PluginSystem:
 
     def protocols(self) -> Registry[ProtocolSpec]:
         return self.registry("protocols")
+
+    def metrics(self) -> Registry[MetricSpec]:
+        return self.registry("metrics")
 
     def all_conflicts(self) -> dict[str, dict[str, list[Any]]]:
         return {kind: c for kind in SPEC_TYPES if (c := self.registry(kind).conflicts())}

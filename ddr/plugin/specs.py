@@ -523,6 +523,127 @@ class ExecutorSpec(ComponentSpec):
         return {"devices": list(self.devices)}
 
 
+METRIC_NEEDS = ("accuracies", "student")
+"""What a metric is computed from: ``accuracies`` (the accuracies and scores of one student index,
+by the scorer, after every job finished) or ``student`` (the trained student model and the test
+split, inside the student's job on the executor that trained it)."""
+METRIC_UNITS = ("fraction", "difference", "score", "value")
+"""``fraction``: an accuracy in [0, 1]; ``difference``: of two fractions, in [-1, 1]; ``score``:
+a normalised score in [0, 1]; ``value``: anything else (the doc says what)."""
+STUDENT_ROLES = ("syn_hard", "syn_any", "rdm_any")
+"""The student roles a ``student`` metric may run on (the reference never: it is one model)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec(ComponentSpec):
+    """A number ddr reports: the accuracies, HLR, IOR, DDRS, ARS (built in) or a plugin's own.
+
+    The spec module of a metric imports no torch (``ddr list metrics`` stays light); the target
+    is imported only when the metric is computed.
+
+    Attributes:
+        label: the column header (``DDRS (LRS)``); the name when empty.
+        unit: one of :data:`METRIC_UNITS`.
+        higher_is_better: the direction (boards print ↑/↓ from it and rank by it).
+        formula: the formula in words and symbols, for the docs, ``ddr describe`` and the HTML board.
+        needs: one of :data:`METRIC_NEEDS`.
+        inputs: for ``accuracies``: the scores it is computed from, by name (``("hlr", "ior")``);
+            ``target(*values, **params)`` returns the value of one student index.
+        outputs: for ``student``: the names of the numbers ``target(model, test, params)``
+            returns (e.g. ``("clean", "robust")``); the last is the metric's own value, reported
+            per role as ``<name>_syn`` / ``<name>_rdm`` (``<name>_syn_hard``) and as
+            ``<name>_gap`` (syn minus random, per student index); the others as
+            ``<name>_<output>_<side>``.
+        roles: for ``student``: the roles whose students it runs on (:data:`STUDENT_ROLES`).
+        params: the parameter schema (:class:`ParamSpec`); presets select other values
+            (``robust_pgd.strong``).
+        builtin_score: computed for every run (the accuracies, HLR, IOR, DDRS); other metrics are
+            chosen with ``--metric``, a suite's ``metrics:`` or a protocol's ``metrics.extra``.
+    """
+
+    kind: ClassVar[str] = "metric"
+    plural: ClassVar[str] = "metrics"
+
+    label: str = ""
+    unit: str = "value"
+    higher_is_better: bool = True
+    formula: str = ""
+    needs: str = "accuracies"
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ("syn_any", "rdm_any")
+    params: tuple[ParamSpec, ...] = ()
+    builtin_score: bool = False
+
+    def __post_init__(self) -> None:
+        owner = f"metric '{self.name}'"
+        if self.params:
+            if isinstance(self.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in self.params):
+                raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
+            derived = {p.name: p.default for p in self.params}
+            if self.defaults and dict(self.defaults) != derived:
+                raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
+            object.__setattr__(self, "defaults", derived)
+        super().__post_init__()
+        if not self.params:
+            object.__setattr__(self, "params", infer_schema(self.defaults))
+        object.__setattr__(self, "params", tuple(self.params))
+        for preset, values in self.presets.items():
+            try:
+                check_params(self.params, values, f"{owner}, preset '{preset}',")
+            except ConfigError as exc:
+                raise InvalidSpecError(str(exc)) from None
+        _check_flags(self, "higher_is_better", "builtin_score")
+        if self.unit not in METRIC_UNITS:
+            raise InvalidSpecError(f"{owner}: unit must be one of {METRIC_UNITS}, got {self.unit!r}")
+        if self.needs not in METRIC_NEEDS:
+            raise InvalidSpecError(f"{owner}: needs must be one of {METRIC_NEEDS}, got {self.needs!r}")
+        for what in ("inputs", "outputs", "roles"):
+            value = getattr(self, what)
+            if isinstance(value, str) or not isinstance(value, (tuple, list)) or not all(
+                    isinstance(v, str) and v for v in value):
+                raise InvalidSpecError(f"{owner}: {what} must be a tuple of names, got {value!r}")
+            object.__setattr__(self, what, tuple(value))
+        if self.needs == "student":
+            if not self.outputs:
+                raise InvalidSpecError(f"{owner}: a student metric names its outputs (e.g. ('clean', 'robust'))")
+            bad = [r for r in self.roles if r not in STUDENT_ROLES]
+            if bad or not self.roles:
+                raise InvalidSpecError(f"{owner}: roles must be some of {STUDENT_ROLES}, got {self.roles!r}")
+            if self.builtin_score:
+                raise InvalidSpecError(f"{owner}: a student metric costs student time; it is chosen with --metric, "
+                                       "not computed for every run (builtin_score=False)")
+        elif self.needs == "accuracies" and not self.inputs:
+            raise InvalidSpecError(f"{owner}: an accuracies metric names its inputs (e.g. ('hlr', 'ior'))")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    @property
+    def arrow(self) -> str:
+        """``↑`` (higher is better) or ``↓``."""
+        return "↑" if self.higher_is_better else "↓"
+
+    def check_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` validated against the schema (unknown keys, types, ranges): ConfigError."""
+        return check_params(self.params, values, f"metric '{self.name}'")
+
+    def columns(self) -> tuple[str, ...]:
+        """The score names a run reports for this metric (a student metric: per output and role)."""
+        if self.needs != "student":
+            return (self.name,)
+        sides = [{"syn_any": "syn", "rdm_any": "rdm"}.get(r, r) for r in self.roles]
+        own = [f"{self.name}_{side}" for side in sides]
+        others = [f"{self.name}_{out}_{side}" for out in self.outputs[:-1] for side in sides]
+        return (*own, *([f"{self.name}_gap"] if {"syn", "rdm"} <= set(sides) else []), *others)
+
+    def _extra(self) -> dict[str, Any]:
+        return {"label": self.label, "unit": self.unit, "higher_is_better": self.higher_is_better,
+                "formula": self.formula, "needs": self.needs, "inputs": list(self.inputs),
+                "outputs": list(self.outputs), "roles": list(self.roles) if self.needs == "student" else [],
+                "params": [p.describe() for p in self.params], "builtin_score": self.builtin_score,
+                "columns": list(self.columns())}
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "datasets": DatasetSpec,
     "architectures": ArchitectureSpec,
@@ -532,6 +653,7 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "methods": MethodSpec,
     "protocols": ProtocolSpec,
     "executors": ExecutorSpec,
+    "metrics": MetricSpec,
 }
 """CLI name of each registry -> its spec type."""
 
@@ -544,4 +666,5 @@ HOOK_OF_KIND: dict[str, str] = {
     "methods": "ddr_methods",
     "protocols": "ddr_protocols",
     "executors": "ddr_executors",
+    "metrics": "ddr_metrics",
 }

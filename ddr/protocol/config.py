@@ -49,7 +49,7 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "validation_per_class": int,
     "test_interval": int,
     "num_eval": int,
-    "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool},
+    "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool, "extra": list},
     "cells": list,
 }
 """Every key a protocol has, with its type(s); nested dicts are sections."""
@@ -60,7 +60,7 @@ OPTIONAL_KEYS = ("summary", "include", "cells")
 CELL_KEYS = ("dataset", "ipcs", "set", "source")
 """The keys of one entry of a protocol's ``cells:`` list (see :func:`select_cell`)."""
 
-LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True}
+LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True, "metrics.extra": []}
 """Keys added after the first protocol schema, with the behaviour every protocol had before them:
 a file written then (listing every key it had, without ``include``) keeps meaning what it meant."""
 
@@ -100,12 +100,15 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    """``w`` weighs IOR against HLR in DDRS; ``lam`` weighs the two ARS terms (both fractions)."""
+    """``w`` weighs IOR against HLR in DDRS; ``lam`` weighs the two ARS terms (both fractions);
+    ``extra`` names metrics every run under the protocol reports beyond the built-in scores
+    (``[robust_pgd]``)."""
 
     w: float
     lam: float
     ddranking_compat_percent: bool
     ars: bool
+    extra: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -326,7 +329,8 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
         validation_per_class=merged["validation_per_class"], test_interval=merged["test_interval"],
         num_eval=merged["num_eval"],
         metrics=MetricsConfig(w=float(metrics["w"]), lam=float(metrics["lambda"]),
-                              ddranking_compat_percent=metrics["ddranking_compat_percent"], ars=metrics["ars"]),
+                              ddranking_compat_percent=metrics["ddranking_compat_percent"], ars=metrics["ars"],
+                              extra=tuple(str(m) for m in metrics["extra"])),
         data=merged, real_selection=real["selection"], syn_hard_learned_lr=merged["syn_hard_learned_lr"],
         cell=_cell_words(cell) if cell else None, cells=tuple(_cell_words(c) for c in cells),
     )

@@ -138,6 +138,17 @@ def _clip_unit(exponent: float) -> float:
     return min(1.0, max(-1.0, exponent))
 
 
+def exp_score(exponent: float) -> float:
+    """DDRS/ARS as a function of its exponent (α or β), clipped to [-1, 1]: what an iso-score line
+    of a plot is labelled with."""
+    return _exp_score(_clip_unit(_as_real("exponent", exponent)))
+
+
+def fraction(value: float) -> float:
+    """An accuracy as it is reported: checked to be a fraction in [0, 1]."""
+    return _as_fraction("accuracy", value)
+
+
 def hlr(acc_real_hard: float, acc_syn_hard: float) -> float:
     """Hard label recovery ``acc_real_hard - acc_syn_hard`` (fractions; lower is better)."""
     return _as_fraction("acc_real_hard", acc_real_hard) - _as_fraction("acc_syn_hard", acc_syn_hard)

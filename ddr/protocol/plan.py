@@ -64,6 +64,8 @@ class PlanInputs:
         train, real: the student and real-data recipes (``real`` with its epochs resolved).
         lr_override: ``--lr`` (replaces the protocol LR everywhere except a learned LR).
         context: see :attr:`StudentJob.context`.
+        metrics: the student metrics to measure, each ``{"name", "version", "params", "roles"}``;
+            a metric for ``syn_any`` runs in the ``syn_hard`` job when that job is also syn_any's.
     """
 
     seed: int
@@ -84,6 +86,7 @@ class PlanInputs:
     lr_override: float | None
     ars: bool
     context: Mapping[str, Any]
+    metrics: tuple[Mapping[str, Any], ...] = ()
 
 
 def reference_job(protocol: Any, *, seed: int, arch: str, arch_params: Mapping[str, Any], real: Recipe,
@@ -119,13 +122,20 @@ def build_plan(protocol: Any, inputs: PlanInputs) -> Plan:
             return (train_recipe.lr,)
         return grid
 
+    def measured(role: str) -> tuple[dict[str, Any], ...]:
+        """The metrics a job of ``role`` measures (syn_hard's job is syn_any's too when they coincide)."""
+        roles = {role, "syn_any"} if role == "syn_hard" and same_run else {role}
+        return tuple({k: m[k] for k in ("name", "version", "params")} for m in inputs.metrics
+                     if roles & set(m["roles"]))
+
     def job(role: str, index: int, data: DataRef, *, strategy: str, loss: Any, augmentation: tuple[Any, ...],
             lr: float | None, teacher: bool) -> StudentJob:
         return StudentJob(role=role, index=index, data=data, recipe=train_recipe, lr_candidates=candidates(lr),
                           selection=selection, test_interval=protocol.test_interval if selection == "ddranking" else 0,
                           label_strategy=strategy,
                           loss=loss, augmentation=augmentation, arch=inputs.arch, arch_params=inputs.arch_params,
-                          seed=derive_seed(seed, role, index), needs_teacher=teacher, context=inputs.context)
+                          seed=derive_seed(seed, role, index), needs_teacher=teacher, context=inputs.context,
+                          metrics=measured(role))
 
     real = reference_job(protocol, seed=seed, arch=inputs.teacher_arch, arch_params=inputs.teacher_arch_params,
                          real=inputs.real, context=inputs.context)

@@ -71,6 +71,9 @@ class StudentJob:
         needs_teacher: the job uses the teacher (strategy ``teacher`` or teacher soft labels).
         context: the identity of everything the data refs resolve against (dataset, pixel
             space, validation split, teacher, device type), shared by a run's jobs.
+        metrics: the student metrics measured on the trained student inside the job, each
+            ``{"name", "version", "params"}`` (part of the key only when there are some, so jobs
+            without metrics keep their keys).
         key: the content key of the job (sha256 hex).
     """
 
@@ -89,6 +92,7 @@ class StudentJob:
     seed: int
     needs_teacher: bool
     context: Mapping[str, Any]
+    metrics: tuple[Mapping[str, Any], ...] = ()
     key: str = ""
 
     def __post_init__(self) -> None:
@@ -110,7 +114,7 @@ class StudentJob:
                 "test_interval": self.test_interval, "label_strategy": self.label_strategy, "loss": self.loss,
                 "augmentation": list(self.augmentation), "arch": self.arch, "arch_params": dict(self.arch_params),
                 "seed": self.seed, "needs_teacher": self.needs_teacher, "context": dict(self.context),
-                "key": self.key}
+                **({"metrics": [dict(m) for m in self.metrics]} if self.metrics else {}), "key": self.key}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "StudentJob":
@@ -119,6 +123,7 @@ class StudentJob:
         values["recipe"] = Recipe.from_mapping(values["recipe"])
         values["lr_candidates"] = tuple(values["lr_candidates"])
         values["augmentation"] = tuple(values["augmentation"])
+        values["metrics"] = tuple(dict(m) for m in values.get("metrics") or ())
         return cls(**values)
 
 
@@ -134,6 +139,8 @@ class JobResult:
         peak_memory_bytes: peak device memory (CUDA allocator) or process peak RSS on CPU.
         selection: how the LR was chosen (``mode``, ``scores_by_lr``, ``chosen_lr``), if searched.
         cached: the result was read from the job cache instead of trained.
+        metrics: the job's student metrics measured on the reported student: metric name ->
+            {output name -> value} (e.g. ``{"robust_pgd": {"clean": 0.9, "robust": 0.1}}``).
     """
 
     key: str
@@ -147,6 +154,7 @@ class JobResult:
     peak_memory_bytes: int | None = None
     selection: dict[str, Any] = field(default_factory=dict)
     cached: bool = False
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"role": self.role, "index": self.index, "seed": self.seed, "accuracy": self.accuracy,
@@ -154,6 +162,8 @@ class JobResult:
                "peak_memory_bytes": self.peak_memory_bytes, "key": self.key, "cached": self.cached}
         if self.selection:
             out["selection"] = self.selection
+        if self.metrics:
+            out["metrics"] = {name: dict(values) for name, values in self.metrics.items()}
         return out
 
     @classmethod

@@ -54,7 +54,8 @@ class EvaluationResult:
 
     Attributes:
         scores: ``acc_real_hard``, ``acc_syn_hard``, ``acc_syn_any``, ``acc_rdm_any``, ``hlr``,
-            ``ior``, ``ddrs`` (and ``ddranking_lrs`` in compat mode) as :class:`Summary` (fractions).
+            ``ior``, ``ddrs`` (and ``ddranking_lrs`` in compat mode, and the columns of every reported
+            metric, e.g. ``robust_pgd_syn``) as :class:`Summary` (fractions).
         ars: the ARS table, when asked.
         students: the students' job results in plan order (``syn_hard``, ``syn_any``, ``rdm_any``
             per index); reference: the real-data reference's job result.
@@ -91,8 +92,7 @@ class EvaluationResult:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: self.scores[k].to_dict() for k in SCORE_KEYS}
-        if "ddranking_lrs" in self.scores:
-            out["ddranking_lrs"] = self.scores["ddranking_lrs"].to_dict()
+        out.update({k: v.to_dict() for k, v in self.scores.items() if k not in out})  # ddranking_lrs, metrics
         if self.ars is not None:
             out["ars"] = self.ars["ars"].to_dict()
             out["ars_details"] = {k: v.to_dict() for k, v in self.ars.items() if k != "ars"}

@@ -35,14 +35,12 @@ from functools import lru_cache
 from typing import Any
 
 from ddr.errors import ArtifactError, DdrError
+from ddr.protocol.metrics import ddrs
+from ddr.report.columns import Column, column, extra_columns
 from ddr.report.statistics import Estimate, estimate
 
 ACCURACIES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any")
 FORMATS = ("md", "csv", "html")
-FORMULA = "α = w·IOR − (1−w)·HLR;  DDRS = (e^α − e^−1) / (e − e^−1)"
-SCORE_NAME = "DDRS (LRS)"
-"""DD-Ranking 0.2.0 renamed DDRS to LRS, "label-robust score"; same formula. Both names are shown."""
-METRIC_ALIASES = {"lrs": "ddrs"}
 
 REPLICATE_FIELDS = frozenset({
     "seed", "distill_seed", "distill_key", "suite", "suite_unit", "source", "device", "executor", "budget", "ars",
@@ -55,22 +53,21 @@ REPLICATE_PROTOCOL_FIELDS = frozenset({"num_eval", "metrics"})
 """Settings of the resolved protocol that do not change a student: how many are trained, and the
 score weights (recomputed here for any ``w``)."""
 
-_E_INV = math.exp(-1.0)
-_SPAN = math.e - _E_INV
-
-
 def metric_name(name: str) -> str:
-    """A metric name with DD-Ranking's aliases resolved (``lrs`` → ``ddrs``)."""
+    """A metric name with its registered aliases resolved (``lrs`` → ``ddrs``)."""
+    from ddr.report.columns import metric_specs
+
     key = str(name).strip().lower()
-    return METRIC_ALIASES.get(key, key)
+    for spec in metric_specs():
+        if key in spec.aliases:
+            return str(spec.name)
+    return key
 
 
-def ddrs_value(hlr: float, ior: float, w: float = 0.5) -> float:
-    """DDRS of one student: ``(e^α − e^−1)/(e − e^−1)`` with ``α = w·IOR − (1−w)·HLR`` clipped to
-    [−1, 1] (clipping only absorbs float rounding; same arithmetic as ddr.protocol.metrics.ddrs)."""
-    alpha = w * ior - (1.0 - w) * hlr
-    alpha = min(1.0, max(-1.0, alpha))
-    return (math.exp(alpha) - _E_INV) / _SPAN
+def score_column() -> Column:
+    """The ranking score's column (DDRS, which DD-Ranking 0.2.0 calls LRS; label and formula from
+    its metric spec)."""
+    return column("ddrs")
 
 
 def check_w(w: Any) -> float:
@@ -125,8 +122,8 @@ class Distillation:
 
     def keyed(self, metric: str, w: float) -> dict[StudentKey, float]:
         """``metric`` per student (DDRS recomputed at ``w``), by (evaluation seed, index)."""
-        if metric == "ddrs":
-            return {k: ddrs_value(s["hlr"], s["ior"], w) for k, s in self.students.items()}
+        if metric == "ddrs":  # recomputed at any w, by the one formula (ddr.protocol.metrics.ddrs)
+            return {k: ddrs(s["hlr"], s["ior"], w) for k, s in self.students.items()}
         return {k: s[metric] for k, s in self.students.items() if s.get(metric) is not None}
 
     def values(self, metric: str, w: float) -> list[float]:
@@ -223,6 +220,10 @@ class Entry:
 
     def ddrs_at(self, w: float) -> Estimate:
         return self.estimate("ddrs", w)
+
+    def metric_keys(self) -> set[str]:
+        """The per-student quantities its students carry (accuracies, HLR, IOR, reported metrics)."""
+        return {k for d in self.distillations.values() for s in d.students.values() for k in s}
 
     # -- cost ---------------------------------------------------------------------------------
     def cost(self, key: str) -> float | None:
@@ -403,9 +404,11 @@ def _add_row(entry: Entry, row: Mapping[str, Any], where: str) -> None:
     seed = str(row.get("seed"))
     dist.seeds.add(seed)
     entry.run_ids.append(run_id)
+    metrics = row.get("metrics") if isinstance(row.get("metrics"), Mapping) else {}
+    extras = {c.key: _summary_values(row, c.key, where) for c in extra_columns(metrics or {})}
     for index, (h, i) in enumerate(zip(hlrs, iors)):
         student = dist.students.setdefault((seed, index), {"hlr": h, "ior": i})
-        for name, values in accs.items():
+        for name, values in (*accs.items(), *extras.items()):
             if len(values) == len(hlrs):
                 student.setdefault(name, values[index])
     real = accs["acc_real_hard"]

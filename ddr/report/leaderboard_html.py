@@ -10,8 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ddr.report.leaderboard import ACCURACIES, SCORE_NAME, Board, provenance
-from ddr.report.leaderboard_text import fmt_flops, pareto, to_markdown
+from ddr.report.columns import column
+from ddr.report.leaderboard import Board, provenance, score_column
+from ddr.report.leaderboard_text import board_columns, fmt_flops, pareto, to_markdown
 from ddr.report.ranking import describe_power, snapshot
 from ddr.report.statistics import Estimate
 from ddr.report.tabular import fmt_bytes, fmt_seconds
@@ -28,10 +29,14 @@ def html_data(boards: Sequence[Board], generated: str | None = None) -> dict[str
     """What the page embeds: per-student HLR/IOR of every entry, the display cells, and per w on
     :data:`W_GRID` the ranks, tie letters and DDRS intervals."""
     out_boards = []
+    lower = {"hlr"} if not column("hlr").higher_is_better else set()
     for b in boards:
         fronts = {"cost": pareto(b.entries, "distill_wall_seconds"), "storage": pareto(b.entries, "storage")}
+        cols = board_columns(b)
+        lower |= {c.key for c in cols if not c.higher_is_better}
         out_boards.append({
             "title": b.title, "dataset": b.dataset, "ipc": b.ipc, "note": b.note, "power": describe_power(b),
+            "acc_columns": [[c.key, c.header] for c in cols],
             "protocols": b.protocols, "mixed": b.mixed,
             "segments": [{"low": s.low, "high": s.high, "order": list(s.order)}
                          for s in (b.analysis.segments if b.analysis else [])],
@@ -40,7 +45,7 @@ def html_data(boards: Sequence[Board], generated: str | None = None) -> dict[str
                 "label": e.label, "method": e.method, "arch": e.arch or "-",
                 "hlr": e.hlr_values, "ior": e.ior_values,
                 "hlrS": _est(e.hlr), "iorS": _est(e.ior),
-                "acc": {a: _est(e.acc(a)) for a in ACCURACIES},
+                "acc": {c.key: _est(e.estimate(c.key)) for c in cols},
                 "verdict": e.verdict.short if e.verdict is not None else "-",
                 "verdict_kind": e.verdict.text.split(" (")[0] if e.verdict is not None else "",
                 "distillations": e.n_distillations, "students": e.n_students,
@@ -52,7 +57,8 @@ def html_data(boards: Sequence[Board], generated: str | None = None) -> dict[str
             } for e in b.entries],
         })
     return {"w": boards[0].w if boards else 0.5, "grid": W_GRID, "provenance": provenance(generated),
-            "score_name": SCORE_NAME, "boards": out_boards}
+            "score_name": score_column().header, "heads": {k: column(k).header for k in ("hlr", "ior")},
+            "lower": sorted(lower), "boards": out_boards}
 
 
 _CSS = """
@@ -78,13 +84,12 @@ _JS = r"""
 "use strict";
 var DATA = JSON.parse(document.getElementById("ddr-data").textContent);
 var EINV = Math.exp(-1), SPAN = Math.E - Math.exp(-1);
-var ACC = ["acc_real_hard","acc_syn_hard","acc_syn_any","acc_rdm_any"];
-var COLS = [["rank","rank"],["group","group"],["label","method"],["arch","arch"],["ddrs",DATA.score_name],
-  ["ddrs_ci","95 % CI"],["hlr","HLR \u2193"],["ior","IOR \u2191"],["verdict","vs random"],
-  ["acc_real_hard","acc real (hard)"],["acc_syn_hard","acc syn (hard)"],["acc_syn_any","acc syn (any)"],
-  ["acc_rdm_any","acc random (any)"],["distillations","distillations"],["students","students"],
+var HEAD = [["rank","rank"],["group","group"],["label","method"],["arch","arch"],["ddrs",DATA.score_name],
+  ["ddrs_ci","95 % CI"],["hlr",DATA.heads.hlr],["ior",DATA.heads.ior],["verdict","vs random"]];
+var TAIL = [["distillations","distillations"],["students","students"],
   ["distill","distill time"],["cpu","distill CPU"],["flops","FLOPs (est.)"],["storage","storage"],
   ["pareto","Pareto"]];
+function colsOf(b){ return HEAD.concat(b.acc_columns.map(function(c){ return [c[0], c[1]]; })).concat(TAIL); }
 var COLORS = ["#1f77b4","#d62728","#2ca02c","#9467bd","#ff7f0e","#8c564b","#e377c2","#7f7f7f","#bcbd22","#17becf"];
 function score(h, i, w){ var a = w*i - (1-w)*h; a = Math.min(1, Math.max(-1, a)); return (Math.exp(a) - EINV)/SPAN; }
 function stat(v){ var n = v.length, s = 0, q = 0, k; if(!n) return [null, null];
@@ -127,7 +132,8 @@ function recompute(w){
 }
 function sortValue(e, col){
   if(col === "ddrs") return e.ddrs[0]; if(col === "hlr") return e.hlrS[0]; if(col === "ior") return e.iorS[0];
-  if(ACC.indexOf(col) >= 0) return e.acc[col][0]; if(col === "cpu" || col === "flops") return null;
+  if(Object.prototype.hasOwnProperty.call(e.acc, col)) return e.acc[col][0];
+  if(col === "cpu" || col === "flops") return null;
   if(col === "verdict") return e.verdict_kind; return e[col]; }
 function render(){
   DATA.boards.forEach(function(b, bi){
@@ -151,7 +157,7 @@ function render(){
       td("hlr", est(e.hlrS), e.hlrS[0]); td("ior", est(e.iorS), e.iorS[0]);
       td("verdict " + (e.verdict_kind === "beats random" ? "beats" : e.verdict_kind === "worse than random" ? "worse" : "none"),
          e.verdict);
-      ACC.forEach(function(a){ td(a, est(e.acc[a]), e.acc[a][0]); });
+      b.acc_columns.forEach(function(c){ td(c[0], est(e.acc[c[0]]), e.acc[c[0]][0]); });
       td("distillations", String(e.distillations), e.distillations); td("students", String(e.students), e.students);
       td("distill", e.distill_text, e.distill); td("cpu", e.cpu_text); td("flops", e.flops_text);
       td("storage", e.storage_text, e.storage); td("pareto", e.pareto);
@@ -209,11 +215,12 @@ function build(){
     root.appendChild(p0);
     var t = document.createElement("table"); t.id = "board-" + bi; t.className = "board";
     var head = t.createTHead().insertRow();
-    COLS.forEach(function(c){ var th = document.createElement("th"); th.dataset.col = c[0]; th.textContent = c[1];
+    colsOf(b).forEach(function(c){ var th = document.createElement("th"); th.dataset.col = c[0]; th.textContent = c[1];
       th.title = "sort by " + c[1];
       th.addEventListener("click", function(){ var st = sortState[bi] || ["rank", 1];
         sortState[bi] = [c[0], st[0] === c[0] ? -st[1]
-          : (c[0] === "hlr" || c[0] === "rank" || c[0] === "label" || c[0] === "arch" || c[0] === "group" ? 1 : -1)];
+          : (DATA.lower.indexOf(c[0]) >= 0 || c[0] === "rank" || c[0] === "label" || c[0] === "arch"
+             || c[0] === "group" ? 1 : -1)];
         render(); });
       head.appendChild(th); });
     t.appendChild(document.createElement("tbody")); root.appendChild(t);
@@ -250,14 +257,14 @@ def to_html(boards: Sequence[Board], title: str = "ddr leaderboard", generated: 
 <body>
 <h1>{html.escape(title)}</h1>
 <p class="prov">{html.escape(provenance(generated))}</p>
-<p>Methods ranked by {SCORE_NAME} per (dataset, IPC). Accuracies are fractions in [0, 1]; HLR lower is better, IOR
-higher is better. DDRS is computed per student from that student's HLR and IOR, then averaged (mean ± sample std;
-95 % interval: t over students for one distillation, hierarchical bootstrap over distillations then students for
-several). Methods sharing a group letter cannot be told apart (pairwise t tests, Holm-adjusted, α = 0.05); rank gives
-the range of ranks those tests allow. "vs random" tests IOR against 0.</p>
-<p class="formula">HLR = acc<sub>real,hard</sub> − acc<sub>syn,hard</sub> &nbsp; IOR = acc<sub>syn,any</sub> −
-acc<sub>rdm,any</sub><br>α = w·IOR − (1−w)·HLR &nbsp;&nbsp; DDRS = (e<sup>α</sup> − e<sup>−1</sup>) / (e − e<sup>−1</sup>)
-&nbsp;&nbsp; (now: <span id="w-formula"></span>)</p>
+<p>Methods ranked by {html.escape(score_column().label)} per (dataset, IPC). Accuracies are fractions in [0, 1];
+HLR {column("hlr").direction_words}, IOR {column("ior").direction_words}. DDRS is computed per student from that
+student's HLR and IOR, then averaged (mean ± sample std; 95 % interval: t over students for one distillation,
+hierarchical bootstrap over distillations then students for several). Methods sharing a group letter cannot be told
+apart (pairwise t tests, Holm-adjusted, α = 0.05); rank gives the range of ranks those tests allow. "vs random" tests
+IOR against 0.</p>
+<p class="formula">{html.escape(column("hlr").formula)} &nbsp; {html.escape(column("ior").formula)}<br>
+{html.escape(score_column().formula)} &nbsp;&nbsp; (now: <span id="w-formula"></span>)</p>
 <div class="controls"><label for="w">w (weight of IOR) = <b id="w-value">{w:.2f}</b></label>
 <input type="range" id="w" min="0" max="1" step="0.05" value="{w}"><span id="w-groups"></span></div>
 <div id="boards"></div>

@@ -7,13 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ddr.report import statistics as st
-from ddr.report.leaderboard import ACCURACIES, FORMULA, SCORE_NAME, Board, Entry, _json, provenance
+from ddr.report.columns import Column, column, extra_columns
+from ddr.report.leaderboard import ACCURACIES, Board, Entry, _json, provenance, score_column
 from ddr.report.ranking import BoardAnalysis, describe_power, describe_segments, fmt_p, fmt_rank
 from ddr.report.statistics import Estimate
 from ddr.report.tabular import csv_text, fmt_bytes, fmt_num, fmt_seconds, markdown_table
-
-ACC_HEADERS = {"acc_real_hard": "acc real (hard)", "acc_syn_hard": "acc syn (hard)",
-               "acc_syn_any": "acc syn (any)", "acc_rdm_any": "acc random (any)"}
 
 
 def fmt_estimate(e: Estimate, digits: int = 4) -> str:
@@ -61,16 +59,28 @@ def pareto(entries: Sequence[Entry], cost_key: str) -> set[str]:
     return front
 
 
-SCORE_HEADERS = ["rank", "group", "method", "arch", f"{SCORE_NAME} ↑", "HLR ↓", "IOR ↑", "vs random",
-                 *ACC_HEADERS.values(), "distillations × students"]
+SCORED = ("ddrs", "hlr", "ior")
+"""The scores a board's table leads with (then the verdict, the accuracies, any reported metric)."""
+
+
+def board_columns(board: Board) -> list[Column]:
+    """The metric columns of ``board``'s score table after the verdict: the accuracies, then every
+    reported metric some entry's students carry (labels and directions from the registry)."""
+    keys = {k for e in board.entries for k in e.metric_keys()}
+    return [column(a) for a in ACCURACIES] + extra_columns(keys)
+
+
+def score_headers(board: Board) -> list[str]:
+    return ["rank", "group", "method", "arch", *(column(k).header for k in SCORED), "vs random",
+            *(c.header for c in board_columns(board)), "distillations × students"]
 COST_HEADERS = ["method", "distill wall", "distill CPU", "distill GPU", "peak memory", "FLOPs (est.)",
                 "teacher images", "eval wall", "storage", "Pareto"]
 
 
-def _score_cells(e: Entry) -> list[str]:
+def _score_cells(e: Entry, extra: list[Column]) -> list[str]:
     return [fmt_rank(e), e.group or "-", e.label, e.arch or "-", fmt_estimate(e.ddrs), fmt_estimate(e.hlr),
             fmt_estimate(e.ior), e.verdict.short if e.verdict is not None else "-",
-            *(fmt_estimate(e.acc(a)) for a in ACCURACIES), replication(e)]
+            *(fmt_estimate(e.estimate(c.key)) for c in extra), replication(e)]
 
 
 def _cost_cells(e: Entry, fronts: dict[str, set[str]]) -> list[str]:
@@ -101,11 +111,13 @@ def board_markdown(board: Board) -> list[str]:
     head = (f"Protocol: {next(iter(protocols))}" if len(protocols) == 1
             else "**Mixed protocols**: " + "; ".join(f"{p} ({', '.join(labels)})" for p, labels in protocols.items()))
     fronts = {"cost": pareto(board.entries, "distill_wall_seconds"), "storage": pareto(board.entries, "storage")}
+    headers, extra = score_headers(board), board_columns(board)
+    name = score_column().label
     out = [f"## {board.title}", "", head, "",
-           markdown_table(SCORE_HEADERS, [_score_cells(e) for e in board.entries],
-                          ["r", "l", "l", "l", "r", "r", "r", "l"] + ["r"] * (len(SCORE_HEADERS) - 8)),
+           markdown_table(headers, [_score_cells(e, extra) for e in board.entries],
+                          ["r", "l", "l", "l", "r", "r", "r", "l"] + ["r"] * (len(headers) - 8)),
            "",
-           f"Groups: entries sharing a letter cannot be told apart (pairwise t tests on {SCORE_NAME} at "
+           f"Groups: entries sharing a letter cannot be told apart (pairwise t tests on {name} at "
            f"w = {board.w:.2f}, paired where students or distillations share seeds, Holm-adjusted, α = {st.ALPHA:g}); "
            f"rank is the range of ranks consistent with the significant differences.",
            "", describe_power(board)]
@@ -119,7 +131,11 @@ def board_markdown(board: Board) -> list[str]:
             "Per distillation, mean over distillations. FLOPs: an estimate (torch's FlopCounterMode on one sampled "
             "iteration of the method's main loop × its iterations). Storage: what a user must keep to train the "
             "students again (images, soft labels, learned LR, and the teacher when the label strategy needs one). "
-            f"Pareto: on the front of higher {SCORE_NAME} at lower distillation wall time (cost) or storage.", ""]
+            f"Pareto: on the front of higher {name} at lower distillation wall time (cost) or storage.", ""]
+    metrics = [c for c in extra if c.key not in ACCURACIES]
+    if metrics:
+        out += ["Reported metrics: " + "; ".join(f"{c.metric_label} ({c.direction_words}): {c.formula}"
+                                                 for c in {c.metric: c for c in metrics}.values()), ""]
     rows = _comparison_rows(board)
     if rows:
         out += ["### Pairwise comparisons", "",
@@ -131,7 +147,8 @@ def board_markdown(board: Board) -> list[str]:
 def to_markdown(boards: Sequence[Board], generated: str | None = None) -> str:
     w = boards[0].w if boards else 0.5
     out = ["# ddr leaderboard", "", provenance(generated), "",
-           f"Ranked by {SCORE_NAME} at w = {fmt_num(w, 2)}: {FORMULA}, computed per student. Cells read "
+           f"Ranked by {score_column().label} at w = {fmt_num(w, 2)}: {score_column().formula}, computed per student. "
+           "Cells read "
            "mean ± sample std [95 % interval]; accuracies are fractions in [0, 1]. \"vs random\" tests IOR against 0 "
            "(two-sided t, α = 0.05).", ""]
     if not boards:

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from ddr.errors import DdrError
+from ddr.protocol.metrics import exp_score
+from ddr.report.columns import column
 from ddr.report.leaderboard import Board, Stat, build_leaderboard
 from ddr.report.leaderboard_text import pareto
 
@@ -162,16 +164,16 @@ def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: s
                 x_at, y_at = x1, (alpha + (1 - w) * x1) / w
                 if y_at > y1:  # the line leaves through the top edge
                     x_at, y_at = (w * y1 - alpha) / (1 - w), y1
-                score = (math.exp(min(1.0, max(-1.0, alpha))) - math.exp(-1)) / (math.e - math.exp(-1))
-                ax.annotate(f"DDRS {score:.3f}", (x_at, y_at), fontsize=7, color="0.5", ha="right", va="top",
+                ax.annotate(f"DDRS {exp_score(float(alpha)):.3f}", (x_at, y_at), fontsize=7, color="0.5", ha="right",
+                            va="top",
                             xytext=(-3, -3), textcoords="offset points")
         for label in labels:
             if label in paths:
                 ax.plot([], [], marker="o", linestyle="none", color=colors[label], label=label)
         for ipc in ipcs:
             ax.plot([], [], marker=markers[ipc], linestyle="none", color="0.3", label=f"IPC {ipc}")
-        ax.set_xlabel("HLR = acc_real_hard − acc_syn_hard (lower is better)")
-        ax.set_ylabel("IOR = acc_syn_any − acc_rdm_any (higher is better)")
+        ax.set_xlabel(f"{column('hlr').formula} ({column('hlr').direction_words})")
+        ax.set_ylabel(f"{column('ior').formula} ({column('ior').direction_words})")
         ax.set_title(f"{dataset}: HLR vs IOR (grey: iso-DDRS lines, w = {w:g})")
         ax.grid(True, alpha=0.25)
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
@@ -256,7 +258,7 @@ def plot_w_stability(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_di
                         rotation=90, va="top", ha="right", color="0.3")
         ax.axvline(board.w, color="0.0", linewidth=0.6, alpha=0.5)
         ax.set_xlabel("w (weight of IOR against HLR)")
-        ax.set_ylabel("DDRS (LRS), mean over students")
+        ax.set_ylabel(f"{column('ddrs').label}, mean over students")
         ax.set_title(f"{board.title}: ranking against w ({next(iter(board.protocols))})", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
@@ -300,7 +302,7 @@ def plot_pareto(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: st
             if points:
                 ax.set_xscale("log")
             ax.set_xlabel(label)
-            ax.set_ylabel("DDRS (LRS)")
+            ax.set_ylabel(column("ddrs").label)
             ax.grid(True, alpha=0.3)
         fig.suptitle(f"{board.title}: score against cost ({next(iter(board.protocols))})", fontsize=10)
         out.append(_save(fig, Path(out_dir) / f"pareto_{_slug(board.dataset)}_ipc{board.ipc}.png"))

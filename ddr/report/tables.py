@@ -8,9 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-ROWS = (("acc real (hard)", "acc_real_hard"), ("acc syn (hard)", "acc_syn_hard"), ("acc syn (any)", "acc_syn_any"),
-        ("acc random (any)", "acc_rdm_any"), ("HLR  (lower is better)", "hlr"), ("IOR  (higher is better)", "ior"),
-        ("DDRS", "ddrs"), ("ARS", "ars"))
+
+def score_rows(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label with direction, key) of every score ``record`` holds: the built-in scores, then
+    each reported metric's columns (labels and directions from the metric registry)."""
+    from ddr.report.columns import builtin_columns, extra_columns, is_summary
+
+    keys = [k for k, v in record.items() if is_summary(v)]
+    return [(c.header, c.key) for c in (*builtin_columns(), *extra_columns(keys)) if c.key in record]
 
 
 def fmt_summary(summary: Mapping[str, Any]) -> str:
@@ -37,10 +42,11 @@ def describe_run(record: Mapping[str, Any]) -> str:
 
 def result_table(record: Mapping[str, Any]) -> str:
     """The score table of one result (its ``--json`` / ``metrics.json`` form)."""
-    lines = [describe_run(record), f"{'quantity':<26}{'mean ± std (fractions)':>24}"]
-    for label, key in ROWS:
-        if key in record:
-            lines.append(f"{label:<26}{fmt_summary(record[key]):>24}")
+    rows = score_rows(record)
+    width = max([26, *(len(label) + 2 for label, _ in rows)])
+    lines = [describe_run(record), f"{'quantity':<{width}}{'mean ± std (fractions)':>24}"]
+    for label, key in rows:
+        lines.append(f"{label:<{width}}{fmt_summary(record[key]):>24}")
     if "distill_seconds" in record:
         cached = " (cached)" if record.get("distill_cached") else ""
         lines.append(f"{'distill time':<26}{record['distill_seconds']:>22.1f} s{cached}")
@@ -101,8 +107,9 @@ def seeds_summary(rows: Sequence[Mapping[str, Any]], as_json: bool = False) -> A
     mean ± std over distillations × students and the 95 % interval (hierarchical bootstrap over
     distillations, then students), and the beats-random verdict on IOR (t over per-distillation
     means). ``as_json``: the same as a dict."""
+    from ddr.report.columns import builtin_columns
     from ddr.report.leaderboard import ACCURACIES as ACCURACY_KEYS
-    from ddr.report.leaderboard import SCORE_NAME, build_leaderboard
+    from ddr.report.leaderboard import build_leaderboard
     from ddr.report.leaderboard_text import fmt_estimate
 
     boards = build_leaderboard(rows)
@@ -126,11 +133,10 @@ def seeds_summary(rows: Sequence[Mapping[str, Any]], as_json: bool = False) -> A
             lines.append(f"{e.label} · {board.title} · {e.protocol} · {e.n_distillations} distillations × "
                          f"{e.n_students} students in all")
             lines.append(f"{'quantity':<26}{'mean ± std [95 % interval]':>44}")
-            for label, key in ROWS:
-                if key == "ars":
+            for col in builtin_columns():
+                if col.key == "ars":
                     continue
-                label = f"{SCORE_NAME}" if key == "ddrs" else label
-                lines.append(f"{label:<26}{fmt_estimate(e.estimate(key)):>44}")
+                lines.append(f"{col.header:<26}{fmt_estimate(e.estimate(col.key)):>44}")
             verdict = e.verdict.short if e.verdict is not None else "-"
             lines.append(f"vs random: {verdict}" + (f" — {e.verdict.test.method}" if e.verdict and e.verdict.test else ""))
             ci = e.ddrs.ci

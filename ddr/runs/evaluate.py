@@ -13,7 +13,7 @@ functions (:mod:`ddr.protocol.score`). Accuracies are fractions.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from ddr.errors import ConfigError, DdrError, DistilledSetError
 from ddr.protocol.bounds import check_bound
 from ddr.protocol.config import Protocol, default_protocol, resolve_protocol
 from ddr.records.run import EvaluationResult
+from ddr.records.summary import Summary
 from ddr.resources.service import Resources
 from ddr.resources.session import Session
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ddr.execute.workspace import Workspace
     from ddr.method.distilled import DistilledSet
+    from ddr.plugin.specs import MetricSpec
     from ddr.protocol.plan import Plan
 
 __all__ = ["EvalOptions", "Evaluator", "evaluate", "resolve_protocol"]
@@ -53,6 +55,9 @@ class EvalOptions:
         executor: how jobs run (``local``); executor_options: its keyword arguments
             (``{"address": ...}`` for ``ray``).
         job_cache: reuse finished jobs from the cache (new results are stored either way).
+        metrics: metrics to report beyond the built-in scores, by name with an optional preset
+            (``robust_pgd``, ``robust_pgd.strong``), added to the protocol's ``metrics.extra``.
+        metric_params: per metric name, parameter overrides (``--set metric.robust_pgd.epsilon=0.1``).
     """
 
     dataset: str = "digits"
@@ -76,6 +81,8 @@ class EvalOptions:
     executor: str = "local"
     executor_options: Mapping[str, Any] = field(default_factory=dict)
     job_cache: bool = True
+    metrics: tuple[str, ...] = ()
+    metric_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def protocol_overrides(self, *, include_lr: bool = True) -> dict[str, Any]:
         """Every protocol override, dotted (what the record lists). ``--lr`` is listed as
@@ -127,6 +134,8 @@ class Evaluator:
         self.seed = self.resources.seed
         self._check_names()  # a misspelt name fails here, before any distillation or training
         self.want_ars = bool(self.protocol.metrics.ars if o.ars is None else o.ars)
+        self.metrics: list[ChosenMetric] = choose_metrics(
+            self.session.system, [*self.protocol.metrics.extra, *o.metrics], o.metric_params)
 
     def _check_names(self) -> None:
         """Resolve the label strategy and loss the options name."""
@@ -159,6 +168,7 @@ class Evaluator:
             teacher_arch_params=teacher_params, train=self.protocol.train,
             real=r.real_recipe(), lr_override=self.options.lr, ars=self.want_ars,
             context={**r.job_context(), "teacher": r.teacher_identity()},
+            metrics=tuple({**m.ref(), "roles": list(m.spec.roles)} for m in self.metrics if m.spec.needs == "student"),
         )
         return build_plan(self.protocol, inputs)
 
@@ -213,7 +223,7 @@ class Evaluator:
         """Evaluate one distilled set (validated first) and return the scores."""
         from ddr.engine.data import Split
         from ddr.method.distilled import distilled_sha256
-        from ddr.protocol.score import ordered_results, score
+        from ddr.protocol.score import metric_scores, ordered_results, score
 
         start = time.perf_counter()
         r, session = self.resources, self.session
@@ -235,6 +245,10 @@ class Evaluator:
 
         metrics = self.protocol.metrics
         scores, ars = score(plan, results, w=metrics.w, lam=metrics.lam, compat=metrics.ddranking_compat_percent)
+        scores.update(metric_scores(plan, results, {m.spec.name: (m.spec.roles, m.spec.outputs)
+                                                    for m in self.metrics if m.spec.needs == "student"}))
+        scores.update(accuracy_metric_scores([m for m in self.metrics if m.spec.needs == "accuracies"], scores,
+                                             self.session.system))
         return EvaluationResult(
             scores=scores, ars=ars, protocol=self.protocol.name, protocol_version=self.protocol.version,
             seed=self.seed, distilled_sha256=sha, test_set_selection=self.protocol.test_set_selection,
@@ -254,7 +268,81 @@ class Evaluator:
             "label_strategy": strategy_ref, "loss": loss, "seed": self.seed, "device": str(r.device),
             "lr_override": o.lr, "ars": self.want_ars, "executor": o.executor,
             "teacher": str(r.teacher_path) if r.teacher_path else None, "zca": bool(o.zca),
+            **({"metrics": [m.ref() for m in self.metrics]} if self.metrics else {}),
         }
+
+
+@dataclass(frozen=True)
+class ChosenMetric:
+    """A metric a run reports beyond the built-in scores, with its resolved parameters."""
+
+    spec: "MetricSpec"
+    params: Mapping[str, Any]
+
+    def ref(self) -> dict[str, Any]:
+        """``{"name", "version", "params"}``: what a job and a record name it by."""
+        return {"name": self.spec.name, "version": self.spec.version, "params": dict(self.params)}
+
+
+def metric_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Dotted overrides -> (the rest, ``{metric: {KEY: value}}`` from ``metric.NAME.KEY``)."""
+    rest: dict[str, Any] = {}
+    metrics: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if not key.startswith("metric."):
+            rest[key] = value
+            continue
+        parts = key.split(".", 2)
+        if len(parts) < 3 or not parts[1] or not parts[2]:
+            raise ConfigError(f"--set {key}: a metric parameter is metric.NAME.KEY=VALUE (e.g. "
+                              "metric.robust_pgd.epsilon=0.1)")
+        metrics.setdefault(parts[1], {})[parts[2]] = value
+    return rest, metrics
+
+
+def choose_metrics(system: Any, refs: Sequence[str], overrides: Mapping[str, Mapping[str, Any]] | None = None
+                   ) -> list[ChosenMetric]:
+    """The metrics named by ``refs`` (``name[.preset]``; unknown names get a did-you-mean), their
+    parameters checked, each once; the built-in scores (computed for every run) are skipped."""
+    chosen: dict[str, ChosenMetric] = {}
+    overrides = dict(overrides or {})
+    for ref in refs:
+        resolved = system.metrics().resolve(str(ref))
+        spec = resolved.spec
+        if spec.builtin_score:
+            continue
+        params = spec.check_params({**resolved.params, **dict(overrides.get(spec.name) or {})})
+        if spec.name in chosen and dict(chosen[spec.name].params) != params:
+            raise ConfigError(f"metric '{spec.name}' is asked for twice with different parameters "
+                              f"({dict(chosen[spec.name].params)} and {params}); name it once")
+        chosen[spec.name] = ChosenMetric(spec, params)
+    unknown = sorted(set(overrides) - set(chosen))
+    if unknown:
+        raise ConfigError(f"--set metric.{unknown[0]}.KEY given, but metric '{unknown[0]}' is not reported; add "
+                          f"--metric {unknown[0]}")
+    return list(chosen.values())
+
+
+def accuracy_metric_scores(metrics: Sequence[ChosenMetric], scores: Mapping[str, "Summary"], system: Any
+                           ) -> dict[str, "Summary"]:
+    """Metrics computed from other scores per student index (``needs="accuracies"``):
+    ``target(*inputs of student i, **params)``, then summarised."""
+    from ddr.protocol.metrics import summarize
+
+    out: dict[str, Summary] = {}
+    for m in metrics:
+        missing = [name for name in m.spec.inputs if name not in scores and name not in out]
+        if missing:
+            raise ConfigError(f"metric '{m.spec.name}' needs {missing}, which this run does not compute "
+                              "(ARS's inputs need --ars)")
+        columns = [(out.get(name) or scores[name]).values for name in m.spec.inputs]
+        if len({len(c) for c in columns}) != 1:
+            raise DdrError(f"metric '{m.spec.name}': its inputs {list(m.spec.inputs)} have different numbers of "
+                           "values (one per student)")
+        target = system.metrics().materialize(m.spec)
+        out[m.spec.name] = summarize([float(target(*row, **dict(m.params))) for row in zip(*columns)],
+                                     m.spec.name)
+    return out
 
 
 def evaluate(

@@ -105,9 +105,12 @@ def unit_options(unit: SuiteUnit, base: "EvalOptions") -> "EvalOptions":
     """The evaluation options of ``unit`` on top of the command's (device, executor, caches)."""
     from dataclasses import replace
 
+    from ddr.runs.evaluate import metric_overrides
+
+    overrides, metric_params = metric_overrides(dict(unit.overrides))
     return replace(base, dataset=unit.dataset, ipc=unit.ipc, seed=unit.seed, protocol=unit.protocol, arch=unit.arch,
-                   label_strategy=unit.label_strategy, loss=unit.loss, ars=unit.ars, overrides=dict(unit.overrides),
-                   num_eval=None, epochs=None, lr=None)
+                   label_strategy=unit.label_strategy, loss=unit.loss, ars=unit.ars, overrides=overrides,
+                   num_eval=None, epochs=None, lr=None, metrics=tuple(unit.metrics), metric_params=metric_params)
 
 
 def _provenance(session: Session, method: str) -> tuple[str | None, str | None]:

@@ -13,7 +13,8 @@ A suite is a YAML file (``benchmarks/suites/*.yaml``)::
     protocol: digits               # optional: the methods' own by default
     num_eval: 3                    # optional protocol overrides ...
     epochs: 50
-    set: {train.batch_size: 128}   # ... and any other protocol key
+    set: {train.batch_size: 128}   # ... and any other protocol key (metric.NAME.KEY: a metric's parameter)
+    metrics: [robust_pgd]          # optional: metrics reported beyond the built-in scores
     per_method:                    # per-method parameters and protocol overrides
       dm: {params: {iterations: 200}, set: {...}}
     exclude: [{method: dc, ipc: 10}]   # combinations to leave out
@@ -47,6 +48,7 @@ SUITE_SCHEMA: dict[str, Any] = {
     "datasets": (str, list), "ipcs": (int, list), "seeds": (int, list), "eval_archs": (str, list),
     "arch": str, "protocol": str, "label_strategy": str, "loss": (str, dict), "num_eval": int, "epochs": int,
     "set": dict, "per_method": dict, "exclude": list, "ars": bool, "executor": str, "device": str,
+    "metrics": (str, list),
 }
 PER_METHOD_SCHEMA: dict[str, Any] = {"params": dict, "set": dict, "preset": str}
 EXCLUDE_KEYS = ("method", "dataset", "ipc", "seed", "arch")
@@ -77,6 +79,7 @@ class SuiteUnit:
     loss: Any
     ars: bool | None
     overrides: Mapping[str, Any]
+    metrics: tuple[str, ...] = ()
     uid: str = ""
 
     @property
@@ -100,7 +103,8 @@ class SuiteUnit:
                 "params": dict(self.params), "dataset": self.dataset, "ipc": self.ipc, "seed": self.seed,
                 "eval_arch": self.eval_arch, "protocol": self.protocol, "arch": self.arch,
                 "label_strategy": self.label_strategy, "loss": self.loss, "ars": self.ars,
-                "overrides": dict(self.overrides)}
+                "overrides": dict(self.overrides),
+                **({"metrics": list(self.metrics)} if self.metrics else {})}  # older suites keep their ids
 
 
 @dataclass
@@ -125,6 +129,7 @@ class Suite:
     exclude: list[dict[str, Any]] = field(default_factory=list)
     executor: str | None = None
     device: str | None = None
+    metrics: list[str] = field(default_factory=list)
 
     def units(self) -> list[SuiteUnit]:
         """Every record the suite asks for, grouped by distillation (datasets, IPCs, methods,
@@ -143,7 +148,7 @@ class Suite:
                             unit = SuiteUnit(suite=self.name, method=ref, params=params, dataset=dataset, ipc=ipc,
                                              seed=seed, eval_arch=arch, protocol=self.protocol, arch=self.arch,
                                              label_strategy=self.label_strategy, loss=self.loss, ars=self.ars,
-                                             overrides=overrides)
+                                             overrides=overrides, metrics=tuple(self.metrics))
                             if self._excluded(unit, base):
                                 continue
                             out.append(SuiteUnit(**{**unit.__dict__, "uid": sha256_json(unit.identity())}))
@@ -254,7 +259,8 @@ def _load_suite(path: str | Path, system: Any) -> Suite:
                   datasets=datasets, ipcs=ipcs, seeds=seeds, eval_archs=eval_archs, protocol=data.get("protocol"),
                   arch=data.get("arch"), label_strategy=data.get("label_strategy"), loss=data.get("loss"),
                   ars=data.get("ars"), overrides=overrides, per_method=per_method, exclude=exclude,
-                  executor=data.get("executor"), device=data.get("device"))
+                  executor=data.get("executor"), device=data.get("device"),
+                  metrics=_listed(data, "metrics", str, where, []))
     check_names(suite, system, where)
     if not suite.units():
         raise ConfigError(f"{where}: the exclude rules leave no run in the suite")
@@ -279,6 +285,13 @@ def check_names(suite: Suite, system: Any, where: str) -> None:
         loss_spec(suite.loss, system=system)
     if suite.executor is not None:
         system.executors().resolve(suite.executor)
+    from ddr.runs.evaluate import choose_metrics, metric_overrides
+
+    protocol_settings, metric_params = metric_overrides(dict(suite.overrides))
+    try:
+        choose_metrics(system, suite.metrics, metric_params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     for method in suite.methods:
         base = method.split(".")[0].split("/")[-1]
         extra = suite.per_method.get(base, {})
@@ -288,7 +301,8 @@ def check_names(suite: Suite, system: Any, where: str) -> None:
             spec.check_params(dict(extra.get("params") or {}))
         except ConfigError as exc:
             raise ConfigError(f"{where}: per_method.{base}.params: {exc}") from None
-        overrides = {**suite.overrides, **dict(extra.get("set") or {}), **dict(spec.protocol_overrides)}
+        overrides, _ = metric_overrides({**protocol_settings, **dict(extra.get("set") or {}),
+                                         **dict(spec.protocol_overrides)})
         for dataset in suite.datasets:
             try:
                 resolve_protocol(suite.protocol or default_protocol(dataset, spec.protocol),

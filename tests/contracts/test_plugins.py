@@ -90,7 +90,7 @@ EVERY_KIND = {
     "fake_every_kind_plugin.py": """
         from ddr import hookimpl
         from ddr.plugin.specs import (ArchitectureSpec, AugmentationSpec, DatasetSpec, ExecutorSpec,
-                                      LabelStrategySpec, LossSpec, MethodSpec, ProtocolSpec)
+                                      LabelStrategySpec, LossSpec, MethodSpec, MetricSpec, ProtocolSpec)
 
         @hookimpl
         def ddr_datasets():
@@ -123,6 +123,11 @@ EVERY_KIND = {
         @hookimpl
         def ddr_protocols():
             return [ProtocolSpec(name="fk-protocol", path="fk:protocol.yaml")]
+
+        @hookimpl
+        def ddr_metrics():
+            return [MetricSpec(name="fk-metric", target="fk.mod:measure", needs="student", outputs=("v",),
+                               higher_is_better=False)]
     """,
 }
 
@@ -166,10 +171,10 @@ def test_every_registration_hook_fills_its_registry(fake_dist) -> None:
     system = PluginSystem()
     assert system.plugins["fakeevery"].hooks == ["ddr_architectures", "ddr_augmentations", "ddr_datasets",
                                                   "ddr_executors", "ddr_label_strategies", "ddr_losses",
-                                                  "ddr_methods", "ddr_protocols"]
+                                                  "ddr_methods", "ddr_metrics", "ddr_protocols"]
     expected = {"datasets": "fk-data", "architectures": "fk-net", "label-strategies": "fk-labels",
                 "losses": "fk-loss", "augmentations": "fk-mix", "methods": "fk-method", "protocols": "fk-protocol",
-                "executors": "fk-exec"}
+                "executors": "fk-exec", "metrics": "fk-metric"}
     assert set(expected) == set(SPEC_TYPES)
     for kind, name in expected.items():
         spec = system.registry(kind).get(f"ddr-fake-every/{name}")
@@ -180,6 +185,7 @@ def test_every_registration_hook_fills_its_registry(fake_dist) -> None:
     assert system.label_strategies().get("fk-labels").default_loss == "fk-loss"
     assert system.executors().get("fk-exec").devices == ("cuda",)
     assert system.protocols().get("fk-protocol").path == "fk:protocol.yaml"
+    assert system.metrics().get("fk-metric").columns() == ("fk-metric_syn", "fk-metric_rdm", "fk-metric_gap")
 
 
 def test_broken_plugin_fails_alone(fake_dist) -> None:

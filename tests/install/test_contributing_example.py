@@ -17,7 +17,8 @@ FILE_BLOCK = re.compile(r"^`ddr-fancy/(?P<path>[^`]+)`[^\n]*:\n\n```[a-z]*\n(?P<
 def example_files() -> dict[str, str]:
     files = {m["path"]: m["body"] for m in FILE_BLOCK.finditer(CONTRIBUTING.read_text())}
     assert {"pyproject.toml", "ddr_fancy/__init__.py", "ddr_fancy/plugin.py", "ddr_fancy/method.py",
-            "ddr_fancy/loss.py", "tests/test_fancy.py"} <= set(files), f"CONTRIBUTING.md example is incomplete: {sorted(files)}"
+            "ddr_fancy/loss.py", "ddr_fancy/metric.py", "tests/test_fancy.py"} <= set(files), (
+        f"CONTRIBUTING.md example is incomplete: {sorted(files)}")
     return files
 
 
@@ -41,12 +42,15 @@ def test_example_plugin_is_discovered(fancy_venv) -> None:
     assert proc.returncode == 0, proc.stderr
     fancy = {row["name"]: row for row in json.loads(proc.stdout)}["fancy"]
     assert (fancy["distribution"], fancy["version"], fancy["status"]) == ("ddr-fancy", "0.1.0", "active")
-    assert fancy["hooks"] == ["ddr_losses", "ddr_methods"]
+    assert fancy["hooks"] == ["ddr_losses", "ddr_methods", "ddr_metrics"]
     methods = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "methods", "--json").stdout)}
     assert methods["class-mean"]["provider"] == "fancy"
     assert [p["name"] for p in methods["class-mean"]["params"]] == ["group_size"]
     losses = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "losses", "--json").stdout)}
     assert losses["fancy_kl"]["soft"] is True and losses["fancy_kl"]["provider"] == "fancy"
+    metrics = {r["name"]: r for r in json.loads(_ddr(fancy_venv, "list", "metrics", "--json").stdout)}
+    assert metrics["fancy_ece"]["provider"] == "fancy" and metrics["fancy_ece"]["higher_is_better"] is False
+    assert {"ddrs", "hlr", "robust_pgd"} <= set(metrics)  # the built-ins come through the same hook
     typo = _ddr(fancy_venv, "run", "--method", "class-mean", "--set", "method.group_sise=4", "--no-progress")
     assert typo.returncode == 2 and "has no parameter 'group_sise'; did you mean 'group_size'?" in typo.stderr
 
@@ -65,6 +69,27 @@ def test_example_method_and_loss_run_under_the_protocol(fancy_venv) -> None:
     result = json.loads(proc.stdout)
     assert result["run_spec"]["label_strategy"] == "teacher" and result["run_spec"]["loss"] == "fancy_kl"
     assert 0.0 <= result["acc_syn_any"]["mean"] <= 1.0
+
+
+def test_example_metric_is_measured_recorded_and_ranked(fancy_venv, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The installed plugin's student metric: measured inside the student jobs, in the run's record
+    (per student and summarised) and a leaderboard column with its direction."""
+    db = tmp_path_factory.mktemp("fancy-db") / "results.sqlite"
+    proc = _ddr(fancy_venv, "run", "--method", "class-mean", "--metric", "fancy_ece", "--set",
+                "metric.fancy_ece.bins=5", "--num-eval", "2", "--epochs", "3", "--set", "real.epochs=1",
+                "--no-progress", "--json", "--db", str(db))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["run_spec"]["metrics"] == [{"name": "fancy_ece", "version": "1", "params": {"bins": 5}}]
+    for key in ("fancy_ece_syn", "fancy_ece_rdm"):
+        assert result[key]["n"] == 2 and all(0.0 <= v <= 1.0 for v in result[key]["values"])
+    assert result["fancy_ece_gap"]["values"] == pytest.approx(
+        [a - b for a, b in zip(result["fancy_ece_syn"]["values"], result["fancy_ece_rdm"]["values"])])
+    record = json.loads((Path(result["record_dir"]) / "metrics.json").read_text())
+    assert any("fancy_ece" in s.get("metrics", {}) for s in record["students"])
+    board = _ddr(fancy_venv, "leaderboard", "--db", str(db))
+    assert board.returncode == 0, board.stderr
+    assert "ECE syn ↓" in board.stdout and "ECE gap syn − random ↓" in board.stdout
 
 
 def test_example_tests_pass_with_ddrs_pytest_plugin(fancy_venv, tmp_path_factory: pytest.TempPathFactory) -> None:

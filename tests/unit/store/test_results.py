@@ -331,7 +331,7 @@ def test_cli_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert f"{b['ddrs'] - a['ddrs']:+.4f}" in out
     assert "method_params.embed_batch_size" in out and "(absent)" in out
     # is the difference real? dm seed 1 vs dm seed 0: other seeds, Welch; herding seed 0 vs dm seed 0: paired
-    assert "is the difference real?" in out and "ddrs (lrs)" in out
+    assert "is the difference real?" in out and "DDRS (LRS) ↑" in out  # labels from the metric registry
     tests = {(t["run"], t["quantity"]): t for t in compare_runs([a, b, database_row(db_path, "aaa96062d9")])["tests"]}
     welch = tests[("a8159dccdf", "ddrs")]
     da, db_ = a["metrics"]["ddrs"]["values"], b["metrics"]["ddrs"]["values"]
