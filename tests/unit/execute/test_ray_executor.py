@@ -77,7 +77,8 @@ def test_the_cli_gives_the_same_numbers_on_ray_and_locally(tmp_path: Path) -> No
     pytest.importorskip("ray")
     env = {**os.environ, "DDR_CACHE_DIR": str(tmp_path / "cache")}
     args = ["run", "--method", "random", "--num-eval", "2", "--epochs", "5", "--set", "real.epochs=2", "--json",
-            "--no-progress", "--no-job-cache", "--out", str(tmp_path / "runs")]
+            "--no-progress", "--no-job-cache", "--out", str(tmp_path / "runs"), "--metric", "robust_fgsm",
+            "--set", "metric.robust_fgsm.max_images=100"]  # a student metric is measured on the Ray worker
 
     def ddr(executor: str) -> dict[str, Any]:
         proc = subprocess.run([sys.executable, "-m", "ddr", *args, "--executor", executor], capture_output=True,
@@ -88,7 +89,8 @@ def test_the_cli_gives_the_same_numbers_on_ray_and_locally(tmp_path: Path) -> No
     remote = ddr("ray")  # its own local Ray, shut down at exit
     local = ddr("local")
     assert remote["run_spec"]["executor"] == "ray" and local["run_spec"]["executor"] == "local"
-    for name in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "ddrs"):
+    for name in ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "ddrs", "robust_fgsm_syn",
+                 "robust_fgsm_rdm", "robust_fgsm_gap"):
         assert remote[name] == local[name], name
 
 
