@@ -204,3 +204,33 @@ def test_ddr_run_measures_robustness_inside_the_student_jobs(ddr_cli, tmp_path: 
     listing = ddr_cli("list", "metrics", "--json", env=env)
     rows = {r["name"]: r for r in json.loads(listing.stdout)}
     assert rows["hlr"]["higher_is_better"] is False and rows["robust_pgd"]["needs"] == "student"
+
+
+def test_a_protocol_and_a_suite_can_name_metrics(tmp_path: Path, system: PluginSystem) -> None:
+    from ddr.resources.session import Session
+    from ddr.runs.evaluate import EvalOptions, Evaluator
+    from ddr.runs.suite import load_suite
+
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text("name: p\nversion: 1\ninclude: ddr.builtins.protocols:digits.yaml\n"
+                        "metrics: {extra: [robust_fgsm.mnist]}\n")
+    session = Session(system=system, progress_bars=False)
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, protocol=str(protocol), metrics=("robust_pgd",)),
+                          session=session)
+    assert [(m.spec.name, m.params["epsilon"]) for m in evaluator.metrics] == [("robust_fgsm", 0.1),
+                                                                               ("robust_pgd", 8 / 255)]
+    suite = tmp_path / "s.yaml"
+    suite.write_text("suite: s\nmethods: [random]\nmetrics: [robust_pgd]\nset: {metric.robust_pgd.steps: 3}\n")
+    units = load_suite(str(suite), system).units()
+    assert units[0].metrics == ("robust_pgd",) and units[0].identity()["metrics"] == ["robust_pgd"]
+    from ddr.runs.scheduler import unit_options
+
+    options = unit_options(units[0], EvalOptions())
+    assert options.metrics == ("robust_pgd",) and dict(options.metric_params) == {"robust_pgd": {"steps": 3}}
+    assert "metric.robust_pgd.steps" not in options.overrides
+    suite.write_text("suite: s\nmethods: [random]\nmetrics: [robust_pdg]\n")
+    with pytest.raises(DdrError, match=r"unknown metric 'robust_pdg'; did you mean 'robust_pgd'"):
+        load_suite(str(suite), system)
+    old = tmp_path / "old.yaml"
+    old.write_text("suite: s\nmethods: [random]\n")
+    assert "metrics" not in load_suite(str(old), system).units()[0].identity()  # older suites keep their unit ids
