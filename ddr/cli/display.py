@@ -4,12 +4,18 @@
 ``-v`` adds debug lines, ``-q`` keeps warnings only), an optional ``--log FILE`` handler, and
 returns a :class:`TerminalDisplay` whose bars refresh from a background thread, so the elapsed
 time keeps ticking while a long student trains. On a pipe or file (not a terminal), with
-``--quiet`` or ``--no-progress`` there are no bars, only the log lines.
+``--quiet`` or ``--no-progress`` there are no bars, only the log lines, and (unless ``--quiet``)
+a heartbeat every ``DDR_HEARTBEAT_SECONDS`` (default 30) when stderr is not a terminal: ``ddr:
+… students · 3/10 jobs · 0:42 elapsed · eta 1:30``, so a piped or CI run never goes silent.
+The per-job lines of the ``ddr.progress`` logger are left to the bars and the heartbeat (shown
+with ``-v`` and in ``--log`` files).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +23,78 @@ from typing import Any
 from ddr.resources.session import LOGGER
 
 _FORMAT_FILE = "%(asctime)s %(levelname)-7s %(message)s"
+HEARTBEAT_DEFAULT_SECONDS = 30.0
+
+
+def heartbeat_seconds() -> float:
+    """The heartbeat interval in seconds: ``DDR_HEARTBEAT_SECONDS`` (a positive number), else 30."""
+    from ddr.errors import ConfigError
+
+    raw = os.environ.get("DDR_HEARTBEAT_SECONDS", "").strip()
+    if not raw:
+        return HEARTBEAT_DEFAULT_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"DDR_HEARTBEAT_SECONDS must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def clock(seconds: float | None) -> str:
+    """``1:02:03`` / ``2:03`` for a duration in seconds; ``-:--`` when unknown."""
+    if seconds is None:
+        return "-:--"
+    total = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def heartbeat_line() -> str:
+    """``… students · 3/10 jobs (2 reused) · 0:42 elapsed · eta 1:30`` from the progress state."""
+    from ddr.resources.progress import STATE
+
+    now = time.perf_counter()
+    parts = [f"… {STATE.stage or 'starting'}"]
+    if STATE.total:
+        parts.append(f"{STATE.done}/{STATE.total} jobs" + (f" ({STATE.reused} reused)" if STATE.reused else ""))
+    parts.append(f"{clock(now - STATE.stage_started)} in stage, {clock(now - STATE.started)} elapsed")
+    if STATE.total:
+        parts.append(f"eta {clock(STATE.eta())}")
+    return " · ".join(parts)
+
+
+class Heartbeat:
+    """A daemon thread printing :func:`heartbeat_line` every ``interval`` seconds until stopped."""
+
+    def __init__(self, console: Any, interval: float) -> None:
+        self.console, self.interval = console, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="ddr-heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.console.print("ddr: " + heartbeat_line(), markup=False, highlight=False, soft_wrap=True)
+            except Exception:  # noqa: BLE001 - a display problem must never end a run
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+
+
+class _NoProgressLines(logging.Filter):
+    """Drops the ``ddr.progress`` logger's per-job lines (the bars and heartbeat show them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("ddr.progress")
 
 
 class _ConsoleHandler(logging.Handler):
@@ -84,12 +162,12 @@ class TerminalDisplay:
     @property
     def progress(self) -> Any:
         if self._progress is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
                 TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                console=self.console, refresh_per_second=4, transient=True,
+                TimeElapsedColumn(), TextColumn("eta"), _eta_column(), TextColumn("{task.fields[info]}"),
+                console=self.console, refresh_per_second=4, transient=True, speed_estimate_period=24 * 3600,
             )
             self._progress.start()
         return self._progress
@@ -100,13 +178,44 @@ class TerminalDisplay:
         return _Tracked(self, iterable, total, desc, leave)
 
     def stage(self, name: str) -> None:
+        from ddr.resources import progress
+
+        progress.stage(name)
         if self.bars:
             self.console.rule(name, style="dim")
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """A progress event: a stage whose jobs all come from the job cache says so under its rule."""
+        if self.bars and event.get("event") == "jobs_start" and event.get("total") and \
+                event.get("cached") == event.get("total"):
+            self.console.print(f"  {event.get('stage')}: reused ({event.get('total')} jobs from the job cache)",
+                               markup=False, highlight=False)
 
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+def _eta_column() -> Any:
+    """rich's time-remaining column, falling back to the progress state's ETA (the estimate,
+    scaled by the jobs finished so far) for the students bar before rich has a speed, and to the
+    mean time per finished item otherwise."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class EtaColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            remaining = task.time_remaining
+            if remaining is None and task.description == "students":
+                from ddr.resources.progress import STATE
+
+                remaining = STATE.eta()
+            if remaining is None and task.completed and task.elapsed and task.total:
+                remaining = task.elapsed / task.completed * (task.total - task.completed)
+            return Text(clock(remaining), style="progress.remaining")
+
+    return EtaColumn()
 
 
 def open_display(*, verbosity: int = 0, bars: bool = True, log_file: str | None = None) -> tuple[TerminalDisplay, Any]:
@@ -118,9 +227,13 @@ def open_display(*, verbosity: int = 0, bars: bool = True, log_file: str | None 
 
     from ddr.errors import ConfigError
 
+    interval = heartbeat_seconds()  # a bad DDR_HEARTBEAT_SECONDS fails before any handler is installed
     console = Console(stderr=True)
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
-    handlers: list[logging.Handler] = [_ConsoleHandler(console, level)]
+    console_handler = _ConsoleHandler(console, level)
+    if verbosity <= 0:
+        console_handler.addFilter(_NoProgressLines())
+    handlers: list[logging.Handler] = [console_handler]
     if log_file:
         try:
             file_handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -135,8 +248,16 @@ def open_display(*, verbosity: int = 0, bars: bool = True, log_file: str | None 
     for handler in handlers:
         LOGGER.addHandler(handler)
     display = TerminalDisplay(console, bars=bars and verbosity >= 0)
+    from ddr.resources import progress
+
+    progress.STATE = progress.ProgressState()
+    progress.add_listener(display.on_event)
+    heartbeat = Heartbeat(console, interval).start() if verbosity >= 0 and not console.is_terminal else None
 
     def close() -> None:
+        if heartbeat is not None:
+            heartbeat.stop()
+        progress.remove_listener(display.on_event)
         display.close()
         for handler in handlers:
             LOGGER.removeHandler(handler)

@@ -49,6 +49,9 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-job-cache", action="store_true", help="train every student again instead of reusing cached ones")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"write the run record under this directory (default: {DEFAULT_OUT})")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (jobs per role, epochs, images, cached or not) and the estimated cost; "
+                        "train, distill and write nothing")
     _add_output_options(p)
 
 
@@ -208,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         method_overrides["iterations"] = args.iterations
     session = _session(args)
     options = _options(args, protocol_overrides, 1 if args.ipc is None else args.ipc)
+    if args.dry_run:
+        return int(_guarded(session, lambda: _dry_run(args, session, options, method_overrides)))
     if args.distill_seeds is not None:
         if args.distill_seeds < 1:
             raise ConfigError(f"--distill-seeds must be at least 1, got {args.distill_seeds}")
@@ -226,8 +231,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     result, _ = _guarded(session, lambda: run(
         args.method, options=options, session=session, method_overrides=method_overrides, out=args.out,
         save_distilled_to=args.save_distilled, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets,
-        timeout=args.timeout))
+        timeout=args.timeout, estimate=True))
     return _report(args, session, result)
+
+
+def _dry_run(args: argparse.Namespace, session: Any, options: Any, method_overrides: dict[str, Any]) -> int:
+    """``ddr run --method M --dry-run``: the plan and the estimate of each run the command would
+    make (one per --distill-seeds seed and --eval-arch architecture); nothing is trained or written."""
+    from dataclasses import replace
+
+    from ddr.runs.estimate import dry_run_json, estimate_run, plan_text
+    from ddr.runs.evaluate import Evaluator
+    from ddr.runs.run import prepare_distillation
+
+    seeds = distill_seeds(options.seed, args.distill_seeds) if args.distill_seeds else [options.seed]
+    archs = [a.strip() for a in args.eval_arch.split(",") if a.strip()] if args.eval_arch else [None]
+    estimates = []
+    for seed in seeds:
+        choice, o, evaluator = prepare_distillation(args.method, replace(options, seed=seed), session,
+                                                    method_overrides)
+        for arch in archs:
+            students = evaluator if arch is None else Evaluator(replace(o, arch=arch), session=session)
+            estimate = estimate_run(choice, students, use_cache=not args.no_cache, distill_evaluator=evaluator,
+                                    measure=True)
+            if arch is not None:
+                estimate.label += f" · students {arch}"
+            estimates.append((estimate, o))
+    if args.json:
+        print(dry_run_json([e for e, _ in estimates]))
+    else:
+        print("\n\n".join(plan_text(e, o) for e, o in estimates))
+        print("dry run: nothing was distilled, trained or written")
+    session.hook.ddr_session_finish(results=[], exitstatus=0)
+    return 0
 
 
 def distill_seeds(seed: int, count: int) -> list[int]:
@@ -250,7 +286,7 @@ def _run_seeds(args: argparse.Namespace, session: Any, options: Any, method_over
     for seed in distill_seeds(options.seed, args.distill_seeds):
         result, _ = run(args.method, options=replace(options, seed=seed), session=session,
                         method_overrides=method_overrides, out=args.out, use_cache=not args.no_cache,
-                        auto_assets=not args.no_auto_assets, timeout=args.timeout)
+                        auto_assets=not args.no_auto_assets, timeout=args.timeout, estimate=True)
         results.append(result)
         if result.record_dir:
             rows.append(load_record(result.record_dir))
@@ -268,6 +304,11 @@ def _run_seeds(args: argparse.Namespace, session: Any, options: Any, method_over
 # -- ddr eval ------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if getattr(args, "path", None) is not None and not Path(args.path).exists():  # answered before torch loads
+        from ddr.errors import DistilledSetError
+
+        raise DistilledSetError(f"{args.path}: no such file or directory; give a distilled set (a folder saved by "
+                                "`ddr run --save-distilled`, a DD-Ranking folder of images.pt/labels.pt, or a file)")
     from ddr.runs.run import eval_path
 
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
@@ -281,11 +322,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         base = options
         options, finish = _guarded(session, lambda: cli_eval_options(args.ddranking_config, base, log=session.log))
+    if args.dry_run:
+        return int(_guarded(session, lambda: _dry_run_eval(args, session, options)))
     result = _guarded(session, lambda: eval_path(args.path, options=options, session=session, out=args.out,
-                                                 resize=args.resize, pixel_space=args.pixel_space))
+                                                 resize=args.resize, pixel_space=args.pixel_space, estimate=True))
     if finish is not None:
         finish(result)
     return _report(args, session, result)
+
+
+def _dry_run_eval(args: argparse.Namespace, session: Any, options: Any) -> int:
+    """``ddr eval PATH --dry-run``: read the set, print the plan and the estimate; train and write nothing."""
+    from dataclasses import replace
+
+    from ddr.runs.estimate import dry_run_json, estimate_distilled, plan_text
+    from ddr.runs.evaluate import Evaluator
+    from ddr.store.formats import load_any
+
+    num_classes = session.load_dataset(options.dataset, download=options.download).num_classes
+    space = args.pixel_space or ("zca" if options.zca else None)
+    distilled = load_any(Path(args.path), session.system, num_classes=num_classes, ipc=options.ipc, pixel_space=space)
+    ipc = options.ipc if options.ipc is not None else int(distilled.labels.bincount().max())
+    evaluator = Evaluator(replace(options, ipc=ipc), session=session)
+    estimate = estimate_distilled(distilled, evaluator, resize=args.resize, measure=True,
+                                  label=f"eval {args.path} · {options.dataset} · IPC {ipc} · seed {options.seed}")
+    if args.json:
+        print(dry_run_json([estimate]))
+    else:
+        print(plan_text(estimate, evaluator.options))
+        print("dry run: nothing was trained or written")
+    session.hook.ddr_session_finish(results=[], exitstatus=0)
+    return 0
 
 
 # -- ddr teacher ---------------------------------------------------------------------------------
@@ -385,8 +452,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     from ddr.report.tables import result_table, runs_listing
 
     folder = Path(args.run)
+    if not folder.exists() and "/" not in args.run and "\\" not in args.run:  # a run id from `ddr results`
+        from ddr.store.results import ResultsDB, default_path
+
+        db_path = getattr(args, "db", None) or default_path()
+        if Path(db_path).is_file():
+            with ResultsDB(db_path) as db:
+                record_dir = db.get(args.run).get("record_dir")
+            if record_dir:
+                folder = Path(record_dir)
     if not folder.is_dir():
-        raise ArtifactError(f"{folder} is not a directory; give a run record folder or a folder of them")
+        raise ArtifactError(f"{folder} is not a directory; give a run record folder, a folder of them, or a run id "
+                            "that `ddr results` lists")
     if not (folder / "metrics.json").exists():
         runs = sorted(p for p in folder.iterdir() if p.is_dir() and (p / "metrics.json").exists())
         if not runs:
@@ -402,6 +479,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     print(result_table(data["metrics"]))
+    if data["metrics"].get("run_id"):
+        print(f"run id {str(data['metrics']['run_id'])[:10]}  ({folder})")
     sha = data["metrics"].get("distilled_sha256") or ""
     print(f"distilled_sha256 {sha[:16]}…")
     return 0
@@ -460,6 +539,9 @@ def add_commands(sub: Any) -> None:
     t.set_defaults(func=cmd_teacher_train)
 
     p = sub.add_parser("show", help="print a run record, or list the records in a folder")
-    p.add_argument("run", help="run record directory, or a directory of them (e.g. ddr-runs)")
+    p.add_argument("run", help="run record directory, a directory of them (e.g. ddr-runs), or a run id "
+                               "`ddr results` lists")
+    p.add_argument("--db", default=None, metavar="FILE",
+                   help="results database a run id is looked up in (default: $DDR_CACHE_DIR/results.sqlite)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_show)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ddr import __version__
-from ddr.errors import DdrError, Terminated
+from ddr.errors import ConfigError, DdrError, Terminated
 from ddr.plugin.specs import SPEC_TYPES
 
 
@@ -44,8 +44,27 @@ def _warn_failures(system: Any) -> None:
 
 # -- list ----------------------------------------------------------------------------------------
 
+def _list_kinds(args: argparse.Namespace, system: Any) -> int:
+    """``ddr list`` without a kind: every kind with how many components it has."""
+    counts = {kind: len(system.registry(kind).list()) for kind in SPEC_TYPES}
+    _warn_failures(system)
+    if args.json:
+        print(json.dumps(counts, indent=2))
+        return 0
+    width = max(len(kind) for kind in counts)
+    for kind, n in counts.items():
+        print(f"{kind.ljust(width)}  {n}")
+    print("`ddr list KIND` lists one kind's components")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     system = _plugin_system(args)
+    if args.kind is None:
+        if args.pattern or args.exclude:
+            raise DdrError("a name pattern or --exclude needs a kind: ddr list KIND [PATTERN]; "
+                           f"kinds: {', '.join(SPEC_TYPES)}")
+        return _list_kinds(args, system)
     registry = system.registry(args.kind)
     specs = registry.list(args.pattern, args.exclude)
     conflicts = registry.conflicts()
@@ -116,12 +135,50 @@ def cmd_doctor(args: argparse.Namespace) -> int:
           f"{sum(p.status == 'blocked' for p in system.plugins.values())} blocked, "
           f"{len(system.failures())} failed")
     problems.extend(_storage_problems())
+    print(f"torch: {torch_build()}")
     if problems:
         for problem in problems:
             print(f"PROBLEM {problem}")
         return 1
     print("no problems found" + ("" if args.materialize else " (run with --materialize to import every target)"))
     return 0
+
+
+_TORCH_PROBE = """
+import json, torch
+cuda, hip = getattr(torch.version, "cuda", None), getattr(torch.version, "hip", None)
+try:
+    usable = bool(torch.cuda.is_available()); name = torch.cuda.get_device_name(0) if usable else None; error = None
+except Exception as exc:
+    usable, name, error = False, None, str(exc)
+print(json.dumps({"version": torch.__version__, "cuda": cuda, "hip": hip, "usable": usable, "name": name,
+                  "error": error}))
+"""
+
+
+def torch_build(timeout: float = 120.0) -> str:
+    """The installed torch build in one line: its version, the CUDA (or ROCm) version it was built
+    for or ``CPU-only``, and whether a GPU is usable now (with its name).
+
+    torch is imported in a child interpreter (waited for at most ``timeout`` seconds), so ``ddr
+    doctor`` itself stays torch-free and a broken torch install is reported, not fatal."""
+    import subprocess
+
+    try:
+        proc = subprocess.run([sys.executable, "-c", _TORCH_PROBE], capture_output=True, text=True, timeout=timeout)
+        info = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return f"could not be inspected ({exc})"
+    if not isinstance(info, dict):
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"not importable ({last}); install it (README: Install)"
+    build = f"CUDA {info['cuda']}" if info["cuda"] else f"ROCm {info['hip']}" if info["hip"] else "CPU-only"
+    gpu = f"GPU usable: {info['name']}" if info["usable"] else "no usable GPU"
+    if info.get("error"):
+        gpu += f" ({info['error']})"
+    elif not info["usable"] and build != "CPU-only":
+        gpu += " (a GPU build: check the driver and CUDA_VISIBLE_DEVICES)"
+    return f"{info['version']} ({build}); {gpu}"
 
 
 def _static_problems(kind: str, specs: Sequence[Any]) -> list[str]:
@@ -178,17 +235,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ddr.runs.runconfig import validate_run_config
     from ddr.runs.suite import is_suite_file, load_suite
 
+    failed: list[str] = []  # every file is checked; each invalid one is reported with all its problems
     for path in args.config:
-        data = load_yaml_with_includes(path)
-        if is_suite_file(data):
-            print(f"{path}: valid {load_suite(path, _plugin_system(args)).summary()}")
-        elif "version" in data and "name" in data and "method" not in data:
-            protocol = build_protocol(data, path)
-            print(f"{path}: valid protocol '{protocol.name}' version {protocol.version}")
-        else:
-            system = _plugin_system(args)
-            summary = validate_run_config(data, system, where=path)
-            print(f"{path}: valid run config ({summary})")
+        try:
+            data = load_yaml_with_includes(path)
+            if is_suite_file(data):
+                print(f"{path}: valid {load_suite(path, _plugin_system(args)).summary()}")
+            elif "version" in data and "name" in data and "method" not in data:
+                protocol = build_protocol(data, path)
+                print(f"{path}: valid protocol '{protocol.name}' version {protocol.version}")
+            else:
+                system = _plugin_system(args)
+                summary = validate_run_config(data, system, where=path)
+                print(f"{path}: valid run config ({summary})")
+        except DdrError as exc:
+            if len(args.config) == 1:
+                raise
+            print(f"ddr: error: {exc}", file=sys.stderr)
+            failed.append(path)
+    if failed:
+        raise ConfigError(f"{len(failed)} of {len(args.config)} files are invalid: {', '.join(failed)}")
     return 0
 
 
@@ -227,7 +293,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
         return 0
     print(f"{registry.kind} {spec.name}: {spec.summary}")
     print(f"  provider {spec.provider} ({dist[0]} {dist[1]}), target {spec.target_path}, version {spec.version}")
-    for key in ("label_strategy", "protocol", "needs_teacher", "soft", "default_loss", "budget", "num_classes",
+    for key in ("paper", "venue", "year", "code", "label_type",
+                "label_strategy", "protocol", "needs_teacher", "soft", "default_loss", "budget", "num_classes",
                 "image_size", "devices", "unit", "higher_is_better", "formula", "needs", "inputs", "outputs", "roles",
                 "columns"):
         if key in record and record[key] not in (None, "", []):
@@ -274,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("list", help="list installed components of one kind")
-    p.add_argument("kind", choices=list(SPEC_TYPES))
+    p = sub.add_parser("list", help="list installed components of one kind (no kind: every kind with its count)")
+    p.add_argument("kind", nargs="?", default=None, choices=list(SPEC_TYPES))
     p.add_argument("pattern", nargs="?", help="glob or substring to filter names")
     p.add_argument("--exclude", help="glob of names to leave out")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -302,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="+")
     p.set_defaults(func=cmd_validate)
 
+    from ddr.cli import ddranking
     from ddr.cli.cache import add_cache_commands
     from ddr.cli.evaluation import add_commands
     from ddr.cli.results import add_results_commands
@@ -309,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     add_results_commands(sub)
     add_cache_commands(sub)
+    ddranking.register(sub)
     return parser
 
 

@@ -288,7 +288,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not rows:
         raise DdrError("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
                        + "; add run folders with `ddr results import DIR`")
-    _out(render(rows, args.format, args.w, mixed=args.mixed), args.output)
+    _out(render(rows, args.format, args.w, mixed=args.mixed, layout=args.layout, metric=args.metric,
+                uncertainty=args.uncertainty, standalone=args.standalone), args.output)
     return 0
 
 
@@ -296,9 +297,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ddr.report.plots import plot_all
 
     rows = selected_rows(args)
-    for path in plot_all(rows, args.output, w=args.w):
+    for path in plot_all(rows, args.output, w=args.w, fmt=args.format, dpi=args.dpi, size=args.size):
         print(path)
     return 0
+
+
+def _size(text: str) -> tuple[float, float]:
+    """``WxH`` in inches (``7x4.5``) as a pair of positive numbers."""
+    from ddr.report.plots import parse_size
+
+    try:
+        return parse_size(text)
+    except DdrError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _dpi(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--dpi expects a whole number of dots per inch, got '{text}'") from None
+    if not 10 <= value <= 2400:
+        raise argparse.ArgumentTypeError(f"--dpi must be between 10 and 2400 dots per inch, got {value}")
+    return value
 
 
 # -- registration --------------------------------------------------------------------------------
@@ -349,15 +370,33 @@ def add_results_commands(subparsers: Any) -> None:
                                                   "tie groups and beats-random verdicts: Markdown, CSV or HTML")
     _common(p)
     p.add_argument("--w", type=_w, default=0.5, help="weight of IOR against HLR in DDRS (default 0.5)")
-    p.add_argument("--format", choices=("md", "csv", "html"), default="md")
+    p.add_argument("--format", choices=("md", "csv", "html", "latex"), default="md",
+                   help="md (default), csv, html (one offline page) or latex (booktabs tables)")
+    p.add_argument("--layout", choices=("board", "pivot"), default="board",
+                   help="board: one ranked table per (dataset, IPC) (default); pivot: one table of --metric, "
+                        "methods x (dataset, IPC), as papers print results")
+    p.add_argument("--metric", default="ddrs", metavar="NAME",
+                   help="the metric of --layout pivot (default ddrs; lrs, hlr, ior, acc_syn_hard, a student "
+                        "metric's column such as robust_pgd_syn)")
+    p.add_argument("--uncertainty", choices=("pm", "ci"), default="pm",
+                   help="LaTeX and pivot cells: pm = mean ± sample std (default), ci = mean [95 %% interval]")
+    p.add_argument("--standalone", action="store_true",
+                   help="latex: a complete document (pdflatex compiles it) instead of table environments")
     p.add_argument("--mixed", action="store_true",
                    help="rank runs of different protocols on one board anyway (the board says so); "
                         "without it such a board is refused")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 
-    p = subparsers.add_parser("plot", help="PNG plots: accuracy vs IPC, HLR vs IOR, cross-architecture heat map")
+    p = subparsers.add_parser("plot", help="plots (PNG, PDF or SVG): accuracy vs IPC, HLR vs IOR, cross-architecture "
+                                           "heat map, DDRS vs w, Pareto fronts")
     _common(p)
     p.add_argument("--w", type=_w, default=0.5, help="weight for the iso-DDRS lines (default 0.5)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the PNG files")
+    p.add_argument("--format", choices=("png", "pdf", "svg"), default="png", help="file format (default png)")
+    p.add_argument("--dpi", type=_dpi, default=None, metavar="N",
+                   help="dots per inch of PNG files (and of raster parts of PDF/SVG; default 120)")
+    p.add_argument("--size", type=_size, default=None, metavar="WxH",
+                   help="figure size in inches, e.g. 7x4.5: every file is exactly W*dpi x H*dpi pixels "
+                        "(default: each plot's own size, cropped to its content)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="directory for the plot files")
     p.set_defaults(func=cmd_plot)

@@ -52,6 +52,12 @@ def cmd_run_suite(args: argparse.Namespace, session: Any, base: Any) -> int:
     from ddr.cli.evaluation import check_executor_options
 
     check_executor_options(session.system, base.executor, dict(base.executor_options))  # the suite's executor
+    if args.dry_run:
+        return _dry_run_suite(args, session, suite, base)
+    from ddr.runs.scheduler import estimate_suite
+
+    LOGGER.info(estimate_suite(suite, session=session, out=args.out, base=base, resume=args.resume,
+                               use_cache=not args.no_cache).line())
 
     def announce(index: int, total: int, outcome: Any) -> None:
         what = {"done": f"DDRS {fmt_num(outcome.ddrs)} in {outcome.seconds:.1f} s",
@@ -91,6 +97,31 @@ def cmd_run_suite(args: argparse.Namespace, session: Any, base: Any) -> int:
     return report.exit_status
 
 
+def _dry_run_suite(args: argparse.Namespace, session: Any, suite: Any, base: Any) -> int:
+    """``ddr run SUITE.yaml --dry-run``: one row per unit (jobs, reused, estimated seconds,
+    distillation) and the suite's total; nothing is distilled, trained or written."""
+    from ddr.report.tabular import text_table
+    from ddr.runs.estimate import dry_run_json
+    from ddr.runs.scheduler import estimate_suite
+
+    report = estimate_suite(suite, session=session, out=args.out, base=base, resume=args.resume,
+                            use_cache=not args.no_cache, measure=True)
+    estimates = [e for _, e in report.units]
+    if args.json:
+        print(dry_run_json(estimates, suite=suite.name, kept=report.kept, unresolved=report.unresolved,
+                           line=report.line()))
+    else:
+        rows = [[e.label, str(e.student_jobs), str(e.reused), f"{e.jobs_seconds:.1f}", e.distill_note]
+                for e in estimates]
+        rows += [[label, "-", "-", "-", f"cannot be planned: {message}"] for label, message in report.unresolved.items()]
+        print(text_table(["run", "student jobs", "reused", "est. seconds", "distillation"], rows,
+                         ["l", "r", "r", "r", "l"]))
+        print(report.line())
+        print("dry run: nothing was distilled, trained or written")
+    session.hook.ddr_session_finish(results=[], exitstatus=0)
+    return 0
+
+
 def cmd_run_cross_arch(args: argparse.Namespace, session: Any, options: Any, method_overrides: dict[str, Any],
                        archs: list[str]) -> int:
     """Distill once, evaluate on each architecture, print the generalisation table."""
@@ -104,7 +135,7 @@ def cmd_run_cross_arch(args: argparse.Namespace, session: Any, options: Any, met
         try:
             result, _ = run(args.method, options=options, session=session, method_overrides=method_overrides,
                             out=args.out, use_cache=not args.no_cache, auto_assets=not args.no_auto_assets,
-                            eval_arch=arch, timeout=getattr(args, "timeout", None))
+                            eval_arch=arch, timeout=getattr(args, "timeout", None), estimate=True)
         except Exception as exc:  # noqa: BLE001 - one architecture failing leaves the others' results
             from ddr.errors import DdrError
 

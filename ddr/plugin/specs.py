@@ -128,6 +128,35 @@ def _check_flags(spec: ComponentSpec, *names: str) -> None:
                                    f"got {getattr(spec, name)!r}")
 
 
+def _defaults_from_schema(spec: Any, owner: str) -> None:
+    """A spec's ``defaults`` derived from its ``params`` schema (:class:`ParamSpec` records), before
+    the base class freezes them; a spec may give only ``defaults`` (its schema is then inferred)."""
+    if not spec.params:
+        return
+    if isinstance(spec.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in spec.params):
+        raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
+    derived = {p.name: p.default for p in spec.params}
+    if spec.defaults and dict(spec.defaults) != derived:  # equal when dataclasses.replace re-runs this
+        raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
+    names = [p.name for p in spec.params]
+    if len(set(names)) != len(names):
+        raise InvalidSpecError(f"{owner}: parameter names repeat: {names}")
+    object.__setattr__(spec, "defaults", derived)
+
+
+def _schema_with_presets(spec: Any, owner: str) -> None:
+    """The spec's schema as a tuple (inferred from ``defaults`` when not given), every preset
+    checked against it."""
+    if not spec.params:
+        object.__setattr__(spec, "params", infer_schema(spec.defaults))
+    object.__setattr__(spec, "params", tuple(spec.params))
+    for preset, values in spec.presets.items():
+        try:
+            check_params(spec.params, values, f"{owner}, preset '{preset}',")
+        except ConfigError as exc:
+            raise InvalidSpecError(str(exc)) from None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -413,6 +442,12 @@ class MethodSpec(ComponentSpec):
             apply under the user's own overrides, and every record names them like any override.
         recipes: :class:`MethodRecipe` records, the authors' own settings per (dataset, IPC); at
             most one may match a (dataset, IPC).
+        paper: the title of the paper that introduced the method (optional).
+        venue: where it was published, e.g. ``"ICLR 2021"`` (optional).
+        year: the year of publication, e.g. ``2021`` (optional).
+        code: the URL of the official repository (optional; ``http(s)://``).
+        label_type: ``"hard"`` (one class per image) or ``"soft"`` (soft labels or a relabelling
+            teacher) as the method's paper evaluates it (optional).
     """
 
     kind: ClassVar[str] = "method"
@@ -425,31 +460,21 @@ class MethodSpec(ComponentSpec):
     params: tuple[ParamSpec, ...] = ()
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
     recipes: tuple[MethodRecipe, ...] = ()
+    paper: str | None = None
+    venue: str | None = None
+    year: int | None = None
+    code: str | None = None
+    label_type: str | None = None
 
     def __post_init__(self) -> None:
         owner = f"method '{self.name}'"
-        if self.params:
-            if isinstance(self.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in self.params):
-                raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
-            derived = {p.name: p.default for p in self.params}
-            if self.defaults and dict(self.defaults) != derived:  # equal when dataclasses.replace re-runs this
-                raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
-            names = [p.name for p in self.params]
-            if len(set(names)) != len(names):
-                raise InvalidSpecError(f"{owner}: parameter names repeat: {names}")
-            object.__setattr__(self, "defaults", derived)
+        _check_metadata(self, owner)
+        _defaults_from_schema(self, owner)
         super().__post_init__()
         object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", owner))
         object.__setattr__(self, "protocol_overrides",
                            _frozen_mapping(self.protocol_overrides, "protocol_overrides", owner))
-        if not self.params:
-            object.__setattr__(self, "params", infer_schema(self.defaults))
-        object.__setattr__(self, "params", tuple(self.params))
-        for preset, values in self.presets.items():
-            try:
-                check_params(self.params, values, f"{owner}, preset '{preset}',")
-            except ConfigError as exc:
-                raise InvalidSpecError(str(exc)) from None
+        _schema_with_presets(self, owner)
         recipes = tuple(self.recipes)
         if not all(isinstance(r, MethodRecipe) for r in recipes):
             raise InvalidSpecError(f"{owner}: recipes must be MethodRecipe records")
@@ -478,7 +503,30 @@ class MethodSpec(ComponentSpec):
                 "needs_teacher": self.needs_teacher, "reported": dict(self.reported),
                 "params": [p.describe() for p in self.params],
                 "protocol_overrides": _jsonable(dict(self.protocol_overrides)),
-                "recipes": [r.describe() for r in self.recipes]}
+                "recipes": [r.describe() for r in self.recipes],
+                "paper": self.paper, "venue": self.venue, "year": self.year, "code": self.code,
+                "label_type": self.label_type}
+
+
+LABEL_TYPES = ("hard", "soft")
+"""The values of :attr:`MethodSpec.label_type`."""
+
+
+def _check_metadata(spec: "MethodSpec", owner: str) -> None:
+    """Raise :class:`InvalidSpecError` unless the bibliographic fields of ``spec`` are well typed."""
+    for name in ("paper", "venue", "code"):
+        value = getattr(spec, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InvalidSpecError(f"{owner}: {name} must be a non-empty string or None, got {value!r}")
+    year = spec.year
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 2100):
+        raise InvalidSpecError(f"{owner}: year must be an int such as 2021 or None, got {year!r}")
+    if spec.code is not None and not spec.code.startswith(("https://", "http://")):
+        raise InvalidSpecError(f"{owner}: code must be the URL of the official repository "
+                               f"(http:// or https://), got {spec.code!r}")
+    if spec.label_type is not None and spec.label_type not in LABEL_TYPES:
+        raise InvalidSpecError(f"{owner}: label_type must be one of {', '.join(LABEL_TYPES)} or None, "
+                               f"got {spec.label_type!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -577,22 +625,9 @@ class MetricSpec(ComponentSpec):
 
     def __post_init__(self) -> None:
         owner = f"metric '{self.name}'"
-        if self.params:
-            if isinstance(self.params, ParamSpec) or not all(isinstance(p, ParamSpec) for p in self.params):
-                raise InvalidSpecError(f"{owner}: params must be a tuple of ParamSpec records")
-            derived = {p.name: p.default for p in self.params}
-            if self.defaults and dict(self.defaults) != derived:
-                raise InvalidSpecError(f"{owner}: give params (the schema, with defaults) or defaults, not both")
-            object.__setattr__(self, "defaults", derived)
+        _defaults_from_schema(self, owner)
         super().__post_init__()
-        if not self.params:
-            object.__setattr__(self, "params", infer_schema(self.defaults))
-        object.__setattr__(self, "params", tuple(self.params))
-        for preset, values in self.presets.items():
-            try:
-                check_params(self.params, values, f"{owner}, preset '{preset}',")
-            except ConfigError as exc:
-                raise InvalidSpecError(str(exc)) from None
+        _schema_with_presets(self, owner)
         _check_flags(self, "higher_is_better", "builtin_score")
         if self.unit not in METRIC_UNITS:
             raise InvalidSpecError(f"{owner}: unit must be one of {METRIC_UNITS}, got {self.unit!r}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ PROTOCOL_SCHEMA: dict[str, Any] = {
     "num_eval": int,
     "metrics": {"w": float, "lambda": float, "ddranking_compat_percent": bool, "ars": bool, "extra": list},
     "cells": list,
+    "follows": {"epochs": list, "lr": list, "num_eval": list, "step_size": dict},
 }
 """Every key a protocol has, with its type(s); nested dicts are sections."""
 
@@ -60,7 +61,15 @@ OPTIONAL_KEYS = ("summary", "include", "cells")
 CELL_KEYS = ("dataset", "ipcs", "set", "source")
 """The keys of one entry of a protocol's ``cells:`` list (see :func:`select_cell`)."""
 
-LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True, "metrics.extra": []}
+FOLLOWS_DEFAULT: dict[str, Any] = {"epochs": ["train.epochs"], "lr": ["train.lr"], "num_eval": ["num_eval"],
+                                   "step_size": {}}
+"""What ``--epochs``, ``--lr`` and ``--num-eval`` set when a protocol does not say (the students only)."""
+
+FOLLOWS_FLAGS = ("epochs", "lr", "num_eval")
+"""The command-line overrides a protocol's ``follows:`` maps onto dotted protocol keys."""
+
+LATER_KEYS: dict[str, Any] = {"real.selection": "last", "syn_hard_learned_lr": True, "metrics.extra": [],
+                              "follows": FOLLOWS_DEFAULT, **{f"follows.{k}": v for k, v in FOLLOWS_DEFAULT.items()}}
 """Keys added after the first protocol schema, with the behaviour every protocol had before them:
 a file written then (listing every key it had, without ``include``) keeps meaning what it meant."""
 
@@ -147,6 +156,29 @@ class Protocol:
     settings (source)``); ``None``: the protocol has no cell for them (or none were given)."""
     cells: tuple[str, ...] = ()
     """Every cell the protocol file declares, in words (what ``ddr describe protocol`` lists)."""
+    follows: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
+        flag: tuple(FOLLOWS_DEFAULT[flag]) for flag in FOLLOWS_FLAGS})
+    """``follows:``: the dotted keys ``--epochs``, ``--lr`` and ``--num-eval`` set (default: the
+    students' ``train.epochs``, ``train.lr`` and ``num_eval``)."""
+    step_sizes: Mapping[str, int] = field(default_factory=dict)
+    """``follows.step_size``: per section (``train``, ``real``), a StepLR step size in epochs; when
+    an override changes that section's epochs, its milestones become every ``step_size`` epochs."""
+
+    def flag_overrides(self, flag: str, value: Any, explicit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The dotted settings a command-line override (``epochs``, ``lr``, ``num_eval``) sets
+        under this protocol: every key ``follows[flag]`` names, and for ``epochs`` the milestones of
+        each followed section with a ``step_size`` (DD-Ranking's absolute StepLR steps). A key in
+        ``explicit`` (``--set``) is left to it."""
+        if flag not in FOLLOWS_FLAGS:
+            raise ConfigError(f"no override --{flag.replace('_', '-')}; protocols follow {FOLLOWS_FLAGS}")
+        explicit = explicit or {}
+        out = {key: value for key in self.follows.get(flag, ()) if key not in explicit}
+        if flag == "epochs":
+            for section, step in self.step_sizes.items():
+                key = f"{section}.milestones"
+                if f"{section}.epochs" in self.follows.get("epochs", ()) and key not in explicit:
+                    out[key] = step_milestones(step, int(value))
+        return out
 
     @property
     def test_set_selection(self) -> bool:
@@ -179,51 +211,130 @@ def _recipe(section: Mapping[str, Any]) -> Recipe:
 
 
 def _check_values(p: Mapping[str, Any], where: str) -> None:
+    """Every value problem of a schema-valid protocol, raised at once (:func:`raise_problems`)."""
+    problems: list[str] = []
+    try:
+        _value_problems(p, where, problems)
+    except (TypeError, KeyError, AttributeError) as exc:  # a shape the schema lets through
+        problems.append(f"{where}: a value has the wrong shape ({exc!r}); fix the protocol's values")
+    raise_problems(problems)
+
+
+def raise_problems(problems: list[str], what: str = "") -> None:
+    """Raise one :class:`ConfigError` for every message in ``problems`` (nothing when empty).
+
+    One problem is raised as it is; several are listed one a line under a heading that counts
+    them, so a file with many mistakes is fixed in one edit, not one run per mistake."""
+    unique = list(dict.fromkeys(problems))
+    if not unique:
+        return
+    if len(unique) == 1:
+        raise ConfigError(unique[0])
+    head = f"{what}: " if what else ""
+    raise ConfigError(f"{head}{len(unique)} problems (fix them all, then run again):\n"
+                      + "\n".join(f"  - {m}" for m in unique))
+
+
+def _bound(problems: list[str], name: str, value: Any, what: str) -> None:
+    """:func:`check_bound`, its error appended to ``problems`` instead of raised."""
+    try:
+        check_bound(name, value, what=what)
+    except ConfigError as exc:
+        problems.append(str(exc))
+
+
+def schema_problems(data: Mapping[str, Any], schema: Mapping[str, Any], where: str, prefix: str = "") -> list[str]:
+    """Every unknown key and wrong type of ``data`` (:func:`check_schema`'s messages, all of them)."""
+    problems: list[str] = []
+    for key, value in data.items():
+        expected = schema.get(key) if isinstance(key, str) else None
+        if isinstance(expected, dict) and isinstance(value, Mapping):
+            problems.extend(schema_problems(value, expected, where, f"{prefix}{key}."))
+            continue
+        try:
+            check_schema({key: value}, schema, where, prefix)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _follows_problems(follows: Mapping[str, Any], where: str, problems: list[str]) -> None:
+    """``follows``: each flag lists dotted protocol keys; ``step_size`` maps train/real to epochs."""
+    for flag in FOLLOWS_FLAGS:
+        keys = follows[flag]
+        for key in keys:
+            if not isinstance(key, str) or _schema_type(key) is None:
+                problems.append(f"{where}: follows.{flag} lists dotted protocol keys (train.epochs, real.epochs), "
+                                f"got {key!r}")
+    for section, step in follows["step_size"].items():
+        if section not in ("train", "real") or isinstance(step, bool) or not isinstance(step, int) or step < 1:
+            problems.append(f"{where}: follows.step_size maps train/real to a StepLR step size in epochs >= 1, got "
+                            f"{section!r}: {step!r}")
+
+
+def _schema_type(dotted: str) -> Any:
+    """The schema entry of a dotted protocol key (``None`` when there is none)."""
+    entry: Any = PROTOCOL_SCHEMA
+    for part in dotted.split("."):
+        if not isinstance(entry, dict) or part not in entry:
+            return None
+        entry = entry[part]
+    return entry
+
+
+def step_milestones(step_size: int, epochs: int) -> list[float]:
+    """``StepLR(step_size)`` stepped once per epoch, as ddr's milestones: fractions of ``epochs``
+    at which the LR is multiplied by gamma (``k·step_size`` for every ``k·step_size < epochs``)."""
+    return [k * step_size / epochs for k in range(1, (epochs - 1) // step_size + 1)]
+
+
+def _value_problems(p: Mapping[str, Any], where: str, problems: list[str]) -> None:
     if p["selection"] not in SELECTIONS:
-        raise ConfigError(f"{where}: selection must be one of {SELECTIONS}, got {p['selection']!r}")
+        problems.append(f"{where}: selection must be one of {SELECTIONS}, got {p['selection']!r}")
     for section in ("train", "real"):
         recipe = p[section]
         if recipe["optimizer"] not in OPTIMIZERS:
-            raise ConfigError(f"{where}: {section}.optimizer must be one of {OPTIMIZERS}")
+            problems.append(f"{where}: {section}.optimizer must be one of {OPTIMIZERS}")
         if recipe["schedule"] not in SCHEDULES:
-            raise ConfigError(f"{where}: {section}.schedule must be one of {SCHEDULES}")
+            problems.append(f"{where}: {section}.schedule must be one of {SCHEDULES}")
         epochs = recipe["epochs"]
         if section == "train" and epochs is None:
-            raise ConfigError(f"{where}: train.epochs must be a number of epochs >= 1, got null")
+            problems.append(f"{where}: train.epochs must be a number of epochs >= 1, got null")
         if epochs is not None and epochs < 1:
-            raise ConfigError(f"{where}: {section}.epochs must be >= 1, got {epochs}")
-        check_bound("epochs", epochs, what=f"{where}: {section}.epochs")
+            problems.append(f"{where}: {section}.epochs must be >= 1, got {epochs}")
+        _bound(problems, "epochs", epochs, f"{where}: {section}.epochs")
         if not _finite(recipe["lr"]) or not recipe["lr"] > 0 or recipe["batch_size"] < 1:
-            raise ConfigError(f"{where}: {section}.lr must be a finite number > 0 and {section}.batch_size >= 1 "
+            problems.append(f"{where}: {section}.lr must be a finite number > 0 and {section}.batch_size >= 1 "
                               f"(got {recipe['lr']}, {recipe['batch_size']})")
         for key in ("momentum", "weight_decay", "gamma"):
             if not _finite(recipe[key]) or recipe[key] < 0:
-                raise ConfigError(f"{where}: {section}.{key} must be a finite number >= 0, got {recipe[key]!r}")
+                problems.append(f"{where}: {section}.{key} must be a finite number >= 0, got {recipe[key]!r}")
         if not all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 1
                    for m in recipe["milestones"]):
-            raise ConfigError(f"{where}: {section}.milestones are fractions of the epochs in [0, 1], "
+            problems.append(f"{where}: {section}.milestones are fractions of the epochs in [0, 1], "
                               f"got {recipe['milestones']!r}")
     if p["real"]["selection"] not in REAL_SELECTIONS:
-        raise ConfigError(f"{where}: real.selection must be one of {REAL_SELECTIONS}, got {p['real']['selection']!r}")
+        problems.append(f"{where}: real.selection must be one of {REAL_SELECTIONS}, got {p['real']['selection']!r}")
     if p["num_eval"] < 1:
-        raise ConfigError(f"{where}: num_eval must be >= 1")
-    check_bound("num_eval", p["num_eval"], what=f"{where}: num_eval")
+        problems.append(f"{where}: num_eval must be >= 1")
+    _bound(problems, "num_eval", p["num_eval"], f"{where}: num_eval")
     grid = p["lr_grid"]
     if p["selection"] != "last" and not grid:
-        raise ConfigError(f"{where}: selection '{p['selection']}' searches lr_grid, which is empty; list learning rates")
+        problems.append(f"{where}: selection '{p['selection']}' searches lr_grid, which is empty; list learning rates")
     if not all(_finite(lr) and lr > 0 for lr in grid):
-        raise ConfigError(f"{where}: lr_grid must list positive learning rates (finite numbers), got {grid!r}")
+        problems.append(f"{where}: lr_grid must list positive learning rates (finite numbers), got {grid!r}")
     if p["selection"] == "validation" and p["validation_per_class"] < 1:
-        raise ConfigError(f"{where}: selection 'validation' needs validation_per_class >= 1")
+        problems.append(f"{where}: selection 'validation' needs validation_per_class >= 1")
     if p["validation_per_class"] < 0 or p["test_interval"] < 1:
-        raise ConfigError(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
+        problems.append(f"{where}: validation_per_class must be >= 0 and test_interval >= 1")
     for key in ("w", "lambda"):
         value = p["metrics"][key]
         if not 0.0 <= value <= 1.0:  # compared exactly: an int too large for a float is out of range too
-            raise ConfigError(f"{where}: metrics.{key} must be within [0, 1], got {value}")
+            problems.append(f"{where}: metrics.{key} must be within [0, 1], got {value}")
     for size in p["student"]["arch_by_size"]:
         if not str(size).isdecimal():  # '²' is a digit that int() refuses
-            raise ConfigError(f"{where}: student.arch_by_size keys are image sizes in pixels, got {size!r}")
+            problems.append(f"{where}: student.arch_by_size keys are image sizes in pixels, got {size!r}")
+    _follows_problems(p["follows"], where, problems)
 
 
 def _cells(value: Any, where: str) -> list[dict[str, Any]]:
@@ -290,30 +401,38 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
     (DD-Ranking's per-method evaluation configs: a student batch by IPC, a temperature on one
     dataset); without ``dataset`` the protocol's own values apply."""
     data = dict(data)
-    cells = _cells(data.pop("cells", None), where)
+    problems: list[str] = []  # every problem of the file, raised together
+    try:
+        cells = _cells(data.pop("cells", None), where)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        cells = []
     base = {k: v for k, v in data.items() if k != "include"}
     for k, c in enumerate(cells):  # a misspelt key in any cell fails at load, not on the dataset it is for
-        check_schema(deep_merge(base, dotted_to_nested(c["set"])), PROTOCOL_SCHEMA, f"{where}: cells[{k}].set")
+        problems.extend(schema_problems(deep_merge(base, dotted_to_nested(c["set"])), PROTOCOL_SCHEMA,
+                                        f"{where}: cells[{k}].set"))
     cell = select_cell(cells, dataset, ipc)
     merged = deep_merge(deep_merge(data, dotted_to_nested(cell["set"])) if cell else data, overrides or {})
     merged.pop("include", None)
     merged.pop("cells", None)
-    check_schema(merged, PROTOCOL_SCHEMA, where)
+    problems.extend(schema_problems(merged, PROTOCOL_SCHEMA, where))
     for dotted, default in LATER_KEYS.items():
         *sections, key = dotted.split(".")
         holder: Any = merged
         for section in sections:
             holder = holder.get(section) if isinstance(holder, Mapping) else None
         if isinstance(holder, dict) and key not in holder:
-            holder[key] = default
+            holder[key] = copy.deepcopy(default)
     missing = _missing(merged, PROTOCOL_SCHEMA)
     if missing:
-        raise ConfigError(
+        problems.append(
             f"{where}: the protocol does not set {', '.join(missing)}; every key must be given, directly "
             f"or through include (start the file with `include: {BASE_INCLUDE}` or a shipped protocol "
             "such as `include: ddr.builtins.protocols:hard.yaml`)"
         )
+    raise_problems(problems, where)
     _check_values(merged, where)
+    follows = merged.pop("follows")  # how flags map onto keys; not a training setting (records omit it)
     student, real, teacher, metrics = merged["student"], merged["real"], merged["teacher"], merged["metrics"]
     return Protocol(
         name=str(merged["name"]), version=str(merged["version"]), summary=str(merged.get("summary", "")),
@@ -333,6 +452,8 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
                               extra=tuple(str(m) for m in metrics["extra"])),
         data=merged, real_selection=real["selection"], syn_hard_learned_lr=merged["syn_hard_learned_lr"],
         cell=_cell_words(cell) if cell else None, cells=tuple(_cell_words(c) for c in cells),
+        follows={flag: tuple(follows[flag]) for flag in FOLLOWS_FLAGS},
+        step_sizes={str(k): int(v) for k, v in follows["step_size"].items()},
     )
 
 

@@ -40,7 +40,8 @@ from ddr.report.columns import Column, column, extra_columns
 from ddr.report.statistics import Estimate, estimate
 
 ACCURACIES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any")
-FORMATS = ("md", "csv", "html")
+FORMATS = ("md", "csv", "html", "latex")
+LAYOUTS = ("board", "pivot")
 
 REPLICATE_FIELDS = frozenset({
     "seed", "distill_seed", "distill_key", "suite", "suite_unit", "source", "device", "executor", "budget", "ars",
@@ -533,12 +534,30 @@ def provenance(generated: str | None = None) -> str:
 
 
 def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5, *, mixed: bool = False,
-           generated: str | None = None) -> str:
-    """The leaderboard of ``rows`` in ``fmt`` (``md``, ``csv`` or ``html``)."""
+           generated: str | None = None, layout: str = "board", metric: str = "ddrs", uncertainty: str = "pm",
+           standalone: bool = False) -> str:
+    """The leaderboard of ``rows`` in ``fmt`` (``md``, ``csv``, ``html`` or ``latex``).
+
+    ``layout="pivot"``: one table of ``metric`` (methods × (dataset, IPC); :mod:`ddr.report.pivot`)
+    instead of one board per (dataset, IPC). ``uncertainty`` (``pm``: mean ± std, ``ci``: mean [95 %
+    interval]) and ``standalone`` (a complete LaTeX document) apply to the LaTeX and pivot tables."""
     if fmt not in FORMATS:
         raise DdrError(f"unknown leaderboard format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    boards = build_leaderboard(rows, w)
+    if layout not in LAYOUTS:
+        raise DdrError(f"unknown leaderboard layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
+    from ddr.report.leaderboard_latex import check_uncertainty
+
+    check_uncertainty(uncertainty)
+    boards = build_leaderboard(rows, w, analyse=layout == "board")
     check_protocols(boards, mixed)
+    if layout == "pivot":
+        from ddr.report.pivot import render_pivot
+
+        return render_pivot(boards, fmt, metric, uncertainty, generated, standalone=standalone)
+    if fmt == "latex":
+        from ddr.report.leaderboard_latex import to_latex
+
+        return to_latex(boards, uncertainty, generated, standalone=standalone)
     if fmt == "html":
         from ddr.report.leaderboard_html import to_html
 

@@ -13,6 +13,7 @@ from typing import Any
 from ddr.report.columns import column
 from ddr.report.leaderboard import Board, provenance, score_column
 from ddr.report.leaderboard_text import board_columns, fmt_flops, pareto, to_markdown
+from ddr.report.methods import label_type, method_info
 from ddr.report.ranking import describe_power, snapshot
 from ddr.report.statistics import Estimate
 from ddr.report.tabular import fmt_bytes, fmt_seconds
@@ -43,6 +44,7 @@ def html_data(boards: Sequence[Board], generated: str | None = None) -> dict[str
             "snapshots": {f"{w:.2f}": snapshot(b.entries, w) for w in W_GRID},
             "entries": [{
                 "label": e.label, "method": e.method, "arch": e.arch or "-",
+                "venue": method_info(e.method).venue_text, "labels": label_type(e.method, e.recipe),
                 "hlr": e.hlr_values, "ior": e.ior_values,
                 "hlrS": _est(e.hlr), "iorS": _est(e.ior),
                 "acc": {c.key: _est(e.estimate(c.key)) for c in cols},
@@ -67,10 +69,11 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
 .formula{font-family:Georgia,serif;background:#f5f5f5;padding:.5em .8em;border-radius:4px;display:inline-block}
 .controls{margin:1em 0;font-size:1.05em}#w{width:18em;vertical-align:middle}
 table{border-collapse:collapse;font-size:.85em;margin-top:.4em}
+.board-wrap{max-width:100%;overflow-x:auto}pre{max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .45em;text-align:right;white-space:nowrap}
 th{white-space:normal;max-width:6.5em;vertical-align:bottom}
 th{background:#eef;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
-td.label,td.arch,td.group,td.verdict{text-align:left}tr:nth-child(even){background:#fafafa}td.ddrs{font-weight:bold}
+td.label,td.arch,td.venue,td.labels,td.group,td.verdict{text-align:left}tr:nth-child(even){background:#fafafa}td.ddrs{font-weight:bold}
 td.group{font-family:monospace;font-weight:bold;color:#1a5}
 td.verdict.beats{color:#070}td.verdict.worse{color:#a00}td.verdict.none{color:#777}
 .note,.power,.protocol,.prov{color:#555;font-size:.88em;max-width:70em}.mixed{color:#a00;font-weight:bold}
@@ -84,7 +87,8 @@ _JS = r"""
 "use strict";
 var DATA = JSON.parse(document.getElementById("ddr-data").textContent);
 var EINV = Math.exp(-1), SPAN = Math.E - Math.exp(-1);
-var HEAD = [["rank","rank"],["group","group"],["label","method"],["arch","arch"],["ddrs",DATA.score_name],
+var HEAD = [["rank","rank"],["group","group"],["label","method"],["arch","arch"],["venue","venue"],["labels","labels"],
+  ["ddrs",DATA.score_name],
   ["ddrs_ci","95 % CI"],["hlr",DATA.heads.hlr],["ior",DATA.heads.ior],["verdict","vs random"]];
 var TAIL = [["distillations","distillations"],["students","students"],
   ["distill","distill time"],["cpu","distill CPU"],["flops","FLOPs (est.)"],["storage","storage"],
@@ -153,6 +157,7 @@ function render(){
       function td(cls, text, v){ var c = document.createElement("td"); c.className = cls; c.textContent = text;
         if(v !== undefined && v !== null) c.dataset.v = String(v); tr.appendChild(c); return c; }
       td("rank", e.range, e.rank); td("group", e.group); td("label", e.label); td("arch", e.arch);
+      td("venue", e.venue); td("labels", e.labels);
       td("ddrs", pm(e.ddrs), e.ddrs[0]); td("ddrs-ci", e.ci);
       td("hlr", est(e.hlrS), e.hlrS[0]); td("ior", est(e.iorS), e.iorS[0]);
       td("verdict " + (e.verdict_kind === "beats random" ? "beats" : e.verdict_kind === "worse than random" ? "worse" : "none"),
@@ -223,7 +228,9 @@ function build(){
              || c[0] === "group" ? 1 : -1)];
         render(); });
       head.appendChild(th); });
-    t.appendChild(document.createElement("tbody")); root.appendChild(t);
+    t.appendChild(document.createElement("tbody"));
+    var wrap = document.createElement("div"); wrap.className = "board-wrap";  // a wide board scrolls in here
+    wrap.appendChild(t); root.appendChild(wrap);
     var pw = document.createElement("p"); pw.className = "power"; pw.textContent = b.power; root.appendChild(pw);
     var ws = document.createElement("p"); ws.className = "wstab"; ws.id = "wstab-" + bi; root.appendChild(ws);
     var holder = document.createElement("div");  // parsed as SVG by the HTML parser: no namespace URL here

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from ddr.report import statistics as st
 from ddr.report.columns import Column, column, extra_columns
 from ddr.report.leaderboard import ACCURACIES, Board, Entry, _json, provenance, score_column
+from ddr.report.methods import label_type, method_info
 from ddr.report.ranking import BoardAnalysis, describe_power, describe_segments, fmt_p, fmt_rank
 from ddr.report.statistics import Estimate
 from ddr.report.tabular import csv_text, fmt_bytes, fmt_num, fmt_seconds, markdown_table
@@ -72,7 +73,7 @@ def board_columns(board: Board) -> list[Column]:
 
 def score_headers(board: Board) -> list[str]:
     return ["rank", "group", "method", "arch", *(column(k).header for k in SCORED), "vs random",
-            *(c.header for c in board_columns(board)), "distillations × students"]
+            *(c.header for c in board_columns(board)), "venue", "labels", "distillations × students"]
 COST_HEADERS = ["method", "distill wall", "distill CPU", "distill GPU", "peak memory", "FLOPs (est.)",
                 "teacher images", "eval wall", "storage", "Pareto"]
 
@@ -80,7 +81,8 @@ COST_HEADERS = ["method", "distill wall", "distill CPU", "distill GPU", "peak me
 def _score_cells(e: Entry, extra: list[Column]) -> list[str]:
     return [fmt_rank(e), e.group or "-", e.label, e.arch or "-", fmt_estimate(e.ddrs), fmt_estimate(e.hlr),
             fmt_estimate(e.ior), e.verdict.short if e.verdict is not None else "-",
-            *(fmt_estimate(e.estimate(c.key)) for c in extra), replication(e)]
+            *(fmt_estimate(e.estimate(c.key)) for c in extra), method_info(e.method).venue_text,
+            label_type(e.method, e.recipe), replication(e)]
 
 
 def _cost_cells(e: Entry, fronts: dict[str, set[str]]) -> list[str]:
@@ -115,7 +117,7 @@ def board_markdown(board: Board) -> list[str]:
     name = score_column().label
     out = [f"## {board.title}", "", head, "",
            markdown_table(headers, [_score_cells(e, extra) for e in board.entries],
-                          ["r", "l", "l", "l", "r", "r", "r", "l"] + ["r"] * (len(headers) - 8)),
+                          ["r", "l", "l", "l", "r", "r", "r", "l"] + ["r"] * (len(headers) - 11) + ["l", "l", "r"]),
            "",
            f"Groups: entries sharing a letter cannot be told apart (pairwise t tests on {name} at "
            f"w = {board.w:.2f}, paired where students or distillations share seeds, Holm-adjusted, α = {st.ALPHA:g}); "
@@ -162,7 +164,8 @@ def _estimate_columns(e: Estimate) -> list[str]:
     return [repr(e.mean), repr(e.std), repr(e.ci.low) if e.ci else "", repr(e.ci.high) if e.ci else ""]
 
 
-CSV_HEADERS = (["dataset", "ipc", "rank", "rank_best", "rank_worst", "group", "method", "arch", "protocol",
+CSV_HEADERS = (["dataset", "ipc", "rank", "rank_best", "rank_worst", "group", "method", "arch", "venue", "year",
+                "label_type", "protocol",
                 "budget", "w"]
                + [f"{m}_{s}" for m in ("ddrs", "hlr", "ior", *ACCURACIES) for s in ("mean", "std", "ci_low", "ci_high")]
                + ["vs_random", "vs_random_p", "distillations", "students", "distill_wall_seconds",
@@ -175,8 +178,9 @@ def to_csv(boards: Sequence[Board], generated: str | None = None) -> str:
     rows = []
     for board in boards:
         for e in board.entries:
+            info = method_info(e.method)
             rows.append([board.dataset, board.ipc, e.rank, e.rank_range[0], e.rank_range[1], e.group, e.label,
-                         e.arch, e.protocol, e.budget_note, repr(board.w),
+                         e.arch, info.venue, info.year, label_type(e.method, e.recipe), e.protocol, e.budget_note, repr(board.w),
                          *_estimate_columns(e.ddrs), *_estimate_columns(e.hlr), *_estimate_columns(e.ior),
                          *(c for a in ACCURACIES for c in _estimate_columns(e.acc(a))),
                          e.verdict.text if e.verdict else "",

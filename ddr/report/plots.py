@@ -9,6 +9,11 @@
 - :func:`plot_w_stability`: mean DDRS of each entry against w, where the ranking changes marked.
 - :func:`plot_pareto`: DDRS against distillation time and against storage, Pareto front joined.
 
+Every title names the protocol the plotted runs were evaluated under. Files are PNG by default;
+a :class:`PlotStyle` (``ddr plot --format png|pdf|svg --dpi N --size WxH``) picks the format, the
+resolution (dots per inch) and a fixed figure size in inches, so a PNG is exactly
+``W*dpi × H*dpi`` pixels (without a size, each figure keeps its own size, cropped to its content).
+
 matplotlib is imported lazily, with the Agg backend; torch is never imported.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +33,51 @@ from ddr.report.leaderboard import Board, Stat, build_leaderboard
 from ddr.report.leaderboard_text import pareto
 
 INSTALL_HINT = 'pip install "ddr-bench[plots]"'
+PLOT_FORMATS = ("png", "pdf", "svg")
+DEFAULT_DPI = 120
+RANDOM_METHOD = "random"
+RANDOM_NOTE = ("the random method's subset is drawn with the distillation seed, the random-subset baseline's "
+               "with each student's evaluation seed")
+"""Why the ``random`` method's point is not on the random-subset line."""
+
+
+@dataclass(frozen=True)
+class PlotStyle:
+    """How plots are written: ``fmt`` (png, pdf or svg), ``dpi`` (dots per inch) and ``size``
+    ((width, height) in inches; None: each figure's own size, cropped to its content)."""
+
+    fmt: str = "png"
+    dpi: int = DEFAULT_DPI
+    size: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fmt not in PLOT_FORMATS:
+            raise DdrError(f"unknown plot format '{self.fmt}'; choose one of {', '.join(PLOT_FORMATS)}")
+        if isinstance(self.dpi, bool) or not isinstance(self.dpi, int) or not 10 <= self.dpi <= 2400:
+            raise DdrError(f"dpi must be a whole number of dots per inch in [10, 2400], got {self.dpi!r}")
+        if self.size is not None:
+            w, h = self.size
+            if not (0.5 <= float(w) <= 100 and 0.5 <= float(h) <= 100):
+                raise DdrError(f"plot size must be between 0.5 and 100 inches per side, got {w}x{h}")
+
+
+def parse_size(text: str) -> tuple[float, float]:
+    """``"7x4.5"`` → ``(7.0, 4.5)`` (inches); a :class:`DdrError` for anything else."""
+    width, sep, height = str(text).lower().replace(" ", "").partition("x")
+    try:
+        size = (float(width), float(height))
+    except ValueError:
+        size = None
+    if not sep or size is None or not all(math.isfinite(v) and v > 0 for v in size):
+        raise DdrError(f"--size expects WIDTHxHEIGHT in inches, e.g. 7x4.5, got '{text}'")
+    PlotStyle(size=size)  # checks the range
+    return size
+
+
+def protocol_text(boards: Sequence[Board]) -> str:
+    """The protocols (name, version, overrides) of ``boards``' entries, each once: what a title names."""
+    found = list(dict.fromkeys(p for b in boards for p in b.protocols))
+    return found[0] if len(found) == 1 else "mixed protocols: " + "; ".join(found)
 
 
 def _pyplot() -> Any:
@@ -44,14 +95,29 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "plot"
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, style: PlotStyle | None = None) -> Path:
+    """Write ``fig`` to ``path`` with its suffix set to the style's format; with a size, the figure
+    is laid out to exactly that size (no cropping), else cropped to its content."""
+    import warnings
+
     import matplotlib.pyplot as plt
 
     from ddr.store.writable import write_output
 
-    fmt = path.suffix.lstrip(".") or None  # the temporary file's name must not change the format
+    style = style or PlotStyle()
+    path = path.with_suffix("." + style.fmt)
+    options: dict[str, Any] = {"dpi": style.dpi, "format": style.fmt}  # the temporary name must not pick the format
+    if style.size is not None:
+        fig.set_size_inches(*style.size)
+        with warnings.catch_warnings():  # a crowded small figure only warns that it could not fit every label
+            warnings.simplefilter("ignore")
+            fig.tight_layout()
+    else:
+        options["bbox_inches"] = "tight"
+    if style.fmt != "png":
+        options["metadata"] = {"Creator": "ddr"}
     try:
-        write_output(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format=fmt),
+        write_output(path, lambda tmp: fig.savefig(tmp, **options),
                      what="the plot", choose="choose a writable output folder")
     finally:
         plt.close(fig)
@@ -67,8 +133,9 @@ def _boards(rows: Iterable[Mapping[str, Any]] | Iterable[Board]) -> list[Board]:
 
 
 def plot_accuracy_vs_ipc(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
-                         metric: str = "acc_syn_hard") -> list[Path]:
-    """``<out_dir>/accuracy_vs_ipc_<dataset>.png`` per dataset."""
+                         metric: str = "acc_syn_hard", style: PlotStyle | None = None) -> list[Path]:
+    """``<out_dir>/accuracy_vs_ipc_<dataset>.png`` per dataset (accuracies as fractions); when the
+    ``random`` method's points are off the dashed random-subset line, a note says why."""
     plt = _pyplot()
     boards = _boards(rows)
     out = []
@@ -111,18 +178,25 @@ def plot_accuracy_vs_ipc(rows: Iterable[Mapping[str, Any]] | Iterable[Board], ou
         ax.set_xticklabels([str(i) for i in ipcs])
         ax.set_xlabel("images per class (IPC)")
         ax.set_ylabel(f"{metric} (fraction, mean ± sample std)")
-        ax.set_title(f"{dataset}: {metric} vs IPC")
+        random_off = [b.ipc for b in mine for e in b.entries if e.method == RANDOM_METHOD
+                      and abs((e.acc(metric).mean or 0.0) - (Stat.of(e.acc_values["acc_rdm_any"]).mean or 0.0)) >= 5e-4]
+        if random_off:
+            ax.annotate(f"random ≠ random subset: {RANDOM_NOTE}", (0.0, -0.16), xycoords="axes fraction",
+                        fontsize=7, color="0.35", va="top", wrap=True)
+        ax.set_title(f"{dataset}: {metric} vs IPC\n{protocol_text(mine)}", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
-        out.append(_save(fig, Path(out_dir) / f"accuracy_vs_ipc_{_slug(dataset)}.png"))
+        out.append(_save(fig, Path(out_dir) / f"accuracy_vs_ipc_{_slug(dataset)}.png", style))
     return out
 
 
 def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
-                 w: float = 0.5) -> list[Path]:
+                 w: float = 0.5, style: PlotStyle | None = None) -> list[Path]:
     """``<out_dir>/hlr_vs_ior_<dataset>.png`` per dataset: one point (mean ± sample std) per
     (method, IPC), the marker showing the IPC and a thin line joining a method's IPCs; the faint
-    grey lines are iso-DDRS(w) lines (DDRS grows towards the upper left)."""
+    grey lines are iso-DDRS(w) lines (DDRS grows towards the upper left); the dashed line is the
+    random-subset baseline (IOR = 0 by definition). When the ``random`` method's point is off that
+    line (|IOR| ≥ 0.0005), a note says why: :data:`RANDOM_NOTE`."""
     plt = _pyplot()
     boards = _boards(rows)
     labels = sorted({e.label for b in boards for e in b.entries})
@@ -149,6 +223,7 @@ def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: s
         for label, points in paths.items():
             if len(points) > 1:
                 ax.plot([p[0] for p in points], [p[1] for p in points], color=colors[label], linewidth=0.8, alpha=0.5)
+        ys.append(0.0)  # the random-subset line stays in view
         lo_x, hi_x, lo_y, hi_y = min(xs), max(xs), min(ys), max(ys)
         pad_x, pad_y = max((hi_x - lo_x) * 0.08, 0.01), max((hi_y - lo_y) * 0.08, 0.01)
         x0, x1, y0, y1 = lo_x - pad_x, hi_x + pad_x, lo_y - pad_y, hi_y + pad_y
@@ -167,6 +242,14 @@ def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: s
                 ax.annotate(f"DDRS {exp_score(float(alpha)):.3f}", (x_at, y_at), fontsize=7, color="0.5", ha="right",
                             va="top",
                             xytext=(-3, -3), textcoords="offset points")
+        ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1.0, zorder=1,
+                   label="random subset (IOR = 0, by definition)")
+        random_off = [(board.ipc, e.ior.mean) for board in mine for e in board.entries
+                      if e.method == RANDOM_METHOD and e.ior.mean is not None and abs(e.ior.mean) >= 5e-4]
+        if random_off:
+            where = ", ".join(f"IPC {ipc}: IOR {value:+.4f}" for ipc, value in random_off)
+            ax.annotate(f"random method ≠ random-subset line ({where}): {RANDOM_NOTE}", (0.0, -0.14),
+                        xycoords="axes fraction", fontsize=7, color="0.35", va="top", wrap=True)
         for label in labels:
             if label in paths:
                 ax.plot([], [], marker="o", linestyle="none", color=colors[label], label=label)
@@ -174,10 +257,10 @@ def plot_hlr_ior(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: s
             ax.plot([], [], marker=markers[ipc], linestyle="none", color="0.3", label=f"IPC {ipc}")
         ax.set_xlabel(f"{column('hlr').formula} ({column('hlr').direction_words})")
         ax.set_ylabel(f"{column('ior').formula} ({column('ior').direction_words})")
-        ax.set_title(f"{dataset}: HLR vs IOR (grey: iso-DDRS lines, w = {w:g})")
+        ax.set_title(f"{dataset}: HLR vs IOR (grey: iso-DDRS lines, w = {w:g})\n{protocol_text(mine)}", fontsize=10)
         ax.grid(True, alpha=0.25)
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
-        out.append(_save(fig, Path(out_dir) / f"hlr_vs_ior_{_slug(dataset)}.png"))
+        out.append(_save(fig, Path(out_dir) / f"hlr_vs_ior_{_slug(dataset)}.png", style))
     return out
 
 
@@ -200,7 +283,7 @@ def cross_arch_matrix(
 
 
 def plot_cross_arch(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
-                    metric: str = "acc_syn_hard") -> list[Path]:
+                    metric: str = "acc_syn_hard", style: PlotStyle | None = None) -> list[Path]:
     """``<out_dir>/cross_arch_<dataset>_ipc<N>.png`` for each (dataset, IPC) evaluated on ≥ 2 architectures."""
     plt = _pyplot()
     import numpy as np
@@ -225,13 +308,14 @@ def plot_cross_arch(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir
                     ax.text(c, r, f"{value:.3f}", ha="center", va="center", fontsize=9,
                             color="white" if value < middle else "black")
         ax.set_xlabel("evaluation architecture")
-        ax.set_title(f"{board.title}: {metric}")
+        ax.set_title(f"{board.title}: {metric}\n{protocol_text([board])}", fontsize=10)
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.04, label=metric)
-        out.append(_save(fig, Path(out_dir) / f"cross_arch_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+        out.append(_save(fig, Path(out_dir) / f"cross_arch_{_slug(board.dataset)}_ipc{board.ipc}.png", style))
     return out
 
 
-def plot_w_stability(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path) -> list[Path]:
+def plot_w_stability(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
+                     style: PlotStyle | None = None) -> list[Path]:
     """``<out_dir>/ddrs_vs_w_<dataset>_ipc<k>.png`` per board: mean DDRS (LRS) of each entry against
     w ∈ [0, 1], recomputed per student; dashed lines where neighbours swap (the ranking holds
     between them), the shaded band the hierarchical/t 95 % interval at each w on a 0.05 grid."""
@@ -259,14 +343,15 @@ def plot_w_stability(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_di
         ax.axvline(board.w, color="0.0", linewidth=0.6, alpha=0.5)
         ax.set_xlabel("w (weight of IOR against HLR)")
         ax.set_ylabel(f"{column('ddrs').label}, mean over students")
-        ax.set_title(f"{board.title}: ranking against w ({next(iter(board.protocols))})", fontsize=10)
+        ax.set_title(f"{board.title}: ranking against w ({protocol_text([board])})", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9, frameon=False)
-        out.append(_save(fig, Path(out_dir) / f"ddrs_vs_w_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+        out.append(_save(fig, Path(out_dir) / f"ddrs_vs_w_{_slug(board.dataset)}_ipc{board.ipc}.png", style))
     return out
 
 
-def plot_pareto(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path) -> list[Path]:
+def plot_pareto(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: str | Path,
+                style: PlotStyle | None = None) -> list[Path]:
     """``<out_dir>/pareto_<dataset>_ipc<k>.png`` per board with recorded costs: DDRS (LRS) against
     distillation wall time and against storage (log scales), each entry a point with its 95 %
     interval, the Pareto front (nothing is both better and cheaper) joined by a line."""
@@ -304,17 +389,21 @@ def plot_pareto(rows: Iterable[Mapping[str, Any]] | Iterable[Board], out_dir: st
             ax.set_xlabel(label)
             ax.set_ylabel(column("ddrs").label)
             ax.grid(True, alpha=0.3)
-        fig.suptitle(f"{board.title}: score against cost ({next(iter(board.protocols))})", fontsize=10)
-        out.append(_save(fig, Path(out_dir) / f"pareto_{_slug(board.dataset)}_ipc{board.ipc}.png"))
+        fig.suptitle(f"{board.title}: score against cost ({protocol_text([board])})", fontsize=10)
+        out.append(_save(fig, Path(out_dir) / f"pareto_{_slug(board.dataset)}_ipc{board.ipc}.png", style))
     return out
 
 
-def plot_all(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, w: float = 0.5) -> list[Path]:
-    """Every plot of ``rows`` into ``out_dir``; returns the PNG paths written."""
+def plot_all(rows: Iterable[Mapping[str, Any]], out_dir: str | Path, w: float = 0.5, *, fmt: str = "png",
+             dpi: int | None = None, size: tuple[float, float] | None = None) -> list[Path]:
+    """Every plot of ``rows`` into ``out_dir`` as ``fmt`` files (png, pdf or svg) at ``dpi`` dots per
+    inch (default 120) and, when given, exactly ``size`` = (width, height) inches; returns the paths."""
+    style = PlotStyle(fmt, DEFAULT_DPI if dpi is None else dpi, size)
     _pyplot()
     rows = list(rows)
     if not rows:
         raise DdrError("no runs to plot; import run folders with `ddr results import DIR` first")
     boards = build_leaderboard(rows, w)
-    return (plot_accuracy_vs_ipc(boards, out_dir) + plot_hlr_ior(boards, out_dir, w)
-            + plot_cross_arch(boards, out_dir) + plot_w_stability(boards, out_dir) + plot_pareto(boards, out_dir))
+    return (plot_accuracy_vs_ipc(boards, out_dir, style=style) + plot_hlr_ior(boards, out_dir, w, style)
+            + plot_cross_arch(boards, out_dir, style=style) + plot_w_stability(boards, out_dir, style)
+            + plot_pareto(boards, out_dir, style))

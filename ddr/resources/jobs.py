@@ -19,6 +19,7 @@ from ddr.errors import DdrError
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.execute.workspace import Workspace
     from ddr.records.jobs import JobResult, StudentJob
+    from ddr.resources.progress import JobWatch
     from ddr.resources.session import Session
 
 
@@ -37,13 +38,17 @@ class JobRunner:
     _warned_unstored: bool = False
 
     def run(self, jobs: "list[StudentJob]", workspace: "Workspace", reused: dict[str, int], *,
-            announce: "Callable[[StudentJob], None] | None" = None) -> "dict[str, JobResult]":
+            announce: "Callable[[StudentJob], None] | None" = None,
+            watch: "JobWatch | None" = None) -> "dict[str, JobResult]":
         """Results of ``jobs`` by key; ``reused`` counts the cached ones by role. ``announce(job)``
-        is called for each job this process is about to train, holding its lock."""
+        is called for each job this process is about to train, holding its lock; ``watch`` hears
+        of the cached jobs (``start``) and of each job as it finishes (``done``)."""
         from ddr.store.jobs import job_dir, store_record
         from ddr.store.locks import entry_locks
 
         results, todo = self.cached(jobs, reused)
+        if watch is not None:
+            watch.start(results)
         if not todo:
             return results
         locks = [(job_dir(job.key), "the real-data reference" if job.role == "real" else
@@ -51,6 +56,9 @@ class JobRunner:
         with entry_locks(locks, log=self.session.log):
             found, todo = self.cached(todo, reused, on_corrupt=self.session.log)
             results.update(found)
+            if watch is not None:
+                for result in found.values():
+                    watch.done(result)
             if not todo:
                 return results
             if announce is not None:
@@ -69,6 +77,8 @@ class JobRunner:
                         self._warned_unstored = True
                         self.session.log(f"warning: {exc}; continuing: this run keeps its results, a later run "
                                          "trains the jobs that could not be stored again")
+                if watch is not None:
+                    watch.done(result)
 
             executor = self.session.executor(self.executor, self.executor_options)
             for result in executor.run(todo, workspace, finished):

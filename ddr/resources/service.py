@@ -228,8 +228,25 @@ class Resources:
         return "reference:" + self.reference().key
 
     def run_jobs(self, jobs: "list[StudentJob]", ipc: int, reused: dict[str, int]) -> dict[str, Any]:
-        """Results of ``jobs`` (an evaluation at ``ipc``) by key: cached, else run by the executor."""
-        return self.jobs.run(jobs, self.workspace(ipc), reused, announce=self._announce)
+        """Results of ``jobs`` (an evaluation at ``ipc``) by key: cached, else run by the executor.
+        Each job is reported as it finishes (:mod:`ddr.resources.progress`), and each trained one's
+        time is recorded for later estimates (:mod:`ddr.store.timings`)."""
+        from ddr.resources.progress import JobWatch
+
+        def trained(job: "StudentJob", result: Any) -> None:
+            from ddr.store.timings import job_signature, record_timing
+
+            record_timing(job_signature(job.to_dict(), self.job_images(job, ipc)),
+                          int(job.recipe.epochs or 0) * len(job.lr_candidates), float(result.seconds))
+
+        return self.jobs.run(jobs, self.workspace(ipc), reused, announce=self._announce,
+                             watch=JobWatch(jobs, trained))
+
+    def job_images(self, job: "StudentJob", ipc: int) -> int:
+        """Images ``job`` trains on per epoch: the pool for the reference, IPC × classes otherwise."""
+        if job.data.kind == "pool":
+            return len(self.pool)
+        return int(job.data.ipc or ipc) * int(self.dataset.num_classes)
 
     def _announce(self, job: "StudentJob") -> None:
         if job.role == "real":  # once: it is cached

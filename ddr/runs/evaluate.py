@@ -13,7 +13,7 @@ functions (:mod:`ddr.protocol.score`). Accuracies are fractions.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,18 +84,53 @@ class EvalOptions:
     metrics: tuple[str, ...] = ()
     metric_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def protocol_overrides(self, *, include_lr: bool = True) -> dict[str, Any]:
+    def protocol_overrides(self, *, include_lr: bool = True, protocol: Protocol | None = None) -> dict[str, Any]:
         """Every protocol override, dotted (what the record lists). ``--lr`` is listed as
         ``train.lr`` but not applied to the protocol (``include_lr=False``): the plan applies it
-        to every student except one with a learned LR."""
+        to every student except one with a learned LR.
+
+        With ``protocol`` (resolved under ``overrides`` alone), ``--epochs``, ``--num-eval`` and
+        ``--lr`` set every key its ``follows:`` names (``ddranking-hard``: ``--epochs`` sets
+        ``train.epochs`` and ``real.epochs`` and recomputes their step milestones); a key given with
+        ``--set`` keeps the ``--set`` value. Without it they set the students' keys only."""
         out = dict(self.overrides)
-        if self.epochs is not None:
-            out["train.epochs"] = self.epochs
-        if self.num_eval is not None:
-            out["num_eval"] = self.num_eval
-        if self.lr is not None and include_lr:
-            out["train.lr"] = self.lr
+        explicit = dict(self.overrides)
+        for flag, value in (("epochs", self.epochs), ("num_eval", self.num_eval), ("lr", self.lr)):
+            if value is None:
+                continue
+            if protocol is not None:
+                followed = protocol.flag_overrides(flag, value, explicit)
+            else:
+                followed = {{"epochs": "train.epochs", "num_eval": "num_eval", "lr": "train.lr"}[flag]: value}
+            if flag == "lr" and not include_lr:
+                followed.pop("train.lr", None)
+            out.update(followed)
         return out
+
+
+def override_changes(before: Protocol, after: Protocol) -> list[str]:
+    """``key old -> new`` for every protocol setting that differs between two resolutions of a
+    protocol (without and with the run's overrides), dotted, in the protocol's key order."""
+    def flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, Mapping) and value and key not in ("loss", "arch_params"):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    old, new = flat(before.data), flat(after.data)
+    return [f"{key} {_short(old.get(key))} -> {_short(value)}" for key, value in new.items() if old.get(key) != value]
+
+
+def _short(value: Any) -> str:
+    """A value in a log line (floats to 4 significant digits)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 class Evaluator:
@@ -117,9 +152,15 @@ class Evaluator:
         if o.lr is not None and not (isinstance(o.lr, (int, float)) and o.lr > 0):
             raise ConfigError(f"--lr must be a positive learning rate, got {o.lr!r}")
         self.ipc: int = o.ipc
-        self.protocol: Protocol = resolve_protocol(o.protocol or default_protocol(o.dataset, o.method_protocol),
-                                                   o.protocol_overrides(include_lr=False), self.session.system,
-                                                   dataset=o.dataset, ipc=o.ipc)
+        ref = o.protocol or default_protocol(o.dataset, o.method_protocol)
+        plain = resolve_protocol(ref, None, self.session.system, dataset=o.dataset, ipc=o.ipc)
+        given = resolve_protocol(ref, o.overrides, self.session.system, dataset=o.dataset, ipc=o.ipc) \
+            if any(str(k).startswith("follows") for k in o.overrides) else plain  # --set follows.*: its mapping
+        self.protocol: Protocol = resolve_protocol(ref, o.protocol_overrides(include_lr=False, protocol=given),
+                                                   self.session.system, dataset=o.dataset, ipc=o.ipc)
+        changed = override_changes(plain, self.protocol)
+        if changed:  # every setting an override changed, the followed ones included (one line)
+            self.session.log(f"protocol {self.protocol.name}: overrides set {'; '.join(changed)}")
         if self.protocol.cell is not None:
             self.session.log(f"protocol {self.protocol.name}: its cell {self.protocol.cell} applies; --set KEY "
                              "overrides it")
@@ -264,7 +305,7 @@ class Evaluator:
         return {
             "dataset": o.dataset, "ipc": self.ipc, "arch": arch, "arch_params": params,
             "protocol": self.protocol.name, "protocol_version": self.protocol.version,
-            "protocol_overrides": o.protocol_overrides(), "protocol_config": self.protocol.to_dict(),
+            "protocol_overrides": o.protocol_overrides(protocol=self.protocol), "protocol_config": self.protocol.to_dict(),
             "label_strategy": strategy_ref, "loss": loss, "seed": self.seed, "device": str(r.device),
             "lr_override": o.lr, "ars": self.want_ars, "executor": o.executor,
             "teacher": str(r.teacher_path) if r.teacher_path else None, "zca": bool(o.zca),
@@ -345,6 +386,16 @@ def accuracy_metric_scores(metrics: Sequence[ChosenMetric], scores: Mapping[str,
     return out
 
 
+def external_set(distilled: Any) -> dict[str, Any]:
+    """What ``metrics.json`` says of a set evaluated from outside (``ddr eval``): the method its
+    ``meta.json`` names (``None`` when it names none; the run spec's ``source`` says where it was
+    read from). Boards label the run by it, marked as external
+    (:func:`ddr.store.results.external_label`)."""
+    meta = getattr(distilled, "meta", None) or {}
+    method = meta.get("method") if isinstance(meta, dict) else None
+    return {"method": str(method) if method else None}
+
+
 def evaluate(
     distilled: "DistilledSet | str | Path",
     *,
@@ -355,6 +406,7 @@ def evaluate(
     resize: bool = False,
     pixel_space: str | None = None,
     session: Session | None = None,
+    progress: "Callable[[dict[str, Any]], None] | None" = None,
     **options: Any,
 ) -> EvaluationResult:
     """Evaluate a distilled set (object or path) and return an :class:`EvaluationResult`.
@@ -362,6 +414,8 @@ def evaluate(
     ``options`` are :class:`EvalOptions` fields (``arch``, ``label_strategy``, ``seed``,
     ``num_eval``, ``epochs``, ``lr``, ``overrides``, ``device``, ``teacher``, ``ars``, ...). With
     ``out``, a run record (``run_spec.json``, ``metrics.json``, ``env.json``) is written there.
+    Progress (each job as it finishes, cached or trained) goes to the ``ddr.progress`` logger and,
+    when given, to ``progress(event)`` (:mod:`ddr.resources.progress`).
     """
     from ddr.method.distilled import DistilledSet
     from ddr.store.formats import load_any
@@ -374,14 +428,19 @@ def evaluate(
     if ipc is None:
         ipc = int(distilled.labels.bincount().max())
     evaluator = Evaluator(EvalOptions(dataset=dataset, ipc=ipc, protocol=protocol, **options), session=session)
-    result = evaluator.evaluate(distilled, resize=resize)
+    from ddr.resources.progress import listening
+
+    with listening(progress):
+        result = evaluator.evaluate(distilled, resize=resize)
     from ddr.runs.cost import evaluation_cost  # what `ddr eval` records: the evaluation's cost and storage
 
     result.extra["cost"] = evaluation_cost(result, distilled, evaluator.resources, None)
+    result.extra["external_set"] = external_set(distilled)
     if out is not None:
-        from ddr.store.records import record_folder, write_records
+        from ddr.store.records import record_folder, run_id_of, write_records
 
-        folder = record_folder(Path(out), f"eval-{dataset}-ipc{ipc}-seed{evaluator.seed}",
-                               {**result.run_spec, "distilled_sha256": result.distilled_sha256})
-        result.record_dir = str(write_records(folder, result, session.system).resolve())
+        identity = {**result.run_spec, "distilled_sha256": result.distilled_sha256}
+        folder = record_folder(Path(out), f"eval-{dataset}-ipc{ipc}-seed{evaluator.seed}", identity)
+        result.record_dir = str(write_records(folder, result, session.system,
+                                              extra_metrics={"run_id": run_id_of(identity)}).resolve())
     return result

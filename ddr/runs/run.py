@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ddr.records.run import EvaluationResult, RunSpec
 from ddr.resources.session import Session, captured_log
 from ddr.runs.cost import evaluation_cost, storage_bytes
-from ddr.runs.evaluate import EvalOptions, Evaluator
+from ddr.runs.evaluate import EvalOptions, Evaluator, external_set
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.runs.distill import DistillOutcome, MethodChoice
@@ -38,11 +38,12 @@ def _write_record(result: EvaluationResult, out: str | Path | None, label: str, 
     into ``folder`` when given (a suite names its units' folders before running them)."""
     if out is None and folder is None:
         return
-    from ddr.store.records import record_folder, write_records
+    from ddr.store.records import record_folder, run_id_of, write_records
 
     target = Path(folder) if folder is not None else record_folder(Path(str(out)), label, dict(hashed))
     log_text = "\n".join(session.run_log) + "\n" if session.run_log is not None else None
-    result.record_dir = str(write_records(target, result, session.system, log_text=log_text).resolve())
+    result.record_dir = str(write_records(target, result, session.system, extra_metrics={"run_id": run_id_of(
+        dict(hashed))}, log_text=log_text).resolve())
     add_to_results_db(Path(result.record_dir), session, suite=hashed.get("suite"))
 
 
@@ -101,7 +102,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
         save_distilled_to: str | Path | None = None, use_cache: bool = True,
         auto_assets: bool = True, eval_arch: str | None = None, record_dir: str | Path | None = None,
         spec_extra: Mapping[str, Any] | None = None, timeout: float | None = None,
-        **option_fields: Any) -> tuple[EvaluationResult, "DistillOutcome"]:
+        estimate: bool = False, **option_fields: Any) -> tuple[EvaluationResult, "DistillOutcome"]:
     """Distill with ``method`` then evaluate; returns (evaluation result, distillation outcome).
 
     ``options`` (or ``option_fields``, :class:`EvalOptions` fields) say what to evaluate;
@@ -111,6 +112,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
     students (cross-architecture generalisation). ``record_dir`` writes the record into that
     folder instead of one named under ``out``; ``spec_extra`` is added to ``run_spec.json``
     (a suite's name). ``timeout`` stops the distillation after that many seconds (``--timeout``).
+    ``estimate`` logs what the run will cost before it starts (:mod:`ddr.runs.estimate`).
     """
     from ddr.runs.distill import distill, save_copy
 
@@ -148,6 +150,10 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             session.log(f"{choice.spec.name}: the '{choice.budget}' budget of dataset {o.dataset} "
                         f"({', '.join(f'{k}={v}' for k, v in (choice.budget_params or {}).items())}); "
                         f"{choice.spec.name}.paper or --set method.KEY=VALUE overrides it")
+        if estimate:
+            from ddr.runs.estimate import announce, estimate_run
+
+            announce(session, estimate_run(choice, student_evaluator, use_cache=use_cache, distill_evaluator=evaluator))
         session.stage(f"distill · {choice.name} · {o.dataset} · IPC {o.ipc} · seed {o.seed}")
         outcome = distill(choice, evaluator.resources, evaluator.ipc, use_cache=use_cache, auto_assets=auto_assets,
                           timeout=timeout)
@@ -181,8 +187,9 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
 
 def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None = None,
               out: str | Path | None = None, resize: bool = False,
-              pixel_space: str | None = None) -> EvaluationResult:
-    """``ddr eval``: load a distilled set (any known layout), evaluate it, write its record."""
+              pixel_space: str | None = None, estimate: bool = False) -> EvaluationResult:
+    """``ddr eval``: load a distilled set (any known layout), evaluate it, write its record
+    (``estimate``: log what it will cost first)."""
     from ddr.store.formats import load_any
 
     session = session or Session()
@@ -201,9 +208,14 @@ def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None
         distilled = load_any(Path(path), session.system, num_classes=num_classes, ipc=options.ipc, pixel_space=space)
         ipc = options.ipc if options.ipc is not None else int(distilled.labels.bincount().max())
         evaluator = Evaluator(replace(options, ipc=ipc), session=session)
+        if estimate:
+            from ddr.runs.estimate import announce, estimate_distilled
+
+            announce(session, estimate_distilled(distilled, evaluator, resize=resize))
         result = evaluator.evaluate(distilled, resize=resize, run_spec={"source": str(path)})
         result.extra["storage_bytes"] = storage_bytes(distilled)
         result.extra["cost"] = evaluation_cost(result, distilled, evaluator.resources, None)
+        result.extra["external_set"] = external_set(distilled)
         _write_record(result, out, f"eval-{options.dataset}-ipc{ipc}-seed{options.seed}", session,
                       {**result.run_spec, "distilled_sha256": result.distilled_sha256})
         return result

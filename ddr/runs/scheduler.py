@@ -198,6 +198,54 @@ class DistillPrefetch:
         self.session.prefetched.clear()
 
 
+@dataclass
+class SuiteEstimate:
+    """The estimated cost of a suite's units (:mod:`ddr.runs.estimate`): one estimate per unit to
+    run, the units kept (``--resume`` with a complete record) and those whose options do not
+    resolve (unit label -> message; they fail with it when run)."""
+
+    units: list[tuple[SuiteUnit, Any]] = field(default_factory=list)
+    kept: int = 0
+    unresolved: dict[str, str] = field(default_factory=dict)
+
+    def line(self) -> str:
+        from ddr.runs.estimate import combine
+
+        text = combine([e for _, e in self.units], kept=self.kept)
+        return text + (f"; {len(self.unresolved)} cannot be planned" if self.unresolved else "")
+
+
+def estimate_suite(suite: Suite, *, session: Session, out: str | Path, base: "EvalOptions", resume: bool = False,
+                   use_cache: bool = True, measure: bool = False) -> SuiteEstimate:
+    """What each unit of ``suite`` will cost before any runs (nothing is trained or written;
+    ``measure``: time what nothing recorded yet, as ``--dry-run`` does)."""
+    from ddr.runs.estimate import estimate_run
+    from ddr.runs.evaluate import Evaluator
+    from ddr.runs.run import prepare_distillation
+
+    report = SuiteEstimate()
+    for unit in suite.units():
+        if resume and record_is_complete(unit.folder(Path(out))):
+            report.kept += 1
+            continue
+        try:
+            choice, options, evaluator = prepare_distillation(unit.method, unit_options(unit, base), session,
+                                                              dict(unit.params))
+            students = evaluator
+            if unit.eval_arch is not None and unit.eval_arch != evaluator.resources.student_arch()[0]:
+                from dataclasses import replace
+
+                students = Evaluator(replace(options, arch=unit.eval_arch), session=session)
+            estimate = estimate_run(choice, students, use_cache=use_cache, distill_evaluator=evaluator,
+                                    measure=measure)
+        except DdrError as exc:
+            report.unresolved[unit.label] = str(exc).splitlines()[0]
+            continue
+        estimate.label = unit.label
+        report.units.append((unit, estimate))
+    return report
+
+
 def run_suite(suite: Suite, *, session: Session, out: str | Path, base: "EvalOptions", resume: bool = False,
               exit_on_error: bool = False, use_cache: bool = True, timeout: float | None = None,
               announce: Any = None) -> SuiteReport:

@@ -234,6 +234,10 @@ def _load_suite(path: str | Path, system: Any) -> Suite:
     runs = len(datasets) * len(ipcs) * max(len(methods), 1) * len(seeds) * len(eval_archs)
     check_bound("suite_runs", runs, what=f"{where}: datasets x ipcs x methods x seeds x eval_archs")
     overrides: dict[str, Any] = dict(data.get("set") or {})
+    bad = [key for key in overrides if not isinstance(key, str) or not key]
+    if bad:
+        raise ConfigError(f"{where}: 'set' maps dotted protocol keys (train.batch_size) to values, got the key "
+                          f"{bad[0]!r}")
     if "num_eval" in data:
         overrides["num_eval"] = data["num_eval"]
     if "epochs" in data:
@@ -248,6 +252,10 @@ def _load_suite(path: str | Path, system: Any) -> Suite:
         if not isinstance(extra, Mapping):
             raise ConfigError(f"{where}: per_method.{method} must be a mapping with params/set/preset")
         check_schema(extra, PER_METHOD_SCHEMA, where, f"per_method.{method}.")
+        bad = [key for key in (extra.get("set") or {}) if not isinstance(key, str) or not key]
+        if bad:
+            raise ConfigError(f"{where}: per_method.{method}.set maps dotted protocol keys to values, got the key "
+                              f"{bad[0]!r}")
         per_method[str(method)] = dict(extra)
     exclude = []
     for i, rule in enumerate(data.get("exclude") or []):

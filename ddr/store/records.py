@@ -20,11 +20,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.records.run import EvaluationResult
 
 
-def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
-    """``out/<label>-<hash of the run spec>``: one directory per distinct run, never reused."""
+RUN_ID_PREFIX = 10
+"""How many hex digits of the run id end a record folder's name (and ``ddr results`` shows)."""
+
+
+def run_id_of(identity: dict[str, Any]) -> str:
+    """The run id of a record: a suite unit's id (``suite_unit``) when it is one, else the sha256
+    of ``identity`` (the run spec, plus the evaluated set's ``distilled_sha256`` for ``ddr eval``).
+
+    It is written into ``metrics.json`` as ``run_id``, the database keys the run by it, and the
+    record folder's name ends with its first :data:`RUN_ID_PREFIX` digits, so the id ``ddr results``
+    shows finds the run in ``ddr show`` and ``ddr compare``."""
     from ddr.store.hashing import sha256_json
 
-    return Path(out) / f"{label.replace('/', '_').replace(':', '_')}-{sha256_json(run_spec)[:10]}"
+    unit = identity.get("suite_unit")
+    return str(unit) if isinstance(unit, str) and unit else sha256_json(identity)
+
+
+def record_folder(out: Path, label: str, run_spec: dict[str, Any]) -> Path:
+    """``out/<label>-<run id[:10]>`` (:func:`run_id_of` of ``run_spec``): one directory per
+    distinct run, never reused."""
+    return Path(out) / f"{label.replace('/', '_').replace(':', '_')}-{run_id_of(run_spec)[:RUN_ID_PREFIX]}"
 
 
 def check_writable(directory: Path, what: str = "--out") -> None:

@@ -211,6 +211,25 @@ def _scalar(value: Any, key: str, path: Path) -> Any:
                         "from an incompatible ddr version; re-run it")
 
 
+EXTERNAL_MARK = " (external set)"
+"""What follows an externally evaluated set's name on boards (``dm (external set)``)."""
+
+
+def external_label(metrics: Mapping[str, Any], run_spec: Mapping[str, Any]) -> str | None:
+    """The board label of a ``ddr eval`` record: what the evaluated set is (the method its
+    ``meta.json`` names, recorded as ``external_set.method``; else its file or folder name; else the
+    first digits of its content hash), marked as external: ``dm (external set)``. ``None`` when the
+    record says nothing of its set."""
+    external = metrics.get("external_set")
+    name = external.get("method") if isinstance(external, Mapping) else None
+    if not name and run_spec.get("source"):
+        source = Path(str(run_spec["source"]))
+        name = source.stem if source.suffix in (".safetensors", ".pt", ".pth", ".npz", ".zip") else source.name
+    if not name and metrics.get("distilled_sha256"):
+        name = str(metrics["distilled_sha256"])[:10]
+    return f"{name}{EXTERNAL_MARK}" if name else None
+
+
 def load_record(folder: str | Path) -> dict[str, Any]:
     """One run folder as a row dict (the shape :meth:`ResultsDB.query` returns).
 
@@ -242,13 +261,9 @@ def load_record(folder: str | Path) -> dict[str, Any]:
         for sub in REQUIRED_SUMMARY_KEYS:
             _require(summary, sub, metrics_path, f"{key}.")
     method = metrics.get("method") or run_spec.get("method")
-    if not method:  # a `ddr eval` record: name the evaluated set by its source, else its content hash
-        source, sha = run_spec.get("source"), metrics.get("distilled_sha256")
-        if source:
-            method = f"eval:{Path(str(source)).name}"
-        elif sha:
-            method = f"eval:{str(sha)[:10]}"
-        else:
+    if not method:  # a `ddr eval` record: an external set, named by what it is (external_label)
+        method = external_label(metrics, run_spec)
+        if method is None:
             raise ArtifactError(f"{metrics_path} has no 'method' (nor has {spec_path}), and no "
                                 f"'distilled_sha256' to name the evaluated set by")
     try:
@@ -566,6 +581,9 @@ class ResultsDB:
         if not rows:
             rows = [r for r in self._rows("SELECT * FROM runs ORDER BY run_id", [])
                     if r["record_dir"] and os.path.basename(r["record_dir"]) == run_id]
+        if not rows and len(run_id) >= 6:  # an older record, whose folder suffix is not its run id
+            rows = [r for r in self._rows("SELECT * FROM runs ORDER BY run_id", [])
+                    if r["record_dir"] and os.path.basename(r["record_dir"]).rsplit("-", 1)[-1].startswith(run_id)]
         if not rows:
             raise DdrError(f"no run '{run_id}' in {self.path}; `ddr results` lists the run ids")
         if len(rows) > 1:

@@ -88,8 +88,9 @@ def check_loss(loss_or_spec: Any, num_classes: int = 5, batch: int = 8, *, nonne
     logits, no gradient on the soft targets, determinism, student logits equal to the soft
     target logits scoring lower than halfway to wrong logits, which score lower still than the
     wrong logits (``== 0`` there when ``zero_at_target``), a mix with lam = 1 or with the
-    identity permutation changing nothing, and missing soft targets either ignored or reported
-    with a :class:`ddr.errors.DdrError`.
+    identity permutation changing nothing, a mix with lam = 0 scoring like the partners' hard
+    labels unmixed (so a hard loss that ignores ``targets.mix`` fails), and missing soft targets
+    either ignored or reported with a :class:`ddr.errors.DdrError`.
     """
     loss = _build(loss_or_spec, "loss")
     what = f"loss {_name(loss)!r}"
@@ -139,6 +140,20 @@ def check_loss(loss_or_spec: Any, num_classes: int = 5, batch: int = 8, *, nonne
             f"{what} changes under a mix with {label} ({reference:.6g} -> {mixed:.6g}); such a mix "
             "is no mix"
         )
+    # A non-trivial mix: with lam = 0 every sample is trained towards its partner's label, so a loss
+    # reading the hard labels must score it like the partners' labels unmixed. A loss that ignores
+    # targets.mix scores the samples' own labels instead and fails here; a soft-only loss ignores
+    # the hard labels either way (its soft targets are already those of the mixed images).
+    swap = torch.roll(torch.arange(batch), 1)
+    assert bool((hard[swap] != hard).any()), "check_loss needs a batch whose labels differ"  # fixed seed: they do
+    partners = value(student, Targets(hard=hard[swap], soft=soft), "the partners' labels unmixed")
+    swapped = value(student, Targets(hard=hard, soft=soft, mix=Mix(swap, torch.zeros(batch))), "a mix with lam = 0")
+    assert math.isclose(swapped, partners, rel_tol=1e-5, abs_tol=1e-6), (
+        f"{what} ignores targets.mix: under a mix with lam = 0 (every sample takes its partner's label) it "
+        f"scores {swapped:.6g}, but {partners:.6g} with the partners' labels unmixed; when targets.mix is set, "
+        "mix the hard-label term per sample as lam * loss(y) + (1 - lam) * loss(y[mix.perm]) "
+        "(ddr.builtins.losses.functions.mixed_cross_entropy does it)"
+    )
     mixed_logits = student.clone().requires_grad_(True)
     _assert_grad_flows(_scalar(loss(mixed_logits, Targets(hard=hard, soft=soft, mix=Mix(perm, lam))),
                                f"{what} on a mixed batch"), mixed_logits, f"{what} on a mixed batch")

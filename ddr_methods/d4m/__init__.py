@@ -116,6 +116,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="d4m",
+            paper="D4M: Dataset Distillation via Disentangled Diffusion Model",
+            venue="CVPR 2024",
+            year=2024,
+            code="https://github.com/suduo94/D4M",
+            label_type="soft",
             target="ddr_methods.d4m.method:D4M",
             summary="D4M (Su et al. CVPR'24): latent k-means prototypes -> class-prompted img2img diffusion; teacher relabels",
             params=PARAMS,

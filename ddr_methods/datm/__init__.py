@@ -79,6 +79,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="datm",
+            paper="Towards Lossless Dataset Distillation via Difficulty-Aligned Trajectory Matching",
+            venue="ICLR 2024",
+            year=2024,
+            code="https://github.com/NUS-HPC-AI-Lab/DATM",
+            label_type="soft",
             target="ddr_methods.datm.method:DATM",
             summary="Difficulty-aligned trajectory matching (Guo et al. ICLR'24): MTT with a growing start-epoch "
                     "window and learned soft labels",

@@ -27,6 +27,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="dc",
+            paper="Dataset Condensation with Gradient Matching",
+            venue="ICLR 2021",
+            year=2021,
+            code="https://github.com/VICO-UoE/DatasetCondensation",
+            label_type="hard",
             target="ddr_methods.dc.method:DC",
             summary="Gradient matching (Zhao et al. ICLR'21): synthetic images whose training gradients match real ones",
             params=matching_params("noise", augmentation=False),

@@ -23,6 +23,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="dm",
+            paper="Dataset Condensation with Distribution Matching",
+            venue="WACV 2023",
+            year=2023,
+            code="https://github.com/VICO-UoE/DatasetCondensation",
+            label_type="hard",
             target="ddr_methods.dm.method:DM",
             summary="Distribution matching (Zhao & Bilen WACV'23): match mean embeddings under random networks",
             params=(

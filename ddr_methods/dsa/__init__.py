@@ -29,6 +29,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="dsa",
+            paper="Dataset Condensation with Differentiable Siamese Augmentation",
+            venue="ICML 2021",
+            year=2021,
+            code="https://github.com/VICO-UoE/DatasetCondensation",
+            label_type="hard",
             target="ddr_methods.dsa.method:DSA",
             summary="Gradient matching with Siamese DSA augmentation (Zhao & Bilen ICML'21)",
             params=matching_params("real", augmentation=True),

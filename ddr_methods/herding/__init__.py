@@ -15,6 +15,9 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="herding",
+            venue="ICML 2009",
+            year=2009,
+            label_type="hard",
             target="ddr_methods.herding.method:Herding",
             summary="Herding (Welling'09): real images whose running feature mean tracks the class mean",
             params=FEATURE_NET_PARAMS,

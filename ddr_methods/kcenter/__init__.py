@@ -15,6 +15,9 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="kcenter",
+            venue="ICLR 2018",
+            year=2018,
+            label_type="hard",
             target="ddr_methods.kcenter.method:KCenter",
             summary="Greedy K-center (Sener & Savarese'18): real images that cover the class in feature space",
             aliases=("k-center",),

@@ -24,6 +24,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="mtt",
+            paper="Dataset Distillation by Matching Training Trajectories",
+            venue="CVPR 2022",
+            year=2022,
+            code="https://github.com/GeorgeCazenavette/mtt-distillation",
+            label_type="hard",
             target="ddr_methods.mtt.method:MTT",
             summary="Matching training trajectories (Cazenavette et al. CVPR'22): unroll a student from expert "
                     "checkpoints and match the expert's later parameters",

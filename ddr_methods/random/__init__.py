@@ -14,6 +14,7 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="random",
+            label_type="hard",
             target="ddr_methods.random.method:RandomSelection",
             summary="Random real images: ipc per class, drawn uniformly without replacement",
             presets={"smoke": {}},

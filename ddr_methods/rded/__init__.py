@@ -64,6 +64,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="rded",
+            paper="On the Diversity and Realism of Distilled Dataset: An Efficient Dataset Distillation Paradigm",
+            venue="CVPR 2024",
+            year=2024,
+            code="https://github.com/LINs-lab/RDED",
+            label_type="soft",
             version="2",  # 2: crops resampled as RDED's RandomResizedCrop (cut, then antialiased resize)
             target="ddr_methods.rded.method:RDED",
             summary="RDED (Sun et al. CVPR'24): stitch the real patches the teacher finds most realistic; teacher relabels",

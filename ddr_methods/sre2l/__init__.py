@@ -81,6 +81,11 @@ def ddr_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
             name="sre2l",
+            paper="Squeeze, Recover and Relabel: Dataset Condensation at ImageNet Scale From A New Perspective",
+            venue="NeurIPS 2023",
+            year=2023,
+            code="https://github.com/VILA-Lab/SRe2L",
+            label_type="soft",
             target="ddr_methods.sre2l.method:SRe2L",
             summary="SRe2L (Yin et al. NeurIPS'23): recover images from a BN teacher's statistics; teacher relabels",
             params=PARAMS,

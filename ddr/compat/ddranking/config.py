@@ -202,15 +202,27 @@ class MappedConfig:
     source: Mapping[str, Any] = field(default_factory=dict)
 
     def eval_options(self, base: "EvalOptions | None" = None) -> "EvalOptions":
-        """``base`` (default: ``EvalOptions()``) with this config applied.
+        """``base`` (default: ``EvalOptions()``) with this config applied (:meth:`apply`)."""
+        return self.apply(base)[0]
 
-        A field the config sets that ``base`` already sets to something else (a command-line flag)
-        is a ConfigError; ``base.overrides`` (``--set``) refine the config's overrides.
+    def apply(self, base: "EvalOptions | None" = None) -> tuple["EvalOptions", list[str]]:
+        """``base`` with this config applied, and a note for every user override that replaced a
+        value of the config.
+
+        A field the config sets that ``base`` already sets to something else (``--dataset``,
+        ``--arch``, ``--device``, ...: what is evaluated) is a ConfigError. ``base.overrides``
+        (``--set``) win over the config's mapped values, each with a note: a dotted key the
+        mapping also sets, and ``num_eval``, ``student.arch``, ``label_strategy``, ``loss``,
+        ``teacher.checkpoint``, which replace the option the config gave. ``--epochs`` and
+        ``--num-eval`` are read as the config's ``num_epochs``/``num_eval`` by
+        :func:`cli_eval_options`; here they are refused when they contradict it.
         """
         from ddr.runs.evaluate import EvalOptions
 
         defaults = EvalOptions()
         base = base or defaults
+        user = dict(base.overrides)
+        notes: list[str] = []
         changes: dict[str, Any] = {}
         for name, value in self.options.items():
             given = getattr(base, name)
@@ -225,7 +237,31 @@ class MappedConfig:
         if base.num_eval is not None and "num_eval" in changes and changes["num_eval"] != base.num_eval:
             raise ConfigError(f"--num-eval {base.num_eval} contradicts the DD-Ranking config's num_eval "
                               f"({changes['num_eval']}); drop one of them")
-        return replace(base, **changes, overrides={**dict(self.overrides), **dict(base.overrides)})
+        for key, value in user.items():
+            if key in self.overrides and self.overrides[key] != value:
+                extra = (" (the students only; --epochs N sets the real-data model's epochs too, as num_epochs does)"
+                         if key == "train.epochs" else "")
+                notes.append(f"--set {key}={value!r} replaces the config's {self.overrides[key]!r}{extra}")
+        for key, fields in _SHADOWED.items():
+            if key not in user or not any(f in changes for f in fields):
+                continue
+            if fields == ("num_eval",):
+                if changes["num_eval"] != user[key]:
+                    notes.append(f"--set num_eval={user[key]!r} replaces the config's num_eval {changes['num_eval']!r}")
+                changes["num_eval"] = user[key]
+                continue
+            was = changes.get(fields[0])
+            for f in fields:
+                changes.pop(f, None)
+            if was != user[key]:
+                notes.append(f"--set {key}={user[key]!r} replaces the config's {was!r}")
+        return replace(base, **changes, overrides={**dict(self.overrides), **user}), notes
+
+
+_SHADOWED: dict[str, tuple[str, ...]] = {
+    "num_eval": ("num_eval",), "student.arch": ("arch", "arch_params"), "label_strategy": ("label_strategy",),
+    "loss": ("loss",), "teacher.checkpoint": ("teacher",)}
+"""Protocol keys (``--set``) that an option of a mapped config would silently shadow, and those options."""
 
 
 _OPTION_KEYS = {"dataset": "dataset", "ipc": "ipc", "arch": "model_name", "arch_params": "model_name",
@@ -293,6 +329,28 @@ class _Mapper:
         self.spec: Any = None  # the dataset's spec (image size, mean, std)
         self.student: tuple[str, dict[str, Any]] | None = None
         self.mixing: str | None = None  # mixup / cutmix, when data_aug_func mixes
+        self.transforms_checked = False  # custom_train_trans was read by place()
+        self.errors: list[str] = []  # every key's problem (raise_errors raises them together)
+
+    # -- collecting problems ------------------------------------------------------------------------
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run a block; a ConfigError it raises is collected (the mapping goes on with the next
+        key) and raised with every other one by :meth:`raise_errors`."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.errors.append(str(exc))
+
+    def raise_errors(self) -> None:
+        """One ConfigError listing every problem found (each says what to do)."""
+        from ddr.protocol.config import raise_problems
+
+        if len(self.errors) > 1:
+            prefix = f"{self.where}: "
+            raise_problems([e[len(prefix):] if e.startswith(prefix) else e for e in self.errors],
+                           f"{self.where} (DD-Ranking config)")
+        raise_problems(self.errors)
 
     # -- reading values ---------------------------------------------------------------------------
     def fail(self, key: str, message: str) -> ConfigError:
@@ -352,16 +410,11 @@ class _Mapper:
 
     # -- the mapping ------------------------------------------------------------------------------
     def run(self) -> MappedConfig:
-        self.check_keys()
-        self.refuse_unsupported()
-        self.dataset()
-        self.sizes()
-        self.architecture()
-        self.recipe()
-        self.augmentation()
-        self.labels()
-        self.teacher()
-        self.misc()
+        for stage in (self.check_keys, self.refuse_unsupported, self.dataset, self.sizes, self.architecture,
+                      self.recipe, self.augmentation, self.labels, self.teacher, self.misc):
+            with self.guard():  # every key's problem is collected, then all are raised at once
+                stage()
+        self.raise_errors()
         if self.mixing and (self.evaluator == "hard" or self.options.get("label_strategy") != "teacher"
                             or self.flag("use_aug_for_hard")):
             self.notes.append(f"{self.mixing}: ddr mixes the labels of mixed images in hard- and stored-soft-label "
@@ -381,36 +434,46 @@ class _Mapper:
     def check_keys(self) -> None:
         name = CLASS_NAMES[self.evaluator]
         for key in self.data:
-            if key not in KEYS:
-                close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}?" if close else "remove it (docs/ddranking.md lists every key)"
-                raise self.fail(key, f"not a DD-Ranking 0.2.0 config key; {hint}")
-            if key == "use_soft_label":
-                raise self.fail(key, "a key of DD-Ranking's GeneralEvaluator, which fails at construction in 0.2.0 and "
-                                     "has no ddr equivalent; use LabelRobustScoreHard or LabelRobustScoreSoft keys "
-                                     "(acc_syn_any in ddr's result is the plain accuracy)")
-            if self.evaluator not in KEYS[key]:
-                owners = " and ".join(CLASS_NAMES[e] for e in KEYS[key])
-                raise self.fail(key, f"{name} has no such argument (it belongs to {owners}); remove it or evaluate "
-                                     "with that evaluator")
+            with self.guard():
+                self.check_key(key, name)
+
+    def check_key(self, key: str, name: str) -> None:
+        """One key: known to DD-Ranking 0.2.0, and read by this evaluator."""
+        if key not in KEYS:
+            close = difflib.get_close_matches(key, list(KEYS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "remove it (docs/ddranking.md lists every key)"
+            raise self.fail(key, f"not a DD-Ranking 0.2.0 config key; {hint}")
+        if key == "use_soft_label":
+            raise self.fail(key, "a key of DD-Ranking's GeneralEvaluator, which fails at construction in 0.2.0 and "
+                                 "has no ddr equivalent; use LabelRobustScoreHard or LabelRobustScoreSoft keys "
+                                 "(acc_syn_any in ddr's result is the plain accuracy)")
+        if self.evaluator not in KEYS[key]:
+            owners = " and ".join(CLASS_NAMES[e] for e in KEYS[key])
+            raise self.fail(key, f"{name} has no such argument (it belongs to {owners}); remove it or evaluate "
+                                 "with that evaluator")
 
     def refuse_unsupported(self) -> None:
-        if self.flag("dist"):
-            raise self.fail("dist", "ddr does not train one student with DistributedDataParallel; set dist: false "
-                                    "(students are small: parallelise over students with --executor batched or ray)")
-        fmt = self.text("random_data_format")
-        if fmt is not None and fmt != "tensor":
-            if fmt == "image":
-                raise self.fail("random_data_format", "ddr keeps random subsets as tensors and never re-encodes them "
-                                                      "as JPEG files; set random_data_format: tensor")
-            self.choice("random_data_format", fmt, ("tensor",))
-        if self.value("random_data_path") is not None:
-            raise self.fail("random_data_path", "ddr draws each random subset from the run's seed and caches it "
-                                                "itself (it writes no random_data/ folder); remove the key or set it "
-                                                "to null")
-        if self.flag("eval_full_data") is False:
-            raise self.fail("eval_full_data", "ddr always trains the real-data model on the full training split "
-                                              "(once per seed, then cached); set eval_full_data: true")
+        with self.guard():
+            if self.flag("dist"):
+                raise self.fail("dist", "ddr does not train one student with DistributedDataParallel; set dist: false "
+                                        "(students are small: parallelise over students with --executor batched or "
+                                        "ray)")
+        with self.guard():
+            fmt = self.text("random_data_format")
+            if fmt is not None and fmt != "tensor":
+                if fmt == "image":
+                    raise self.fail("random_data_format", "ddr keeps random subsets as tensors and never re-encodes "
+                                                          "them as JPEG files; set random_data_format: tensor")
+                self.choice("random_data_format", fmt, ("tensor",))
+        with self.guard():
+            if self.value("random_data_path") is not None:
+                raise self.fail("random_data_path", "ddr draws each random subset from the run's seed and caches it "
+                                                    "itself (it writes no random_data/ folder); remove the key or "
+                                                    "set it to null")
+        with self.guard():
+            if self.flag("eval_full_data") is False:
+                raise self.fail("eval_full_data", "ddr always trains the real-data model on the full training split "
+                                                  "(once per seed, then cached); set eval_full_data: true")
 
     def dataset(self) -> None:
         name = self.text("dataset")
@@ -518,63 +581,80 @@ class _Mapper:
 
     def recipe(self) -> None:
         p = self.protocol
-        optimizer = self.text("optimizer")
-        if optimizer is not None:
-            optimizer = self.choice("optimizer", optimizer.lower(), OPTIMIZERS)
-            self.overrides["train.optimizer"] = optimizer
+        optimizer: str | None = None
+        with self.guard():
+            optimizer = self.text("optimizer")
+            if optimizer is not None:
+                optimizer = self.choice("optimizer", optimizer.lower(), OPTIMIZERS)
+                self.overrides["train.optimizer"] = optimizer
         optimizer = optimizer or p.train.optimizer
-        epochs = self.number("num_epochs", int, minimum=1)
-        if epochs is not None:
-            from ddr.protocol.bounds import check_bound
+        epochs: int | None = None
+        with self.guard():
+            epochs = self.number("num_epochs", int, minimum=1)
+            if epochs is not None:
+                from ddr.protocol.bounds import check_bound
 
-            check_bound("epochs", epochs, what=f"{self.where}: num_epochs")  # before one milestone per step_size
-            self.overrides["train.epochs"] = epochs
-            self.overrides["real.epochs"] = epochs  # DD-Ranking trains its real-data model num_epochs too
-            self.overrides["real.milestones"] = step_milestones(REAL_STEP_SIZE, epochs)
-            if epochs % p.test_interval:
-                tested = "never (it reports 0)" if epochs < p.test_interval else f"only every {p.test_interval} epochs"
-                self.notes.append(f"num_epochs {epochs} is not a multiple of the test interval {p.test_interval}: "
-                                  f"DD-Ranking tests {tested}; ddr also tests after the last epoch")
+                try:  # before one milestone per step_size
+                    check_bound("epochs", epochs, what=f"{self.where}: num_epochs")
+                except ConfigError:
+                    epochs = None
+                    raise
+                self.overrides["train.epochs"] = epochs
+                self.overrides["real.epochs"] = epochs  # DD-Ranking trains its real-data model num_epochs too
+                self.overrides["real.milestones"] = step_milestones(REAL_STEP_SIZE, epochs)
+                if epochs % p.test_interval:
+                    tested = ("never (it reports 0)" if epochs < p.test_interval
+                              else f"only every {p.test_interval} epochs")
+                    self.notes.append(f"num_epochs {epochs} is not a multiple of the test interval {p.test_interval}: "
+                                      f"DD-Ranking tests {tested}; ddr also tests after the last epoch")
         epochs = epochs or int(p.train.epochs or 1)
-        scheduler = self.text("lr_scheduler")
+        scheduler: str | None = None
         schedule = p.train.schedule
-        if scheduler is not None:
-            if scheduler == "lambda_step":
-                raise self.fail("lr_scheduler", "DD-Ranking 0.2.0 has no lambda_step (only its docs name it); use "
-                                                "step (with step_size), cosine or cosineannealing")
-            schedule = SCHEDULES[self.choice("lr_scheduler", scheduler.lower(), tuple(SCHEDULES))]
-            self.overrides["train.schedule"] = schedule
-        step = self.number("step_size", int, minimum=1)
-        if schedule == "step":
-            if step is None and scheduler is not None:
-                raise self.fail("step_size", "lr_scheduler: step needs step_size (DD-Ranking asserts it; its DC/DSA/DM "
-                                             f"configs use {HARD_STEP_SIZE} with 1000 epochs)")
-            if step is not None or epochs != p.train.epochs:
-                self.overrides["train.milestones"] = step_milestones(step or HARD_STEP_SIZE, epochs)
-            if self.evaluator == "ars" and scheduler is not None:
-                self.notes.append("lr_scheduler step: DD-Ranking 0.2.0's AugmentationRobustScore fails on it (it "
-                                  "passes no step_size); ddr honours it")
-        elif step is not None:
-            self.notes.append(f"step_size {step} is unused: lr_scheduler is not step (as in DD-Ranking)")
-        decay = self.number("weight_decay", float, minimum=0.0)
-        if decay is not None:
-            self.overrides["train.weight_decay"] = decay
-        self.momentum(optimizer)
-        default_lr = self.number("default_lr", float)
-        if default_lr is not None:
-            if not default_lr > 0:
-                raise self.fail("default_lr", f"must be a positive learning rate, got {default_lr!r}")
-            self.overrides["train.lr"] = default_lr
-            self.notes.append("default_lr is unused, as in DD-Ranking: every student searches the LR grid unless "
-                              "the distilled set gives syn_lr (lr.pt)")
+        with self.guard():
+            scheduler = self.text("lr_scheduler")
+            if scheduler is not None:
+                if scheduler == "lambda_step":
+                    raise self.fail("lr_scheduler", "DD-Ranking 0.2.0 has no lambda_step (only its docs name it); use "
+                                                    "step (with step_size), cosine or cosineannealing")
+                schedule = SCHEDULES[self.choice("lr_scheduler", scheduler.lower(), tuple(SCHEDULES))]
+                self.overrides["train.schedule"] = schedule
+        with self.guard():
+            step = self.number("step_size", int, minimum=1)
+            if schedule == "step":
+                if step is None and scheduler is not None:
+                    raise self.fail("step_size", "lr_scheduler: step needs step_size (DD-Ranking asserts it; its "
+                                                 f"DC/DSA/DM configs use {HARD_STEP_SIZE} with 1000 epochs)")
+                if step is not None or epochs != p.train.epochs:
+                    self.overrides["train.milestones"] = step_milestones(step or HARD_STEP_SIZE, epochs)
+                if self.evaluator == "ars" and scheduler is not None:
+                    self.notes.append("lr_scheduler step: DD-Ranking 0.2.0's AugmentationRobustScore fails on it (it "
+                                      "passes no step_size); ddr honours it")
+            elif step is not None:
+                self.notes.append(f"step_size {step} is unused: lr_scheduler is not step (as in DD-Ranking)")
+        with self.guard():
+            decay = self.number("weight_decay", float, minimum=0.0)
+            if decay is not None:
+                self.overrides["train.weight_decay"] = decay
+        with self.guard():
+            self.momentum(optimizer)
+        with self.guard():
+            default_lr = self.number("default_lr", float)
+            if default_lr is not None:
+                if not default_lr > 0:
+                    raise self.fail("default_lr", f"must be a positive learning rate, got {default_lr!r}")
+                self.overrides["train.lr"] = default_lr
+                self.notes.append("default_lr is unused, as in DD-Ranking: every student searches the LR grid unless "
+                                  "the distilled set gives syn_lr (lr.pt)")
         for key, target in (("syn_batch_size", "train.batch_size"), ("batch_size", "train.batch_size"),
                             ("real_batch_size", "real.batch_size")):
-            size = self.number(key, int, minimum=1)
-            if size is not None:
-                self.overrides[target] = size
-        num_eval = self.number("num_eval", int, minimum=1)
-        if num_eval is not None:
-            self.options["num_eval"] = num_eval
+            with self.guard():
+                size = self.number(key, int, minimum=1)
+                if size is not None:
+                    self.overrides[target] = size
+        with self.guard():
+            num_eval = self.number("num_eval", int, minimum=1)
+            if num_eval is not None:
+                self.options["num_eval"] = num_eval
 
     def momentum(self, optimizer: str) -> None:
         value = self.value("momentum")
@@ -649,6 +729,7 @@ class _Mapper:
         """Put the augmentation where each evaluator applies it: ``custom_train_trans`` (the
         images' own transform, every run) first, then ``data_aug_func`` (the soft evaluator applies
         it to the hard-label run only with ``use_aug_for_hard``)."""
+        self.transforms_checked = True
         transforms = self.train_transforms()
         entries = entries if explicit else list(self.protocol.augmentation)
         if explicit or transforms:
@@ -764,14 +845,19 @@ class _Mapper:
         self.options["teacher"] = str(path)
 
     def misc(self) -> None:
-        zca = self.flag("use_zca")
-        if zca is not None:
-            self.options["zca"] = zca
+        with self.guard():
+            zca = self.flag("use_zca")
+            if zca is not None:
+                self.options["zca"] = zca
         for key in ("custom_train_trans", "custom_val_trans"):
-            self.transforms(key)
-        device = self.text("device")
-        if device is not None:
-            self.options["device"] = device
+            if key == "custom_train_trans" and self.transforms_checked:
+                continue  # read (and any problem reported) with the augmentation
+            with self.guard():
+                self.transforms(key)
+        with self.guard():
+            device = self.text("device")
+            if device is not None:
+                self.options["device"] = device
         if self.value("num_workers") is not None:
             self.number("num_workers", int, minimum=0)
             self.notes.append("num_workers has no effect: ddr keeps in-memory data on the device (streamed datasets "
@@ -983,6 +1069,7 @@ def cli_eval_options(path: str | Path, options: "EvalOptions", *,
     from ddr.store.paths import DATA_DIR_ENV
 
     data = load_config(path)
+    data, options, user_notes = _flags_as_keys(data, options)
     evaluator = evaluator_for(data, protocol=options.protocol, ars=options.ars)
     mapped = map_config(data, evaluator=evaluator, where=str(path))
     if mapped.data_root is not None:
@@ -990,12 +1077,43 @@ def cli_eval_options(path: str | Path, options: "EvalOptions", *,
             raise ConfigError(f"{path}: real_data_path: {mapped.data_root} is not a directory; give the folder that "
                               "holds the dataset (for CIFAR-10 the one containing cifar-10-batches-py/)")
         os.environ[DATA_DIR_ENV] = str(mapped.data_root)
+    applied, set_notes = mapped.apply(options)
     log(f"DD-Ranking config {path}: {CLASS_NAMES[evaluator]} -> protocol {mapped.protocol}")
     for note in mapped.notes:
         log(f"  note: {note}")
-    applied = mapped.eval_options(options)
+    for note in [*user_notes, *set_notes]:
+        log(f"  override: {note}")
 
     def finish(result: "EvaluationResult") -> None:
         attach_result(result, mapped, log=log)
 
     return applied, finish
+
+
+def _flags_as_keys(data: Mapping[str, Any], options: "EvalOptions") -> tuple[dict[str, Any], "EvalOptions", list[str]]:
+    """``--epochs N`` and ``--num-eval N`` given with a config: the config's ``num_epochs`` and
+    ``num_eval`` (so ``--epochs`` sets the students' and the real-data model's epochs and the step
+    milestones, as DD-Ranking's ``num_epochs`` does); ``--lr`` stays the students' LR. Returns the
+    keys, the options without those flags, and a note for each value a flag replaced."""
+    out = dict(data)
+    notes: list[str] = []
+    changes: dict[str, Any] = {}
+    for flag, key, value in (("--epochs", "num_epochs", options.epochs), ("--num-eval", "num_eval", options.num_eval)):
+        if value is None:
+            continue
+        was = out.get(key)
+        out[key] = value
+        changes[key if key == "num_eval" else "epochs"] = None
+        what = ("the students' and the real-data model's epochs, step milestones recomputed" if key == "num_epochs"
+                else "students per accuracy")
+        notes.append(f"{flag} {value} replaces the config's {key} {was}" if was is not None and was != value
+                     else f"{flag} {value} sets {key} ({what})")
+    if options.lr is not None:
+        if options.overrides.get("selection", "ddranking") == "ddranking":
+            raise ConfigError(f"--lr {options.lr:g} would have no effect: under the DD-Ranking protocols every student "
+                              "searches lr_grid (DD-Ranking ignores default_lr too); train at one LR with --set "
+                              f"'lr_grid=[{options.lr:g}]', or give the set's learned LR as lr.pt")
+        was = out.get("default_lr")
+        notes.append(f"--lr {options.lr:g} is the students' LR"
+                     + (f"; it replaces the config's default_lr {was}" if was is not None else ""))
+    return out, replace(options, **changes) if changes else options, notes

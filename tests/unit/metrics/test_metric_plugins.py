@@ -175,8 +175,8 @@ def test_ddr_run_measures_robustness_inside_the_student_jobs(ddr_cli, tmp_path: 
     """The issue's acceptance command on digits: clean and robust accuracies of the syn- and the
     random-trained students, in the JSON, the record, the job cache and the leaderboard."""
     common = ["run", "--method", "dm", "--metric", "robust_pgd", "--set", "metric.robust_pgd.epsilon=0.1",
-              "--set", "metric.robust_pgd.max_images=200", "--set", "metric.robust_pgd.steps=5", "--num-eval", "2",
-              "--epochs", "20", "--set", "real.epochs=2", "--no-progress", "--json", "--db", str(tmp_path / "r.sqlite"),
+              "--set", "metric.robust_pgd.max_images=100", "--set", "metric.robust_pgd.steps=3", "--num-eval", "2",
+              "--epochs", "5", "--set", "real.epochs=1", "--no-progress", "--json", "--db", str(tmp_path / "r.sqlite"),
               "--out", str(tmp_path / "runs")]
     env = {"DDR_CACHE_DIR": str(tmp_path / "cache")}
     proc = ddr_cli(*common, env=env)
@@ -190,7 +190,7 @@ def test_ddr_run_measures_robustness_inside_the_student_jobs(ddr_cli, tmp_path: 
     assert result["robust_pgd_gap"]["values"] == pytest.approx(
         [a - b for a, b in zip(result["robust_pgd_syn"]["values"], result["robust_pgd_rdm"]["values"])])
     assert result["run_spec"]["metrics"] == [{"name": "robust_pgd", "version": "1", "params": {
-        "attack": "pgd", "epsilon": 0.1, "max_images": 200, "steps": 5, "step_size": None}}]
+        "attack": "pgd", "epsilon": 0.1, "max_images": 100, "steps": 3, "step_size": None}}]
     record = json.loads((Path(result["record_dir"]) / "metrics.json").read_text())
     measured = [s for s in record["students"] if "metrics" in s]
     assert {s["role"] for s in measured} == {"syn_hard", "rdm_any"}  # syn_any is syn_hard's job on digits

@@ -374,6 +374,6 @@ def test_eval_records_are_named_by_their_distilled_set(db: ResultsDB) -> None:
     row = db.get(db.add_record(folder))
     dm = load_record(FIXTURES / "dm-digits-ipc1-seed0-6312b3c1eb")
     assert row["distilled_sha256"] == dm["distilled_sha256"]
-    assert row["method"] == "eval:" + dm["distilled_sha256"][:10] and row["arch"] == "mlp"
+    assert row["method"] == dm["distilled_sha256"][:10] + " (external set)" and row["arch"] == "mlp"
     assert row["distill_seconds"] is None and row["hlr"] == pytest.approx(0.2821, abs=5e-5)
 
