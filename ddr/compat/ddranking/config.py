@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
+from ddr.protocol.config import step_milestones  # re-exported: DD-Ranking's StepLR as ddr milestones
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugin.manager import PluginSystem
@@ -1024,12 +1025,6 @@ def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
             return None
         value = value[part]
     return value
-
-
-def step_milestones(step_size: int, epochs: int) -> list[float]:
-    """``StepLR(step_size)`` stepped once per epoch, as ddr's milestones: fractions of ``epochs``
-    at which the LR is multiplied by gamma (``k·step_size`` for every ``k·step_size < epochs``)."""
-    return [k * step_size / epochs for k in range(1, (epochs - 1) // step_size + 1)]
 
 
 # ---------------------------------------------------------------------------------------------
