@@ -99,13 +99,21 @@ def cmd_results(args: argparse.Namespace) -> int:
         print("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
               + "; add run folders with `ddr results import DIR`")
         return 0
+    from ddr.report.columns import column, extra_columns, is_summary
+
+    # the scores' headers (label and direction) from the metric registry, then any reported metric's means
+    extra = extra_columns({k for r in rows for k, v in (r.get("metrics") or {}).items() if is_summary(v)})
     table = []
     for r in rows:
+        metrics = r.get("metrics") or {}
         table.append([r["run_id"][:10], r.get("suite") or "-", r["method"], r["dataset"], r["ipc"], r.get("arch") or "-",
                       protocol_label(r), r.get("seed"), fmt_num(r.get("ddrs")), fmt_num(r.get("hlr")),
                       fmt_num(r.get("ior")), fmt_num(r.get("acc_syn_hard")), fmt_num(r.get("acc_rdm_any")),
-                      r.get("created") or "-"])
-    print(text_table([c if c != "ddrs" else "ddrs (lrs)" for c in LIST_COLUMNS], table, ["l"] * 7 + ["r"] * 6 + ["l"]))
+                      *(fmt_num((metrics.get(c.key) or {}).get("mean")) for c in extra), r.get("created") or "-"])
+    scored = ("ddrs", "hlr", "ior", "acc_syn_hard", "acc_rdm_any")
+    headers = [column(c).header if c in scored else c for c in LIST_COLUMNS[:-1]]
+    headers += [c.header for c in extra] + [LIST_COLUMNS[-1]]
+    print(text_table(headers, table, ["l"] * 7 + ["r"] * (6 + len(extra)) + ["l"]))
     print(f"{len(rows)} run(s) · {provenance()}")
     return 0
 
