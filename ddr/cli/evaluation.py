@@ -307,7 +307,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if getattr(args, "path", None) is not None and not Path(args.path).exists():  # answered before torch loads
         from ddr.errors import DistilledSetError
 
-        raise DistilledSetError(f"{args.path}: no such file or directory; give a distilled set (a folder saved by "
+        raise DistilledSetError(f"{args.path}: does not exist; give a distilled set (a folder saved by "
                                 "`ddr run --save-distilled`, a DD-Ranking folder of images.pt/labels.pt, or a file)")
     from ddr.runs.run import eval_path
 

@@ -12,6 +12,7 @@ Metric definitions and the shipped protocols: docs/protocol.md.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -423,7 +424,10 @@ def build_protocol(data: Mapping[str, Any], where: str, overrides: Mapping[str, 
             holder = holder.get(section) if isinstance(holder, Mapping) else None
         if isinstance(holder, dict) and key not in holder:
             holder[key] = copy.deepcopy(default)
-    missing = _missing(merged, PROTOCOL_SCHEMA)
+    # a key reported as misspelt is not reported again as missing (one mistake, one message)
+    suggested = set(re.findall(r"did you mean '([^']+)'", "\n".join(problems)))
+    missing = [m for m in _missing(merged, PROTOCOL_SCHEMA)
+               if not any(m == s or m.startswith(s + ".") for s in suggested)]
     if missing:
         problems.append(
             f"{where}: the protocol does not set {', '.join(missing)}; every key must be given, directly "

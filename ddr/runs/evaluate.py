@@ -158,16 +158,17 @@ class Evaluator:
             if any(str(k).startswith("follows") for k in o.overrides) else plain  # --set follows.*: its mapping
         self.protocol: Protocol = resolve_protocol(ref, o.protocol_overrides(include_lr=False, protocol=given),
                                                    self.session.system, dataset=o.dataset, ipc=o.ipc)
+        self._protocol_notes: list[str] = []  # said once, before the first work (announce_protocol)
         changed = override_changes(plain, self.protocol)
         if changed:  # every setting an override changed, the followed ones included (one line)
-            self.session.log(f"protocol {self.protocol.name}: overrides set {'; '.join(changed)}")
+            self._protocol_notes.append(f"protocol {self.protocol.name}: overrides set {'; '.join(changed)}")
         if self.protocol.cell is not None:
-            self.session.log(f"protocol {self.protocol.name}: its cell {self.protocol.cell} applies; --set KEY "
-                             "overrides it")
+            self._protocol_notes.append(f"protocol {self.protocol.name}: its cell {self.protocol.cell} applies; "
+                                        "--set KEY overrides it")
         elif self.protocol.cells:
-            self.session.log(f"warning: protocol {self.protocol.name} has no cell for {o.dataset} IPC {o.ipc}, so "
-                             f"its own values apply; it has cells for "
-                             f"{', '.join(c.split(':')[0] for c in self.protocol.cells)}")
+            self._protocol_notes.append(
+                f"warning: protocol {self.protocol.name} has no cell for {o.dataset} IPC {o.ipc}, so its own values "
+                f"apply; it has cells for {', '.join(c.split(':')[0] for c in self.protocol.cells)}")
         self.resources = resources or Resources(
             self.session, self.protocol, dataset=o.dataset, seed=o.seed, device=o.device, zca=bool(o.zca),
             download=o.download, teacher=o.teacher, arch=o.arch, arch_params=o.arch_params, executor=o.executor,
@@ -177,6 +178,14 @@ class Evaluator:
         self.want_ars = bool(self.protocol.metrics.ars if o.ars is None else o.ars)
         self.metrics: list[ChosenMetric] = choose_metrics(
             self.session.system, [*self.protocol.metrics.extra, *o.metrics], o.metric_params)
+
+    def announce_protocol(self) -> None:
+        """Log, once, what the overrides changed in the protocol and which cell applies: before a
+        distillation starts (``ddr run``) or once the set to evaluate passed its checks, so a bad
+        input's error is the first thing a command prints."""
+        for note in self._protocol_notes:
+            self.session.log(note)
+        self._protocol_notes = []
 
     def _check_names(self) -> None:
         """Resolve the label strategy and loss the options name."""
@@ -269,6 +278,7 @@ class Evaluator:
         start = time.perf_counter()
         r, session = self.resources, self.session
         distilled = self._checked(distilled, resize)
+        self.announce_protocol()
         sha = distilled_sha256(distilled)
         strategy, loss = self.resolve_label_strategy(distilled, method_strategy)
         plan = self.plan(distilled, strategy, loss, sha)

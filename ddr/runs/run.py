@@ -150,6 +150,7 @@ def run(method: str, *, options: EvalOptions | None = None, session: Session | N
             session.log(f"{choice.spec.name}: the '{choice.budget}' budget of dataset {o.dataset} "
                         f"({', '.join(f'{k}={v}' for k, v in (choice.budget_params or {}).items())}); "
                         f"{choice.spec.name}.paper or --set method.KEY=VALUE overrides it")
+        student_evaluator.announce_protocol()
         if estimate:
             from ddr.runs.estimate import announce, estimate_run
 

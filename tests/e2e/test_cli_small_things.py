@@ -47,7 +47,7 @@ def test_eval_of_a_missing_path_answers_before_importing_torch(tmp_path: Any) ->
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert "no such file or directory" in proc.stderr and "Traceback" not in proc.stderr
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_doctor_reports_the_torch_build(ddr_cli: Any) -> None:

@@ -129,8 +129,8 @@ def test_ddr_and_ddranking_layouts_give_the_same_json_and_records(ddr: Any, digi
     # ddr show prints the stored metrics
     shown = ddr("show", record)
     assert shown.returncode == 0, shown.stderr
-    assert f"acc syn (hard)                        {first['acc_syn_hard']['mean']:.4f} (n=1)" in shown.stdout
-    assert f"DDRS                                  {first['ddrs']['mean']:.4f} (n=1)" in shown.stdout
+    assert f"acc syn (hard) ↑                      {first['acc_syn_hard']['mean']:.4f} (n=1)" in shown.stdout
+    assert f"DDRS (LRS) ↑                          {first['ddrs']['mean']:.4f} (n=1)" in shown.stdout
     assert "· digits · IPC 1 · digits v1 + num_eval=1, real.epochs=1, train.epochs=3" in shown.stdout
     assert "seed 0, 1 student per accuracy" in shown.stdout
     assert json.loads(ddr("show", record, "--json").stdout)["metrics"]["seed"] == 0
