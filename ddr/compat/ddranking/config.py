@@ -969,17 +969,12 @@ class _Mapper:
         return out
 
     def normalize_matches(self, args: Any) -> bool:
+        """Whether Normalize's arguments are the dataset's own mean and std."""
         mean, std = getattr(self.spec, "mean", None), getattr(self.spec, "std", None)
-        if mean is None or std is None:
+        given = _mean_std(args)
+        if mean is None or std is None or given is None:
             return False
-        got_mean: Any
-        got_std: Any
-        if isinstance(args, Mapping):
-            got_mean, got_std = args.get("mean"), args.get("std")
-        elif isinstance(args, (list, tuple)) and len(args) == 2:
-            got_mean, got_std = args
-        else:
-            return False
+        got_mean, got_std = given
         try:
             return (len(got_mean) == len(mean) and len(got_std) == len(std)
                     and all(abs(float(a) - b) < 1e-4 for a, b in zip(got_mean, mean))
@@ -990,16 +985,21 @@ class _Mapper:
     def normalize_shaped(self, args: Any) -> bool:
         """Whether Normalize's arguments are a mean and a positive std per channel of the dataset."""
         channels = len(getattr(self.spec, "mean", None) or ()) or None
-        mean: Any
-        std: Any
-        if isinstance(args, Mapping):
-            mean, std = args.get("mean"), args.get("std")
-        elif isinstance(args, (list, tuple)) and len(args) == 2:
-            mean, std = args
-        else:
+        given = _mean_std(args)
+        if given is None:
             return False
+        mean, std = given
         return (_finite_numbers(mean, channels) and _finite_numbers(std, channels)
                 and all(v > 0 for v in std))
+
+
+def _mean_std(args: Any) -> tuple[Any, Any] | None:
+    """(mean, std) of a Normalize transform's arguments: ``{mean, std}`` or ``[mean, std]``."""
+    if isinstance(args, Mapping):
+        return args.get("mean"), args.get("std")
+    if isinstance(args, (list, tuple)) and len(args) == 2:
+        return args[0], args[1]
+    return None
 
 
 def _finite_numbers(values: Any, count: int | None) -> bool:
