@@ -169,7 +169,11 @@ def test_a_run_names_the_cell_it_applies_or_warns_there_is_none(system: PluginSy
 
     lines: list[str] = []
     session = Session(system=system, log=lines.append, progress_bars=False)
-    Evaluator(EvalOptions(dataset="digits", ipc=1, protocol="ddranking-rded"), session=session)
+    evaluator = Evaluator(EvalOptions(dataset="digits", ipc=1, protocol="ddranking-rded"), session=session)
+    assert not any("has no cell" in line for line in lines)  # said before the first work, not at construction
+    evaluator.announce_protocol()
+    evaluator.announce_protocol()  # once
+    assert sum("has no cell" in line for line in lines) == 1
     assert lines[-1].startswith("warning: protocol ddranking-rded has no cell for digits IPC 1, so its own values "
                                 "apply; it has cells for cifar10 IPC 1, cifar10 IPC 10")
 
