@@ -304,18 +304,18 @@ def _run_seeds(args: argparse.Namespace, session: Any, options: Any, method_over
 # -- ddr eval ------------------------------------------------------------------------------------
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if getattr(args, "path", None) is not None and not Path(args.path).exists():  # answered before torch loads
-        from ddr.errors import DistilledSetError
-
-        raise DistilledSetError(f"{args.path}: does not exist; give a distilled set (a folder saved by "
-                                "`ddr run --save-distilled`, a DD-Ranking folder of images.pt/labels.pt, or a file)")
-    from ddr.runs.run import eval_path
-
     protocol_overrides, method_overrides = _split_overrides(args.overrides)
     if method_overrides:
         raise ConfigError("--set method.KEY only applies to `ddr run`")
     session = _session(args)
-    options = _options(args, protocol_overrides, args.ipc)
+    options = _options(args, protocol_overrides, args.ipc)  # a flag the executor would ignore is refused first
+    if getattr(args, "path", None) is not None and not Path(args.path).exists():  # answered before torch loads
+        from ddr.errors import DistilledSetError
+
+        raise DistilledSetError(f"distilled set {args.path} does not exist; give a folder saved by `ddr run "
+                                "--save-distilled`, a DD-Ranking folder of images.pt/labels.pt, or a file")
+    from ddr.runs.run import eval_path
+
     finish = None
     if args.ddranking_config:  # a DD-Ranking config file mapped onto the options (docs/ddranking.md)
         from ddr.compat.ddranking.config import cli_eval_options

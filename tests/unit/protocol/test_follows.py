@@ -20,6 +20,7 @@ def test_ddranking_hard_epochs_trains_the_reference_that_long_too() -> None:
     assert evaluator.protocol.train.epochs == 20 and evaluator.protocol.real.epochs == 20
     assert evaluator.resources.real_recipe().epochs == 20
     assert evaluator.protocol.real.milestones == () and evaluator.protocol.train.milestones == ()  # StepLR(100), (500)
+    evaluator.announce_protocol()  # said when work starts
     line = next(m for m in logs if "overrides set" in m)
     assert "train.epochs 1000 -> 20" in line and "real.epochs 1000 -> 20" in line
     record = EvalOptions(protocol="ddranking-hard", epochs=20).protocol_overrides(protocol=evaluator.protocol)
