@@ -69,11 +69,11 @@ def test_plugins_json_shows_builtins_and_methods_from_ddr_bench(ddr_cli) -> None
 def test_listing_commands_never_import_torch() -> None:
     code = ("import sys; from ddr.cli.main import main; "
             "codes = [main(['list', 'methods']), main(['list', 'datasets', '--json']), main(['plugins']), "
-            "main(['doctor'])]; "
+            "main(['doctor']), main(['list', 'metrics']), main(['describe', 'metric', 'robust_pgd'])]; "
             "assert 'torch' not in sys.modules, 'torch was imported'; print('codes', codes)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "codes [0, 0, 0, 0]" in proc.stdout
+    assert "codes [0, 0, 0, 0, 0, 0]" in proc.stdout
 
 
 def test_version(ddr_cli) -> None:
