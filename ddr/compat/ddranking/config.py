@@ -421,7 +421,8 @@ class _Mapper:
             self.notes.append(f"{self.mixing}: ddr mixes the labels of mixed images in hard- and stored-soft-label "
                               "runs (DD-Ranking 0.2.0 mixes only the images)")
         model = self.text("model_name")
-        if model is not None and self.data["dataset"] in DATASETS and (self.data["dataset"], model) not in REAL_RECIPES:
+        dataset = self.data.get("dataset")
+        if model is not None and dataset in DATASETS and (dataset, model) not in REAL_RECIPES:
             self.notes.append(f"DD-Ranking 0.2.0 has no real-data recipe for {self.data['dataset']}-{model} (it fails "
                               "with KeyError); ddr trains the real-data model with the protocol's real recipe")
         save = self.path("save_path")
@@ -839,7 +840,10 @@ class _Mapper:
         if name is None:
             raise self.fail("teacher_dir", "give model_name or teacher_model_names: the checkpoint is "
                                            "teacher_dir/<dataset>/<model name>/ckpt_best.pt")
-        path = directory / str(self.data["dataset"]) / name / "ckpt_best.pt"
+        dataset = self.data.get("dataset")
+        if not isinstance(dataset, str):
+            return  # the dataset key's own problem is reported; the checkpoint's folder cannot be named
+        path = directory / dataset / name / "ckpt_best.pt"
         if not path.is_file():
             raise self.fail("teacher_dir", f"{path} does not exist; put the teacher's state dict there (DD-Ranking's "
                                            "layout) or set teacher_dir: null to use ddr's real-data model as teacher")
