@@ -144,6 +144,7 @@ def test_rded_selects_low_loss_patches_and_is_deterministic(evaluators: dict[str
         assert torch.allclose(stored.soft_labels, teacher(stored.images), atol=1e-5)
 
 
+@pytest.mark.slow  # ~70 s: the default suite keeps RDED's contract and unit tests; CI runs this under -m slow
 def test_rded_beats_random_on_digits_ipc1(tmp_path: Path) -> None:
     result = ddr_run_json("--method", "rded.reduced", "--ipc", "1", *SOFT, cwd=tmp_path)
     syn, rdm = result["acc_syn_any"]["mean"], result["acc_rdm_any"]["mean"]
@@ -210,6 +211,7 @@ def test_sre2l_digits_budget_keeps_crops_legible() -> None:
     assert spec.presets["reduced"] == {"iterations": 300, "crop_scale_min": 0.5}  # digits (16 px)
 
 
+@pytest.mark.slow  # ~80 s: the default suite keeps SRe2L's contract and unit tests; CI runs this under -m slow
 def test_sre2l_beats_random_on_digits_ipc1(tmp_path: Path) -> None:
     # The paper's recover settings (Adam 0.25, r_bn 0.01, first BN x10, flip, shift jitter) on the
     # digits budget: 300 steps, crops of >= half the image. Measured with these flags: syn-any 0.575
