@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ddr.engine.seeds import derive_seed, torch_generator
-from ddr.engine.training import Recipe, TrainResult
+from ddr.engine.training import Recipe, TrainData, TrainResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ddr.engine.data import Split
     from ddr.plugin.manager import PluginSystem
 
-__all__ = ["Recipe", "TrainResult", "derive_seed", "torch_generator", "train_hard"]
+__all__ = ["Recipe", "TrainData", "TrainResult", "derive_seed", "torch_generator", "train_hard"]
 
 
 def train_hard(model: "torch.nn.Module", data: "Split", recipe: Recipe, *, generator: "torch.Generator",

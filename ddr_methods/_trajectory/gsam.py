@@ -47,7 +47,6 @@ augmentation objects.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ddr import ConfigError, DdrError
+from ddr.method.training import TrainData
 from ddr_methods._trajectory import defaults as _defaults
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -201,35 +201,13 @@ def gsam_step(model: nn.Module, loss_fn: Callable[[nn.Module], torch.Tensor], *,
 
 # -- an expert's training ----------------------------------------------------------------------------
 
-class _Ordered(torch.utils.data.Dataset):
-    """Images of a streamed pool in a given order (for a DataLoader)."""
-
-    def __init__(self, source: Any, order: list[int]):
-        self.source, self.order = source, order
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, i: int) -> tuple[int, Any]:
-        j = self.order[i]
-        return j, self.source[j][0]
-
-
 def _batches(pool: "Split", batch_size: int, generator: torch.Generator,
              device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One shuffled epoch of ``(images [B,C,H,W], labels [B])`` on ``device``: a ``randperm`` of the
-    pool from ``generator`` cut into minibatches (the last one short), as ddr's training loop."""
-    n = len(pool)
-    order = torch.randperm(n, generator=generator, device=generator.device).to(pool.labels.device)
-    if pool.images is not None:
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            yield pool.images[index.to(pool.images.device)].to(device), pool.labels[index].to(device)
-        return
-    loader = torch.utils.data.DataLoader(_Ordered(pool.source, order.tolist()), batch_size=batch_size,
-                                         num_workers=min(4, os.cpu_count() or 1), pin_memory=device.type == "cuda")
-    for index, images in loader:
-        yield images.to(device, non_blocking=True), pool.labels[index.to(pool.labels.device)].to(device)
+    """One shuffled epoch of ``(images [B,C,H,W], labels [B])`` on ``device``: THE training loop's
+    epoch (:meth:`ddr.method.training.TrainData.batches`: a ``randperm`` of the pool from
+    ``generator`` cut into minibatches, the last one short; streamed pools through its DataLoader)."""
+    for index, images in TrainData(pool).batches(batch_size, generator, device):
+        yield images.to(device), pool.labels[index.to(pool.labels.device)].to(device)
 
 
 def train_gsam(model: nn.Module, pool: "Split", *, epochs: int, lr: float, batch_size: int, rho_max: float,
