@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ddr.errors import ConfigError
 from ddr.plugin.params import is_finite_number as _finite
 from ddr.protocol.bounds import check_bound
-from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes
+from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes, lookup_dotted
 from ddr.records.recipe import Recipe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -264,23 +264,13 @@ def _follows_problems(follows: Mapping[str, Any], where: str, problems: list[str
     for flag in FOLLOWS_FLAGS:
         keys = follows[flag]
         for key in keys:
-            if not isinstance(key, str) or _schema_type(key) is None:
+            if not isinstance(key, str) or lookup_dotted(PROTOCOL_SCHEMA, key) is None:
                 problems.append(f"{where}: follows.{flag} lists dotted protocol keys (train.epochs, real.epochs), "
                                 f"got {key!r}")
     for section, step in follows["step_size"].items():
         if section not in ("train", "real") or isinstance(step, bool) or not isinstance(step, int) or step < 1:
             problems.append(f"{where}: follows.step_size maps train/real to a StepLR step size in epochs >= 1, got "
                             f"{section!r}: {step!r}")
-
-
-def _schema_type(dotted: str) -> Any:
-    """The schema entry of a dotted protocol key (``None`` when there is none)."""
-    entry: Any = PROTOCOL_SCHEMA
-    for part in dotted.split("."):
-        if not isinstance(entry, dict) or part not in entry:
-            return None
-        entry = entry[part]
-    return entry
 
 
 def step_milestones(step_size: int, epochs: int) -> list[float]:

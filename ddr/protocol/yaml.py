@@ -199,6 +199,16 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
+def lookup_dotted(data: Mapping[str, Any], dotted: str) -> Any:
+    """``data["a"]["b"]`` for ``"a.b"`` (``None`` when a part is absent or not a mapping)."""
+    value: Any = data
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
 def dotted_to_nested(pairs: Mapping[str, Any]) -> dict[str, Any]:
     """``{"train.epochs": 50}`` -> ``{"train": {"epochs": 50}}``."""
     out: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
 from ddr.protocol.config import step_milestones  # re-exported: DD-Ranking's StepLR as ddr milestones
+from ddr.protocol.yaml import lookup_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugin.manager import PluginSystem
@@ -428,7 +429,7 @@ class _Mapper:
         save = self.path("save_path")
         root = self.path("real_data_path")
         protocol = self.protocol.data  # only what differs from the protocol is an override (records list them)
-        overrides = {k: v for k, v in self.overrides.items() if _lookup(protocol, k) != v}
+        overrides = {k: v for k, v in self.overrides.items() if lookup_dotted(protocol, k) != v}
         return MappedConfig(evaluator=self.evaluator, protocol=self.protocol_name, options=dict(self.options),
                             overrides=overrides, data_root=root, save_path=save, notes=tuple(self.notes),
                             source=dict(self.data))
@@ -1019,16 +1020,6 @@ def _finite(value: float) -> bool:
         return math.isfinite(value)
     except OverflowError:
         return False
-
-
-def _lookup(data: Mapping[str, Any], dotted: str) -> Any:
-    """``data["a"]["b"]`` for ``"a.b"`` (``None`` when absent)."""
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
