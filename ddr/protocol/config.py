@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ddr.errors import ConfigError
+from ddr.errors import ConfigError, DdrError
 from ddr.plugin.params import is_finite_number as _finite
 from ddr.protocol.bounds import check_bound
 from ddr.protocol.yaml import check_schema, deep_merge, dotted_to_nested, load_yaml_with_includes, lookup_dotted
@@ -233,7 +234,55 @@ def raise_problems(problems: list[str], what: str = "") -> None:
         raise ConfigError(unique[0])
     head = f"{what}: " if what else ""
     raise ConfigError(f"{head}{len(unique)} problems (fix them all, then run again):\n"
-                      + "\n".join(f"  - {m}" for m in unique))
+                      + "\n".join("  - " + m.replace("\n", "\n    ") for m in unique))
+
+
+class Problems:
+    """Collects the problems of one file so all of them are reported in one error.
+
+    ``with problems.guard(): ...`` runs one independent check; a :class:`~ddr.errors.DdrError` it
+    raises is kept (the caller goes on with the next check) and :meth:`raise_all` raises every
+    kept message at once through :func:`raise_problems`. A single problem is re-raised as the
+    error it was (an unknown name stays an ``UnknownComponentError``).
+    """
+
+    def __init__(self, where: str = "") -> None:
+        self.where = where
+        self.messages: list[str] = []
+        self._first: DdrError | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    @contextmanager
+    def guard(self, context: str = "") -> Iterator[None]:
+        """Keep a DdrError raised in the block; ``context`` goes before its message (after the
+        file name when the message starts with it)."""
+        try:
+            yield
+        except DdrError as exc:
+            message = str(exc)
+            if context:
+                prefix = f"{self.where}: "
+                body = message[len(prefix):] if self.where and message.startswith(prefix) else message
+                message = f"{prefix if self.where else ''}{context}{body}"
+            if not self.messages:
+                self._first = ConfigError(message) if context else exc
+            self.messages.append(message)
+
+    def raise_all(self, what: str = "") -> None:
+        """Raise them (several: under a heading naming ``what``, each without the repeated
+        ``where:`` prefix); nothing when there are none."""
+        unique = list(dict.fromkeys(self.messages))
+        if len(unique) == 1 and self._first is not None and str(self._first) == unique[0]:
+            raise self._first
+        if len(unique) > 1 and self.where:
+            prefix = f"{self.where}: "
+            raise_problems([m[len(prefix):] if m.startswith(prefix) else m for m in unique], what or self.where)
+        raise_problems(unique, what)
 
 
 def _bound(problems: list[str], name: str, value: Any, what: str) -> None:

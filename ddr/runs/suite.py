@@ -37,7 +37,8 @@ from typing import Any
 
 from ddr.errors import ConfigError, DdrError
 from ddr.protocol.bounds import check_bound
-from ddr.protocol.yaml import check_schema, load_yaml_with_includes
+from ddr.protocol.config import Problems, schema_problems
+from ddr.protocol.yaml import load_yaml_with_includes
 from ddr.store.hashing import sha256_json
 
 SUITE_FORMAT_VERSION = 1
@@ -188,7 +189,12 @@ def _listed(data: Mapping[str, Any], key: str, kind: type, where: str, default: 
 
 
 def load_suite(path: str | Path, system: Any) -> Suite:
-    """Read and validate a suite file; every error names the file (and the key)."""
+    """Read and validate a suite file; every error names the file (and the key).
+
+    Every problem of the file is reported at once (one :class:`ConfigError` listing them), so a
+    suite with several mistakes is fixed in one edit; a later check that needs a value an earlier
+    one rejected is skipped rather than reported twice.
+    """
     try:
         return _load_suite(path, system)
     except DdrError as exc:
@@ -200,12 +206,82 @@ def load_suite(path: str | Path, system: Any) -> Suite:
 def _load_suite(path: str | Path, system: Any) -> Suite:
     where = str(path)
     data = load_yaml_with_includes(str(path))
-    check_schema(data, SUITE_SCHEMA, where)
-    if not is_suite_file(data) or not str(data["suite"]).strip():
-        raise ConfigError(f"{where}: a suite file needs 'suite: NAME' (its name in the results database)")
-    name = str(data["suite"]).strip()
-    if any(ch in name for ch in "/\\:") or name.startswith("."):
-        raise ConfigError(f"{where}: suite name {name!r} must be usable as a folder name (no / \\ : or leading .)")
+    problems = Problems(where)
+    well_typed = {}
+    for key, value in data.items():
+        key_problems = schema_problems({key: value}, SUITE_SCHEMA, where)
+        for message in key_problems:
+            problems.add(message)
+        if not key_problems:  # the checks below read only well-typed keys (each problem reported once)
+            well_typed[key] = value
+    data = well_typed
+    name = str(data.get("suite", "")).strip()
+    if not name:
+        problems.add(f"{where}: a suite file needs 'suite: NAME' (its name in the results database)")
+    elif any(ch in name for ch in "/\\:") or name.startswith("."):
+        problems.add(f"{where}: suite name {name!r} must be usable as a folder name (no / \\ : or leading .)")
+    methods: list[str] = []
+    with problems.guard():
+        methods = _suite_methods(data, system, where)
+
+    def listed(key: str, kind: type, default: list[Any]) -> list[Any]:
+        with problems.guard():
+            return _listed(data, key, kind, where, default)
+        return list(default)
+
+    datasets = listed("datasets", str, ["digits"])
+    ipcs = listed("ipcs", int, [1])
+    seeds = listed("seeds", int, [0])
+    eval_archs: list[str | None] = list(listed("eval_archs", str, [])) or [None]
+    metrics = listed("metrics", str, [])
+    for ipc in ipcs:
+        if ipc < 1:
+            problems.add(f"{where}: ipcs must be >= 1, got {ipc}")
+        with problems.guard():
+            check_bound("ipc", ipc, what=f"{where}: ipcs")
+    for key in ("num_eval", "epochs"):
+        if key in data and data[key] < 1:
+            problems.add(f"{where}: '{key}' must be >= 1, got {data[key]}")
+        with problems.guard():
+            check_bound(key, data.get(key), what=f"{where}: {key}")
+    runs = len(datasets) * len(ipcs) * max(len(methods), 1) * len(seeds) * len(eval_archs)
+    with problems.guard():
+        check_bound("suite_runs", runs, what=f"{where}: datasets x ipcs x methods x seeds x eval_archs")
+    overrides: dict[str, Any] = dict(data.get("set") or {})
+    bad = [key for key in overrides if not isinstance(key, str) or not key]
+    if bad:
+        problems.add(f"{where}: 'set' maps dotted protocol keys (train.batch_size) to values, got the key "
+                     f"{bad[0]!r}")
+        overrides = {k: v for k, v in overrides.items() if k not in bad}
+    if "num_eval" in data:
+        overrides["num_eval"] = data["num_eval"]
+    if "epochs" in data:
+        overrides["train.epochs"] = data["epochs"]
+    per_method = _per_method(data, methods, where, problems)
+    exclude = []
+    for i, rule in enumerate(data.get("exclude") or []):
+        if not isinstance(rule, Mapping) or not rule:
+            problems.add(f"{where}: exclude[{i}] must be a mapping like {{method: dc, ipc: 10}}")
+            continue
+        rule_problems = schema_problems(rule, {k: (str, int) for k in EXCLUDE_KEYS}, where, f"exclude[{i}].")
+        for message in rule_problems:
+            problems.add(message)
+        if not rule_problems:
+            exclude.append(dict(rule))
+    suite = Suite(name=name, path=where, description=str(data.get("description", "")), methods=methods,
+                  datasets=datasets, ipcs=ipcs, seeds=seeds, eval_archs=eval_archs, protocol=data.get("protocol"),
+                  arch=data.get("arch"), label_strategy=data.get("label_strategy"), loss=data.get("loss"),
+                  ars=data.get("ars"), overrides=overrides, per_method=per_method, exclude=exclude,
+                  executor=data.get("executor"), device=data.get("device"), metrics=metrics)
+    check_names(suite, system, where, problems)
+    if methods and not problems and not suite.units():
+        problems.add(f"{where}: the exclude rules leave no run in the suite")
+    problems.raise_all(f"{where} (suite)")
+    return suite
+
+
+def _suite_methods(data: Mapping[str, Any], system: Any, where: str) -> list[str]:
+    """The suite's method references: its ``methods`` list, or every installed one for ``all``."""
     registry = system.methods()
     if data.get("methods", "all") == "all":
         methods = sorted(spec.name for spec in registry.list())
@@ -215,106 +291,84 @@ def _load_suite(path: str | Path, system: Any) -> Suite:
         methods = [m for m in methods if m not in excluded]
         if not methods:
             raise ConfigError(f"{where}: 'methods: all' with every installed method excluded leaves nothing to run")
-    else:
-        if "exclude_methods" in data:
-            raise ConfigError(f"{where}: 'exclude_methods' only applies to 'methods: all'")
-        methods = _listed(data, "methods", str, where, [])
-    datasets = _listed(data, "datasets", str, where, ["digits"])
-    ipcs = _listed(data, "ipcs", int, where, [1])
-    seeds = _listed(data, "seeds", int, where, [0])
-    eval_archs: list[str | None] = list(_listed(data, "eval_archs", str, where, [])) or [None]
-    for ipc in ipcs:
-        if ipc < 1:
-            raise ConfigError(f"{where}: ipcs must be >= 1, got {ipc}")
-        check_bound("ipc", ipc, what=f"{where}: ipcs")
-    for key in ("num_eval", "epochs"):
-        if key in data and data[key] < 1:
-            raise ConfigError(f"{where}: '{key}' must be >= 1, got {data[key]}")
-        check_bound(key, data.get(key), what=f"{where}: {key}")
-    runs = len(datasets) * len(ipcs) * max(len(methods), 1) * len(seeds) * len(eval_archs)
-    check_bound("suite_runs", runs, what=f"{where}: datasets x ipcs x methods x seeds x eval_archs")
-    overrides: dict[str, Any] = dict(data.get("set") or {})
-    bad = [key for key in overrides if not isinstance(key, str) or not key]
-    if bad:
-        raise ConfigError(f"{where}: 'set' maps dotted protocol keys (train.batch_size) to values, got the key "
-                          f"{bad[0]!r}")
-    if "num_eval" in data:
-        overrides["num_eval"] = data["num_eval"]
-    if "epochs" in data:
-        overrides["train.epochs"] = data["epochs"]
+        return methods
+    if "exclude_methods" in data:
+        raise ConfigError(f"{where}: 'exclude_methods' only applies to 'methods: all'")
+    return _listed(data, "methods", str, where, [])
+
+
+def _per_method(data: Mapping[str, Any], methods: list[str], where: str,
+                problems: Problems) -> dict[str, dict[str, Any]]:
+    """The ``per_method`` entries, each checked (problems collected, bad entries left out)."""
     per_method: dict[str, dict[str, Any]] = {}
     method_names = {m.split(".")[0].split("/")[-1] for m in methods}
     for method, extra in (data.get("per_method") or {}).items():
-        if method not in method_names:
+        if methods and method not in method_names:
             close = difflib.get_close_matches(str(method), sorted(method_names), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f"; the suite's methods: {', '.join(sorted(method_names))}"
-            raise ConfigError(f"{where}: per_method names '{method}', which the suite does not run{hint}")
+            problems.add(f"{where}: per_method names '{method}', which the suite does not run{hint}")
+            continue
         if not isinstance(extra, Mapping):
-            raise ConfigError(f"{where}: per_method.{method} must be a mapping with params/set/preset")
-        check_schema(extra, PER_METHOD_SCHEMA, where, f"per_method.{method}.")
-        bad = [key for key in (extra.get("set") or {}) if not isinstance(key, str) or not key]
+            problems.add(f"{where}: per_method.{method} must be a mapping with params/set/preset")
+            continue
+        entry_problems = schema_problems(extra, PER_METHOD_SCHEMA, where, f"per_method.{method}.")
+        bad = [key for key in (extra.get("set") or {}) if not isinstance(key, str) or not key] \
+            if isinstance(extra.get("set") or {}, Mapping) else []
         if bad:
-            raise ConfigError(f"{where}: per_method.{method}.set maps dotted protocol keys to values, got the key "
-                              f"{bad[0]!r}")
-        per_method[str(method)] = dict(extra)
-    exclude = []
-    for i, rule in enumerate(data.get("exclude") or []):
-        if not isinstance(rule, Mapping) or not rule:
-            raise ConfigError(f"{where}: exclude[{i}] must be a mapping like {{method: dc, ipc: 10}}")
-        check_schema(rule, {k: (str, int) for k in EXCLUDE_KEYS}, where, f"exclude[{i}].")
-        exclude.append(dict(rule))
-    suite = Suite(name=name, path=where, description=str(data.get("description", "")), methods=methods,
-                  datasets=datasets, ipcs=ipcs, seeds=seeds, eval_archs=eval_archs, protocol=data.get("protocol"),
-                  arch=data.get("arch"), label_strategy=data.get("label_strategy"), loss=data.get("loss"),
-                  ars=data.get("ars"), overrides=overrides, per_method=per_method, exclude=exclude,
-                  executor=data.get("executor"), device=data.get("device"),
-                  metrics=_listed(data, "metrics", str, where, []))
-    check_names(suite, system, where)
-    if not suite.units():
-        raise ConfigError(f"{where}: the exclude rules leave no run in the suite")
-    return suite
+            entry_problems.append(f"{where}: per_method.{method}.set maps dotted protocol keys to values, got the "
+                                  f"key {bad[0]!r}")
+        for message in entry_problems:
+            problems.add(message)
+        if not entry_problems:
+            per_method[str(method)] = dict(extra)
+    return per_method
 
 
-def check_names(suite: Suite, system: Any, where: str) -> None:
-    """Every component the suite names exists, and every parameter fits its method's schema."""
+def check_names(suite: Suite, system: Any, where: str, problems: Problems | None = None) -> None:
+    """Every component the suite names exists, and every parameter fits its method's schema.
+
+    With ``problems``, each failed check is collected there (the others still run); without,
+    the first one is raised."""
     from ddr.protocol.config import default_protocol, resolve_protocol
     from ddr.protocol.yaml import dotted_to_nested
+    from ddr.runs.evaluate import choose_metrics, metric_overrides
+
+    collected = problems if problems is not None else Problems(where)
+
+    def check(action: Any, *args: Any, context: str = "") -> Any:
+        with collected.guard(context):
+            return action(*args)
+        return None
 
     for dataset in suite.datasets:
-        system.datasets().resolve(dataset)
+        check(system.datasets().resolve, dataset)
     for arch in [suite.arch, *suite.eval_archs]:
         if arch is not None:
-            system.architectures().resolve(arch)
+            check(system.architectures().resolve, arch)
     if suite.label_strategy is not None and suite.label_strategy not in system.losses():
-        system.label_strategies().resolve(suite.label_strategy)
+        check(system.label_strategies().resolve, suite.label_strategy)
     if suite.loss is not None:
         from ddr.engine.build import loss_spec
 
-        loss_spec(suite.loss, system=system)
+        check(lambda: loss_spec(suite.loss, system=system))
     if suite.executor is not None:
-        system.executors().resolve(suite.executor)
-    from ddr.runs.evaluate import choose_metrics, metric_overrides
-
+        check(system.executors().resolve, suite.executor)
     protocol_settings, metric_params = metric_overrides(dict(suite.overrides))
-    try:
-        choose_metrics(system, suite.metrics, metric_params)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    check(choose_metrics, system, suite.metrics, metric_params, context="")
     for method in suite.methods:
         base = method.split(".")[0].split("/")[-1]
         extra = suite.per_method.get(base, {})
         ref = f"{method}.{extra['preset']}" if extra.get("preset") else method
-        spec = system.methods().resolve(ref).spec
-        try:
-            spec.check_params(dict(extra.get("params") or {}))
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: per_method.{base}.params: {exc}") from None
+        resolved = check(system.methods().resolve, ref)
+        if resolved is None:
+            continue
+        spec = resolved.spec
+        check(spec.check_params, dict(extra.get("params") or {}), context=f"per_method.{base}.params: ")
         overrides, _ = metric_overrides({**protocol_settings, **dict(extra.get("set") or {}),
                                          **dict(spec.protocol_overrides)})
         for dataset in suite.datasets:
-            try:
+            with collected.guard(f"{method} on {dataset}: "):
                 resolve_protocol(suite.protocol or default_protocol(dataset, spec.protocol),
                                  dotted_to_nested(overrides), system, dataset=dataset)
-            except ConfigError as exc:
-                raise ConfigError(f"{where}: {method} on {dataset}: {exc}") from None
-
+    if problems is None:
+        collected.raise_all(f"{where} (suite)")

@@ -19,13 +19,13 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ConfigError
-from ddr.protocol.config import step_milestones  # re-exported: DD-Ranking's StepLR as ddr milestones
+from ddr.protocol.config import Problems, step_milestones  # re-exported: DD-Ranking's StepLR as ddr milestones
 from ddr.protocol.yaml import lookup_dotted
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -332,27 +332,17 @@ class _Mapper:
         self.student: tuple[str, dict[str, Any]] | None = None
         self.mixing: str | None = None  # mixup / cutmix, when data_aug_func mixes
         self.transforms_checked = False  # custom_train_trans was read by place()
-        self.errors: list[str] = []  # every key's problem (raise_errors raises them together)
+        self.problems = Problems(where)  # every key's problem (raise_errors raises them together)
 
     # -- collecting problems ------------------------------------------------------------------------
-    @contextmanager
-    def guard(self) -> Iterator[None]:
+    def guard(self) -> AbstractContextManager[None]:
         """Run a block; a ConfigError it raises is collected (the mapping goes on with the next
         key) and raised with every other one by :meth:`raise_errors`."""
-        try:
-            yield
-        except ConfigError as exc:
-            self.errors.append(str(exc))
+        return self.problems.guard()
 
     def raise_errors(self) -> None:
         """One ConfigError listing every problem found (each says what to do)."""
-        from ddr.protocol.config import raise_problems
-
-        if len(self.errors) > 1:
-            prefix = f"{self.where}: "
-            raise_problems([e[len(prefix):] if e.startswith(prefix) else e for e in self.errors],
-                           f"{self.where} (DD-Ranking config)")
-        raise_problems(self.errors)
+        self.problems.raise_all(f"{self.where} (DD-Ranking config)")
 
     # -- reading values ---------------------------------------------------------------------------
     def fail(self, key: str, message: str) -> ConfigError:

@@ -99,6 +99,24 @@ def test_a_bad_suite_is_refused_with_the_file_and_the_fix(tmp_path: Path, body: 
     assert str(info.value).startswith(str(path)) and message in str(info.value), str(info.value)
 
 
+def test_every_problem_of_a_suite_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("suite: bad\nmethods: [random, dmm]\ndatasets: [digits, digitz]\nipcs: [1, 0]\n"
+                    "num_eval: x\nper_method: {random: {params: {nope: 1}}, kcentre: {}}\n"
+                    "exclude: [{method: dc, ipcc: 1}]\n")
+    with pytest.raises(DdrError) as info:
+        load_suite(path, PluginSystem())
+    message = str(info.value)
+    assert message.startswith(f"{path} (suite): 7 problems (fix them all, then run again):"), message
+    for expected in ("'num_eval' must be int, got 'x'", "ipcs must be >= 1, got 0",
+                     "per_method names 'kcentre'", "unknown key 'exclude[0].ipcc'; did you mean 'exclude[0].ipc'?",
+                     "unknown dataset 'digitz'", "method 'random' has no parameter 'nope'",
+                     "unknown method 'dmm'; did you mean 'dm'"):
+        assert message.count(expected) == 1, (expected, message)
+    # continuation lines of a message stay under their bullet
+    assert "\n      see `ddr list datasets`" in message
+
+
 def test_methods_all_runs_every_installed_method_but_the_excluded(tmp_path: Path, local_module) -> None:
     local_module("broken_plugin", FAILING_METHOD)
     path = tmp_path / "all.yaml"
