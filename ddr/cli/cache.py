@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -50,6 +51,30 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
             "older_than": parse_age(older) if older is not None else None}
 
 
+def _usage(filters: dict[str, Any], root: Any) -> Any:
+    """What the results database's runs say each entry served, when a filter needs it (jobs and
+    distilled sets do not record the protocol of the runs that used them)."""
+    if not any(filters.get(k) for k in ("method", "dataset", "protocol")):
+        return None
+    import sqlite3
+
+    from ddr.errors import DdrError
+    from ddr.store.inventory import RESULTS_DB_FILES, record_usage
+    from ddr.store.results import ResultsDB
+
+    db_file = root / RESULTS_DB_FILES[0]
+    if not db_file.is_file():
+        return None
+    try:
+        with ResultsDB(db_file) as db:
+            dirs = [row["record_dir"] for row in db.query() if row.get("record_dir")]
+    except (DdrError, sqlite3.Error) as exc:
+        print(f"ddr: warning: cannot read the results database ({exc}); filters match only what entries' own "
+              "metadata names", file=sys.stderr)
+        return None
+    return record_usage(dirs)
+
+
 def _describe(entry: Any) -> str:
     d = entry.describes
     parts = [str(d[k]) for k in ("method", "dataset") if d.get(k) is not None]
@@ -87,9 +112,12 @@ def cmd_cache_ls(args: argparse.Namespace) -> int:
     import time
 
     from ddr.store.inventory import format_age, format_size, scan, select
+    from ddr.store.paths import cache_dir
 
     now = time.time()
-    entries = select(scan(), now=now, **_filters(args))
+    root = cache_dir()
+    filters = _filters(args)
+    entries = select(scan(root), now=now, usage=_usage(filters, root), **filters)
     if args.json:
         print(json.dumps([e.to_dict(now) for e in entries], indent=2))
         return 0
@@ -118,7 +146,7 @@ def cmd_cache_prune(args: argparse.Namespace) -> int:
                           "or --all; `ddr cache ls` with the same filters shows what would go")
     now = time.time()
     root = cache_dir()
-    entries = [] if only_db else select(scan(root), now=now, **filters)
+    entries = [] if only_db else select(scan(root), now=now, usage=_usage(filters, root), **filters)
     verb = "would remove" if args.dry_run else "removed"
     removed, skipped, freed = 0, 0, 0
     for e in entries:
@@ -170,10 +198,14 @@ def _add_filters(p: Any, *, protocol: bool) -> None:
 
     p.add_argument("--kind", action="append", choices=KINDS, metavar="KIND",
                    help=f"only this kind (repeatable): {', '.join(KINDS)}")
-    p.add_argument("--method", default=None, help="only entries whose metadata names this method")
-    p.add_argument("--dataset", default=None, help="only entries whose metadata names this dataset")
+    p.add_argument("--method", default=None,
+                   help="only entries whose metadata names this method, or that its recorded runs used")
+    p.add_argument("--dataset", default=None,
+                   help="only entries whose metadata names this dataset, or that its recorded runs used")
     if protocol:
-        p.add_argument("--protocol", default=None, help="only entries whose metadata names this protocol")
+        p.add_argument("--protocol", default=None,
+                       help="only entries that recorded runs under this protocol used (from the results database; "
+                            "jobs and sets are shared across protocols and do not record one)")
     p.add_argument("--older-than", default=None, metavar="AGE",
                    help="only entries last written longer ago than AGE (30m, 12h, 7d, 2w; a bare number is days)")
 

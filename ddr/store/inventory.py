@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,12 +239,48 @@ def summary(entries: Iterable[Entry]) -> dict[str, dict[str, int]]:
     return out
 
 
+Usage = Mapping[str, Mapping[str, frozenset[str]]]
+"""Entry key (its folder name) -> ``{"method"|"dataset"|"protocol": the values of the runs that used it}``."""
+
+
+def record_usage(record_dirs: Iterable[str | Path]) -> dict[str, dict[str, frozenset[str]]]:
+    """What the recorded runs say each cache entry served (:data:`Usage`).
+
+    Jobs and distilled sets are content-keyed: one job may serve several protocols, and neither
+    knows the protocol of the runs that used it. Each run record's ``metrics.json`` does: it lists
+    its jobs' keys (``students[*].key``, ``reference.key``), its distilled set's key
+    (``run_spec.distill_key``) and its ``protocol``, method and dataset. Unreadable records are
+    skipped (``ddr cache ls`` is not the place to fail on them).
+    """
+    found: dict[str, dict[str, set[str]]] = {}
+    for folder in record_dirs:
+        record = read_json(Path(folder) / "metrics.json")
+        if not isinstance(record, dict):
+            continue
+        found_spec = record.get("run_spec")
+        spec: dict[str, Any] = found_spec if isinstance(found_spec, dict) else {}
+        values = {"protocol": record.get("protocol"), "method": spec.get("method"), "dataset": spec.get("dataset")}
+        keys = [spec.get("distill_key")]
+        for job in [record.get("reference"), *(record.get("students") or [])]:
+            if isinstance(job, dict):
+                keys.append(job.get("key"))
+        for key in keys:
+            if not isinstance(key, str):
+                continue
+            slot = found.setdefault(key, {"protocol": set(), "method": set(), "dataset": set()})
+            for name, value in values.items():
+                if isinstance(value, str):
+                    slot[name].add(value)
+    return {key: {name: frozenset(v) for name, v in slot.items()} for key, slot in found.items()}
+
+
 def select(entries: Iterable[Entry], *, kinds: Sequence[str] = (), method: str | None = None,
            dataset: str | None = None, protocol: str | None = None, older_than: float | None = None,
-           now: float | None = None) -> list[Entry]:
+           now: float | None = None, usage: Usage | None = None) -> list[Entry]:
     """The entries that match every filter given: one of ``kinds``, whose metadata names
-    ``method`` / ``dataset`` / ``protocol`` (an entry whose metadata does not say never matches a
-    filter on it), last written more than ``older_than`` seconds before ``now``.
+    ``method`` / ``dataset`` / ``protocol`` or, where the metadata does not say, that a recorded
+    run of that method / dataset / protocol used (``usage``: :func:`record_usage`; an entry neither
+    names never matches a filter on it), last written more than ``older_than`` seconds before ``now``.
 
     Raises:
         ConfigError: an unknown kind.
@@ -254,11 +290,18 @@ def select(entries: Iterable[Entry], *, kinds: Sequence[str] = (), method: str |
         raise ConfigError(f"unknown cache kind {', '.join(map(repr, unknown))}; choose from {', '.join(KINDS)}")
     now = time.time() if now is None else now
     wanted = {"method": method, "dataset": dataset, "protocol": protocol}
+    usage = usage or {}
+
+    def matches(e: Entry, key: str, value: str) -> bool:
+        if e.describes.get(key) is not None:
+            return str(e.describes[key]) == value
+        return value in usage.get(e.path.name, {}).get(key, frozenset())
+
     out = []
     for e in entries:
         if kinds and e.kind not in kinds:
             continue
-        if any(value is not None and str(e.describes.get(key)) != value for key, value in wanted.items()):
+        if any(value is not None and not matches(e, key, value) for key, value in wanted.items()):
             continue
         if older_than is not None and e.age(now) <= older_than:
             continue

@@ -139,3 +139,41 @@ def test_cli_info_ls_prune_gc(cache: Path, ddr_cli: Any) -> None:
     db = ddr_cli("cache", "prune", "--include-results-db", env=env)
     assert db.returncode == 0 and not (cache / "results.sqlite").exists()
     assert (cache / "data" / "digits" / "train.npz").is_file()
+
+
+def test_protocol_method_and_dataset_filters_follow_the_recorded_runs(cache: Path, ddr_cli: Any) -> None:
+    """Jobs and distilled sets are shared across protocols and record none: a filter on the protocol
+    matches the entries that recorded runs of that protocol used (their metrics.json lists the keys)."""
+    from ddr.store.inventory import record_usage
+    from ddr.store.results import ResultsDB
+
+    job_key, ref_key, set_key = "aa" + "1" * 62, "bb" + "2" * 62, "cc" + "3" * 62
+    record = cache.parent / "runs" / "dm-digits-ipc1-abc"
+    record.mkdir(parents=True)
+    (record / "metrics.json").write_text(json.dumps({
+        "protocol": "digits-hard", "run_spec": {"method": "dm", "dataset": "digits", "distill_key": set_key},
+        "reference": {"key": ref_key}, "students": [{"key": job_key}, {"key": None}, "junk"]}))
+    (cache.parent / "runs" / "broken").mkdir()
+    (cache.parent / "runs" / "broken" / "metrics.json").write_text("{not json")
+    usage = record_usage([record, cache.parent / "runs" / "broken", cache.parent / "missing"])
+    assert usage[job_key] == {"protocol": frozenset({"digits-hard"}), "method": frozenset({"dm"}),
+                              "dataset": frozenset({"digits"})}
+    entries = scan()
+    used = select(entries, protocol="digits-hard", usage=usage)
+    assert sorted(e.path.name for e in used) == sorted([job_key, ref_key, set_key])
+    assert select(entries, protocol="cifar10-hard", usage=usage) == []
+    assert [e.path.name for e in select(entries, kinds=("jobs",), method="dm", usage=usage)] == [job_key]
+    assert select(entries, protocol="digits-hard") == []  # without the records nothing says so
+
+    env = {"DDR_CACHE_DIR": str(cache), "DDR_DATA_DIR": str(cache / "data")}
+    broken_db = ddr_cli("cache", "ls", "--protocol", "digits-hard", env=env)  # the fixture's DB is not SQLite
+    assert broken_db.returncode == 0 and "cannot read the results database" in broken_db.stderr
+    (cache / "results.sqlite").unlink()
+    with ResultsDB(cache / "results.sqlite") as db:
+        db.add_row({"run_id": "abc", "method": "dm", "dataset": "digits", "ipc": 1, "protocol": "digits-hard",
+                    "record_dir": str(record)})
+    ls = ddr_cli("cache", "ls", "--protocol", "digits-hard", env=env)
+    assert ls.returncode == 0 and "3 entries" in ls.stdout, ls.stdout + ls.stderr
+    pruned = ddr_cli("cache", "prune", "--protocol", "digits-hard", "--kind", "jobs", env=env)
+    assert pruned.returncode == 0 and "removed 1 entries" in pruned.stdout, pruned.stdout
+    assert not (cache / "jobs" / "aa" / job_key).exists() and (cache / "jobs" / "bb" / ref_key).exists()
