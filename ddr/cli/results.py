@@ -91,18 +91,26 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
+    from ddr.report.columns import column, extra_columns, is_summary
+
+    # the scores' headers (label and direction) from the metric registry, then any reported metric's means
+    extra = extra_columns({k for r in rows for k, v in (r.get("metrics") or {}).items() if is_summary(v)})
     if args.csv:
-        sys.stdout.write(csv_text([*LIST_COLUMNS, "ddr"], [[protocol_label(r) if c == "protocol" else r.get(c)
-                                                            for c in LIST_COLUMNS] + [provenance()] for r in rows]))
+        # every reported metric beyond the built-in scores: its mean and standard deviation over students
+        extra_keys = [name for c in extra for name in (c.key, f"{c.key}_std")]
+
+        def extra_values(r: dict[str, Any]) -> list[Any]:
+            metrics = r.get("metrics") or {}
+            return [(metrics.get(c.key) or {}).get(stat) for c in extra for stat in ("mean", "std")]
+
+        sys.stdout.write(csv_text([*LIST_COLUMNS, *extra_keys, "ddr"],
+                                  [[protocol_label(r) if c == "protocol" else r.get(c) for c in LIST_COLUMNS]
+                                   + extra_values(r) + [provenance()] for r in rows]))
         return 0
     if not rows:
         print("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
               + "; add run folders with `ddr results import DIR`")
         return 0
-    from ddr.report.columns import column, extra_columns, is_summary
-
-    # the scores' headers (label and direction) from the metric registry, then any reported metric's means
-    extra = extra_columns({k for r in rows for k, v in (r.get("metrics") or {}).items() if is_summary(v)})
     table = []
     for r in rows:
         metrics = r.get("metrics") or {}

@@ -201,6 +201,15 @@ def test_ddr_run_measures_robustness_inside_the_student_jobs(ddr_cli, tmp_path: 
     assert board.returncode == 0, board.stderr
     assert "robust acc (PGD) syn ↑" in board.stdout and "robust acc (PGD) gap syn − random ↑" in board.stdout
     assert "Reported metrics: robust acc (PGD) (higher is better): fraction of test images" in board.stdout
+    import csv
+    import io
+
+    listed = ddr_cli("results", "--db", str(tmp_path / "r.sqlite"), "--csv", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (row,) = list(csv.DictReader(io.StringIO(listed.stdout)))
+    for key in ("robust_pgd_syn", "robust_pgd_gap", "robust_pgd_clean_rdm"):  # every reported metric, mean and std
+        assert float(row[key]) == pytest.approx(result[key]["mean"])
+        assert float(row[f"{key}_std"]) == pytest.approx(result[key]["std"])
     listing = ddr_cli("list", "metrics", "--json", env=env)
     rows = {r["name"]: r for r in json.loads(listing.stdout)}
     assert rows["hlr"]["higher_is_better"] is False and rows["robust_pgd"]["needs"] == "student"
