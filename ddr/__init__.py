@@ -31,6 +31,7 @@ from ddr.errors import (
 from ddr.method.context import DistillContext, Method
 from ddr.method.distilled import DistilledSet
 from ddr.plugin.params import ParamSpec
+from ddr.plugin.reported import load_reported
 from ddr.plugin.specs import (
     ArchitectureSpec,
     AugmentationSpec,
@@ -42,6 +43,7 @@ from ddr.plugin.specs import (
     MethodSpec,
     MetricSpec,
     ProtocolSpec,
+    ReportedNumber,
 )
 from ddr.records.jobs import JobResult, StudentJob
 from ddr.records.run import EvaluationResult, RunSpec
@@ -78,6 +80,7 @@ __all__ = [
     "ParamSpec",
     "PluginLoadError",
     "ProtocolSpec",
+    "ReportedNumber",
     "Resources",
     "RunSpec",
     "StudentJob",
@@ -86,6 +89,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "hookimpl",
+    "load_reported",
 ]
 
 

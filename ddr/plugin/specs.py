@@ -420,6 +420,107 @@ class MethodRecipe:
                 "protocol_overrides": _jsonable(dict(self.protocol_overrides)), "source": self.source}
 
 
+REPORTED_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*/ipc[1-9][0-9]*$")
+"""How a published number is keyed: ``"<dataset>/ipc<k>"`` (``"cifar10/ipc10"``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportedNumber:
+    """One published test accuracy of a method, with where it is printed.
+
+    Attributes:
+        value: the accuracy as a fraction in [0, 1] (a paper's 48.9 % is ``0.489``).
+        paper: the publication that prints it, e.g. ``"Guo et al., ICLR 2024 (DATM)"``; ``None``
+            only for a number a plugin declared without a source (shown as "no source given").
+        table: where in that publication, e.g. ``"Table 1"``.
+        arch: the architecture its students were evaluated with, e.g. ``"ConvNet-3"``.
+        label_type: ``"hard"`` or ``"soft"``: what its students trained on.
+        note: anything a reader must know to compare it (a reprint, a protocol detail).
+    """
+
+    value: float
+    paper: str | None = None
+    table: str | None = None
+    arch: str | None = None
+    label_type: str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+            hint = " (a fraction: write 0.489 for 48.9 %)" if isinstance(value, (int, float)) \
+                and not isinstance(value, bool) and 1.0 < float(value) <= 100.0 else ""
+            raise InvalidSpecError(f"a reported accuracy must be a fraction in [0, 1], got {value!r}{hint}")
+        object.__setattr__(self, "value", float(value))
+        for name in ("paper", "table", "arch"):
+            text = getattr(self, name)
+            if text is not None and (not isinstance(text, str) or not text.strip()):
+                raise InvalidSpecError(f"a reported accuracy's {name} must be a non-empty string or None, got {text!r}")
+        if self.label_type is not None and self.label_type not in LABEL_TYPES:
+            raise InvalidSpecError(f"a reported accuracy's label_type must be one of {', '.join(LABEL_TYPES)} or "
+                                   f"None, got {self.label_type!r}")
+        if not isinstance(self.note, str):
+            raise InvalidSpecError(f"a reported accuracy's note must be a string, got {self.note!r}")
+
+    def __float__(self) -> float:
+        return self.value
+
+    @property
+    def sourced(self) -> bool:
+        """Whether it names the publication and the table it is printed in."""
+        return bool(self.paper and self.table)
+
+    @property
+    def source(self) -> str:
+        """``Guo et al., ICLR 2024 (DATM), Table 1``; ``no source given`` for an unsourced number."""
+        if not self.paper:
+            return "no source given"
+        return f"{self.paper}, {self.table}" if self.table else self.paper
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly record (``value`` a fraction)."""
+        return {"value": self.value, "paper": self.paper, "table": self.table, "arch": self.arch,
+                "label_type": self.label_type, "note": self.note}
+
+
+REPORTED_FIELDS = frozenset({"value", "paper", "table", "arch", "label_type", "note"})
+
+
+def reported_number(value: Any, where: str = "reported") -> ReportedNumber:
+    """``value`` as a :class:`ReportedNumber`: one already, a mapping of its fields (``value``,
+    ``paper``, ``table``, ``arch``, ``label_type``, ``note``) or a bare fraction (no source)."""
+    if isinstance(value, ReportedNumber):
+        return value
+    try:
+        if isinstance(value, Mapping):
+            unknown = sorted(set(value) - REPORTED_FIELDS)
+            if unknown:
+                raise InvalidSpecError(f"unknown field(s) {', '.join(map(str, unknown))}; a reported number has "
+                                       f"{', '.join(sorted(REPORTED_FIELDS))}")
+            if "value" not in value:
+                raise InvalidSpecError("a reported number needs a 'value' (the accuracy as a fraction)")
+            return ReportedNumber(**{str(k): v for k, v in value.items()})
+        return ReportedNumber(value=value)
+    except InvalidSpecError as exc:
+        raise InvalidSpecError(f"{where}: {exc}") from None
+
+
+def _reported(value: Any, owner: str) -> Mapping[str, ReportedNumber]:
+    """The ``reported`` mapping of a method spec, keys checked and values made records."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidSpecError(f"{owner}: reported must be a mapping like {{'cifar10/ipc10': 0.489}}, "
+                               f"got {type(value).__name__}")
+    out: dict[str, ReportedNumber] = {}
+    for key, number in value.items():
+        if not isinstance(key, str) or not REPORTED_KEY_RE.match(key):
+            raise InvalidSpecError(f"{owner}: reported key {key!r} must look like 'cifar10/ipc10' "
+                                   f"(dataset name, '/ipc', images per class)")
+        out[key] = reported_number(number, f"{owner}, reported {key!r}")
+    return MappingProxyType(out)
+
+
 @dataclass(frozen=True, kw_only=True)
 class MethodSpec(ComponentSpec):
     """A dataset-distillation method.
@@ -432,7 +533,12 @@ class MethodSpec(ComponentSpec):
         protocol: the shared protocol it is evaluated under by default.
         needs_teacher: the method uses the protocol's teacher (``ctx.teacher()``), trained on
             the full training pool under the real-data recipe and cached.
-        reported: published accuracies (fractions) keyed like ``"cifar10/ipc10"``.
+        reported: published accuracies keyed like ``"cifar10/ipc10"``: each a
+            :class:`ReportedNumber` (a fraction in [0, 1] with the paper, table, evaluation
+            architecture and label type it comes from), a mapping of those fields, or a bare
+            fraction (kept, shown as "no source given"). Read back, every value is a
+            :class:`ReportedNumber` (``float(number)`` is the fraction). Reports show them beside
+            ddr's measurement (``ddr leaderboard --reported``) and never rank them.
         params: the parameter schema (:class:`ParamSpec` records); the spec's ``defaults`` are
             derived from it. A spec may instead give only ``defaults``, whose schema is inferred.
             Presets (``paper``, ``smoke``, a dataset's budget such as ``reduced``) may set only
@@ -448,6 +554,10 @@ class MethodSpec(ComponentSpec):
         code: the URL of the official repository (optional; ``http(s)://``).
         label_type: ``"hard"`` (one class per image) or ``"soft"`` (soft labels or a relabelling
             teacher) as the method's paper evaluates it (optional).
+        family: ``"distillation"`` (it synthesises or edits images) or ``"selection"`` (it picks
+            real training images, a coreset: random, herding, K-center, the coreset selectors);
+            boards compare each distillation method with the best selection method of its cell
+            (the ``ioc`` metric) and can show either family alone.
     """
 
     kind: ClassVar[str] = "method"
@@ -456,7 +566,7 @@ class MethodSpec(ComponentSpec):
     label_strategy: str = "hard"
     protocol: str = "hard"
     needs_teacher: bool = False
-    reported: Mapping[str, float] = field(default_factory=dict)
+    reported: Mapping[str, ReportedNumber] = field(default_factory=dict)
     params: tuple[ParamSpec, ...] = ()
     protocol_overrides: Mapping[str, Any] = field(default_factory=dict)
     recipes: tuple[MethodRecipe, ...] = ()
@@ -465,13 +575,14 @@ class MethodSpec(ComponentSpec):
     year: int | None = None
     code: str | None = None
     label_type: str | None = None
+    family: str = "distillation"
 
     def __post_init__(self) -> None:
         owner = f"method '{self.name}'"
         _check_metadata(self, owner)
         _defaults_from_schema(self, owner)
         super().__post_init__()
-        object.__setattr__(self, "reported", _frozen_mapping(self.reported, "reported", owner))
+        object.__setattr__(self, "reported", _reported(self.reported, owner))
         object.__setattr__(self, "protocol_overrides",
                            _frozen_mapping(self.protocol_overrides, "protocol_overrides", owner))
         _schema_with_presets(self, owner)
@@ -500,16 +611,27 @@ class MethodSpec(ComponentSpec):
 
     def _extra(self) -> dict[str, Any]:
         return {"label_strategy": self.label_strategy, "protocol": self.protocol,
-                "needs_teacher": self.needs_teacher, "reported": dict(self.reported),
+                "needs_teacher": self.needs_teacher,
+                "reported": {k: float(v) for k, v in self.reported.items()},
+                "reported_sources": {k: _reported_source(v) for k, v in self.reported.items()},
                 "params": [p.describe() for p in self.params],
                 "protocol_overrides": _jsonable(dict(self.protocol_overrides)),
                 "recipes": [r.describe() for r in self.recipes],
                 "paper": self.paper, "venue": self.venue, "year": self.year, "code": self.code,
-                "label_type": self.label_type}
+                "label_type": self.label_type, "family": self.family}
 
 
 LABEL_TYPES = ("hard", "soft")
 """The values of :attr:`MethodSpec.label_type`."""
+METHOD_FAMILIES = ("distillation", "selection")
+"""The values of :attr:`MethodSpec.family`."""
+
+
+def _reported_source(number: Any) -> dict[str, Any]:
+    """A reported number's source fields (paper, table, arch, label_type, note), for JSON."""
+    out = reported_number(number).describe()
+    out.pop("value")
+    return out
 
 
 def _check_metadata(spec: "MethodSpec", owner: str) -> None:
@@ -524,6 +646,8 @@ def _check_metadata(spec: "MethodSpec", owner: str) -> None:
     if spec.code is not None and not spec.code.startswith(("https://", "http://")):
         raise InvalidSpecError(f"{owner}: code must be the URL of the official repository "
                                f"(http:// or https://), got {spec.code!r}")
+    if spec.family not in METHOD_FAMILIES:
+        raise InvalidSpecError(f"{owner}: family must be one of {', '.join(METHOD_FAMILIES)}, got {spec.family!r}")
     if spec.label_type is not None and spec.label_type not in LABEL_TYPES:
         raise InvalidSpecError(f"{owner}: label_type must be one of {', '.join(LABEL_TYPES)} or None, "
                                f"got {spec.label_type!r}")
@@ -571,10 +695,12 @@ class ExecutorSpec(ComponentSpec):
         return {"devices": list(self.devices)}
 
 
-METRIC_NEEDS = ("accuracies", "student")
+METRIC_NEEDS = ("accuracies", "student", "board")
 """What a metric is computed from: ``accuracies`` (the accuracies and scores of one student index,
-by the scorer, after every job finished) or ``student`` (the trained student model and the test
-split, inside the student's job on the executor that trained it)."""
+by the scorer, after every job finished), ``student`` (the trained student model and the test
+split, inside the student's job on the executor that trained it) or ``board`` (the entries of one
+leaderboard cell, by the report, after the runs: ``target(board, **params)`` returns a
+:class:`~ddr.report.statistics.TestResult`-like value per entry label; no run computes it)."""
 METRIC_UNITS = ("fraction", "difference", "score", "value")
 """``fraction``: an accuracy in [0, 1]; ``difference``: of two fractions, in [-1, 1]; ``score``:
 a normalised score in [0, 1]; ``value``: anything else (the doc says what)."""
@@ -648,6 +774,9 @@ class MetricSpec(ComponentSpec):
             if self.builtin_score:
                 raise InvalidSpecError(f"{owner}: a student metric costs student time; it is chosen with --metric, "
                                        "not computed for every run (builtin_score=False)")
+        elif self.needs == "board" and self.builtin_score:
+            raise InvalidSpecError(f"{owner}: a board metric is computed by the leaderboard from several runs, "
+                                   "never by a run (builtin_score=False)")
         elif self.needs == "accuracies" and not self.inputs:
             raise InvalidSpecError(f"{owner}: an accuracies metric names its inputs (e.g. ('hlr', 'ior'))")
         if not self.label:

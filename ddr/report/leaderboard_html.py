@@ -80,6 +80,9 @@ td.verdict.beats{color:#070}td.verdict.worse{color:#a00}td.verdict.none{color:#7
 .wstab{font-size:.88em;max-width:70em}.wstab span.seg{padding:.1em .3em;border-radius:3px}
 .wstab span.seg.current{background:#ffe9a8;font-weight:bold}
 svg.wplot{border:1px solid #ddd;margin-top:.4em;background:#fff}
+table.reported-table td.source,table.reported-table td.rnote,table.reported-table td.rarch,
+table.reported-table td.rlabels{text-align:left}table.reported-table td.source,table.reported-table td.rnote{white-space:normal}
+tr.unmeasured{color:#666;font-style:italic}
 """
 
 _JS = r"""
@@ -252,11 +255,19 @@ window.ddrLeaderboard = {data: DATA, recompute: recompute, score: score};
 """
 
 
-def to_html(boards: Sequence[Board], title: str = "ddr leaderboard", generated: str | None = None) -> str:
-    """One self-contained page; ``?w=0.2`` in the URL sets the slider."""
+def to_html(boards: Sequence[Board], title: str = "ddr leaderboard", generated: str | None = None,
+            reported: bool = False) -> str:
+    """One self-contained page; ``?w=0.2`` in the URL sets the slider; ``reported``: a section of
+    published numbers beside the measurements (:func:`ddr.report.reported.reported_html`)."""
     payload = json.dumps(html_data(boards, generated), allow_nan=False).replace("<", "\\u003c")
     w = boards[0].w if boards else 0.5
-    md = html.escape(to_markdown(boards, generated))
+    md = html.escape(to_markdown(boards, generated, reported))
+    published = ""
+    if reported:
+        from ddr.report.reported import reported_html
+
+        published = "".join(reported_html(b) for b in boards)
+        published = f'<div id="reported"><h2>Reported (published) vs measured</h2>{published}</div>' if published else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -275,6 +286,7 @@ IOR against 0.</p>
 <div class="controls"><label for="w">w (weight of IOR) = <b id="w-value">{w:.2f}</b></label>
 <input type="range" id="w" min="0" max="1" step="0.05" value="{w}"><span id="w-groups"></span></div>
 <div id="boards"></div>
+{published}
 <noscript><pre>{md}</pre></noscript>
 <script type="application/json" id="ddr-data">{payload}</script>
 <script>{_JS}</script>

@@ -39,6 +39,7 @@ _SPECIAL = {
     "·": r"\textperiodcentered{}", "×": r"$\times$", "±": r"$\pm$", "−": r"$-$", "≥": r"$\geq$", "≤": r"$\leq$",
     "↑": r"$\uparrow$", "↓": r"$\downarrow$", "→": r"$\rightarrow$", "²": r"\textsuperscript{2}",
     "⁴": r"\textsuperscript{4}", "–": "--", "—": "---", "Δ": r"$\Delta$", "α": r"$\alpha$", "≈": r"$\approx$",
+    "✓": r"$\surd$",  # a verified import (docs/leaderboard.md)
 }
 _SPECIAL_RE = re.compile("|".join(re.escape(k) for k in _SPECIAL))
 
@@ -186,12 +187,19 @@ def wrap(body: str, standalone: bool) -> str:
 
 
 def to_latex(boards: Iterable[Board], uncertainty: str = "pm", generated: str | None = None, *,
-             standalone: bool = False, digits: int = 4) -> str:
-    """Every board as a booktabs table (``\\usepackage{booktabs}``); ``standalone``: a whole document."""
+             standalone: bool = False, digits: int = 4, reported: bool = False) -> str:
+    """Every board as a booktabs table (``\\usepackage{booktabs}``); ``standalone``: a whole document;
+    ``reported``: after each board, its published numbers beside the measurement (a second table,
+    :func:`ddr.report.reported.reported_latex`)."""
     check_uncertainty(uncertainty)
     boards = list(boards)
     out = [f"% ddr leaderboard: {provenance(generated)}; needs \\usepackage{{booktabs}}"]
     if not boards:
         out.append("% no runs")
-    out += [board_latex(b, uncertainty, generated, digits) for b in boards]
+    for b in boards:
+        out.append(board_latex(b, uncertainty, generated, digits))
+        if reported:
+            from ddr.report.reported import reported_latex
+
+            out += [t for t in [reported_latex(b, generated)] if t]
     return wrap("\n\n".join(out) + "\n", standalone)

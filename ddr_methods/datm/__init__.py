@@ -25,7 +25,7 @@ presets keep GSAM.
 
 from __future__ import annotations
 
-from ddr import MethodSpec, ParamSpec, hookimpl
+from ddr import MethodSpec, ParamSpec, hookimpl, load_reported
 from ddr_methods._trajectory.defaults import (
     EXPERT_OPTIMIZERS,
     REDUCED_COMMON,
@@ -92,12 +92,7 @@ def ddr_methods() -> list[MethodSpec]:
             label_strategy="stored_soft",
             protocol="hard",
             recipes=datm_recipes(),
-            # DATM paper (Guo et al. ICLR'24) Table 1, ConvNet-3 (TinyImageNet ConvNet-4), as fractions:
-            # C10 46.9/66.8/76.1, C100 27.9/47.2/55.0, Tiny 17.1/31.1/39.7 (the same cells in PAD's Table 1).
-            reported={
-                "cifar10/ipc1": 0.469, "cifar10/ipc10": 0.668, "cifar10/ipc50": 0.761,
-                "cifar100/ipc1": 0.279, "cifar100/ipc10": 0.472, "cifar100/ipc50": 0.550,
-                "tinyimagenet/ipc1": 0.171, "tinyimagenet/ipc10": 0.311, "tinyimagenet/ipc50": 0.397,
-            },
+            # published accuracies with their sources: ddr_methods/datm/reported.yaml
+            reported=load_reported(__name__),
         )
     ]

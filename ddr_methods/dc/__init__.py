@@ -17,7 +17,7 @@ students train without that augmentation (a known deviation, docs/fidelity.md).
 
 from __future__ import annotations
 
-from ddr import MethodSpec, hookimpl
+from ddr import MethodSpec, hookimpl, load_reported
 from ddr_methods._matching.params import matching_params
 from ddr_methods._matching.recipes import dc_recipes
 
@@ -40,14 +40,8 @@ def ddr_methods() -> list[MethodSpec]:
                      "smoke": {"iterations": 2, "batch_real": 8}},
             label_strategy="hard",
             protocol="hard",
-            # VICO README Table 1 (ConvNet-3, DC paper protocol: no eval augmentation except MNIST).
-            reported={
-                "mnist/ipc1": 0.917, "mnist/ipc10": 0.974, "mnist/ipc50": 0.988,
-                "fashion-mnist/ipc1": 0.705, "fashion-mnist/ipc10": 0.823, "fashion-mnist/ipc50": 0.836,
-                "svhn/ipc1": 0.312, "svhn/ipc10": 0.761, "svhn/ipc50": 0.823,
-                "cifar10/ipc1": 0.283, "cifar10/ipc10": 0.449, "cifar10/ipc50": 0.539,
-                "cifar100/ipc1": 0.128, "cifar100/ipc10": 0.252,
-            },
+            # published accuracies with their sources: ddr_methods/dc/reported.yaml
+            reported=load_reported(__name__),
             recipes=dc_recipes(),
         )
     ]

@@ -14,7 +14,7 @@ evaluated under ``hard`` (1000 epochs, DSA), no ZCA.
 
 from __future__ import annotations
 
-from ddr import MethodSpec, ParamSpec, hookimpl
+from ddr import MethodSpec, ParamSpec, hookimpl, load_reported
 from ddr_methods._matching.recipes import dm_recipes
 
 
@@ -46,12 +46,8 @@ def ddr_methods() -> list[MethodSpec]:
                      "smoke": {"iterations": 3, "batch_real": 16}},
             label_strategy="hard",
             protocol="hard",
-            # DATM/PAD Table 1 (ConvNet-3; TinyImageNet ConvNet-4).
-            reported={
-                "cifar10/ipc1": 0.260, "cifar10/ipc10": 0.489, "cifar10/ipc50": 0.630,
-                "cifar100/ipc1": 0.114, "cifar100/ipc10": 0.297, "cifar100/ipc50": 0.436,
-                "tinyimagenet/ipc1": 0.039, "tinyimagenet/ipc10": 0.129, "tinyimagenet/ipc50": 0.241,
-            },
+            # published accuracies with their sources: ddr_methods/dm/reported.yaml
+            reported=load_reported(__name__),
             recipes=dm_recipes(),
         )
     ]

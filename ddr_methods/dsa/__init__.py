@@ -19,7 +19,7 @@ color_crop_cutout_scale_rotate}``) and evaluating (``dsa.noflip``), as VICO's re
 
 from __future__ import annotations
 
-from ddr import MethodSpec, hookimpl
+from ddr import MethodSpec, hookimpl, load_reported
 from ddr_methods._matching.params import matching_params
 from ddr_methods._matching.recipes import dsa_recipes
 
@@ -42,14 +42,8 @@ def ddr_methods() -> list[MethodSpec]:
                      "smoke": {"iterations": 2, "batch_real": 8}},
             label_strategy="hard",
             protocol="hard",
-            # VICO README Table 2; CIFAR-100 IPC 50 from the DM/DATM tables.
-            reported={
-                "mnist/ipc1": 0.887, "mnist/ipc10": 0.978, "mnist/ipc50": 0.992,
-                "fashion-mnist/ipc1": 0.706, "fashion-mnist/ipc10": 0.846, "fashion-mnist/ipc50": 0.887,
-                "svhn/ipc1": 0.275, "svhn/ipc10": 0.792, "svhn/ipc50": 0.844,
-                "cifar10/ipc1": 0.288, "cifar10/ipc10": 0.521, "cifar10/ipc50": 0.606,
-                "cifar100/ipc1": 0.139, "cifar100/ipc10": 0.323, "cifar100/ipc50": 0.428,
-            },
+            # published accuracies with their sources: ddr_methods/dsa/reported.yaml
+            reported=load_reported(__name__),
             recipes=dsa_recipes(),
         )
     ]

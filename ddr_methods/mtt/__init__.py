@@ -15,7 +15,7 @@ Experts are MTT's (``buffer.py``): plain SGD, lr 0.01, momentum 0, batch 256, DS
 
 from __future__ import annotations
 
-from ddr import MethodSpec, hookimpl
+from ddr import MethodSpec, hookimpl, load_reported
 from ddr_methods._trajectory.defaults import REDUCED_COMMON, SMOKE_COMMON, common_params, mtt_recipes
 
 
@@ -37,12 +37,7 @@ def ddr_methods() -> list[MethodSpec]:
             label_strategy="hard",
             protocol="hard",
             recipes=mtt_recipes(),
-            # MTT paper (Cazenavette et al. CVPR'22) Table 1, ConvNet-3 (TinyImageNet ConvNet-4), test
-            # accuracy as fractions; CIFAR-100 IPC 50 is 47.7 ± 0.2.
-            reported={
-                "cifar10/ipc1": 0.463, "cifar10/ipc10": 0.653, "cifar10/ipc50": 0.716,
-                "cifar100/ipc1": 0.243, "cifar100/ipc10": 0.401, "cifar100/ipc50": 0.477,
-                "tinyimagenet/ipc1": 0.088, "tinyimagenet/ipc10": 0.232, "tinyimagenet/ipc50": 0.280,
-            },
+            # published accuracies with their sources: ddr_methods/mtt/reported.yaml
+            reported=load_reported(__name__),
         )
     ]
