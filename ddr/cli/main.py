@@ -324,7 +324,15 @@ def cmd_describe(args: argparse.Namespace) -> int:
         for cell in record["cells"]:
             print(f"  {cell}")
     if record.get("reported"):
-        print("reported: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(record["reported"].items())))
+        from ddr.plugin.specs import reported_number
+
+        print("reported (published test accuracy as a fraction; its source, evaluation architecture, labels):")
+        sources = record.get("reported_sources") or {}
+        width = max(len(k) for k in record["reported"])
+        for key, value in sorted(record["reported"].items()):
+            number = reported_number({"value": value, **(sources.get(key) or {})})
+            extra = ", ".join(x for x in (number.arch, f"{number.label_type} labels" if number.label_type else "") if x)
+            print(f"  {key:<{width}}  {value:.3f}  {number.source}" + (f" ({extra})" if extra else ""))
     return 0
 
 
@@ -370,13 +378,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     from ddr.cli import ddranking
+    from ddr.cli.bundles import add_bundle_commands
     from ddr.cli.cache import add_cache_commands
     from ddr.cli.evaluation import add_commands
     from ddr.cli.results import add_results_commands
+    from ddr.cli.site import add_site_commands
 
     add_commands(sub)
     add_results_commands(sub)
+    add_site_commands(sub)
     add_cache_commands(sub)
+    add_bundle_commands(sub)
     ddranking.register(sub)
     return parser
 

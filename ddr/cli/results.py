@@ -301,11 +301,20 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from ddr.report.leaderboard import render
 
     rows = selected_rows(args)
+    if getattr(args, "verified_only", False):
+        from ddr.store.results import VERIFIED_ORIGINS
+
+        every = len(rows)
+        rows = [r for r in rows if (r.get("origin") or "local") in VERIFIED_ORIGINS]
+        if every and not rows:
+            raise DdrError(f"none of the {every} matching run(s) is verified: they are imported and not reproduced "
+                           "here; `ddr verify BUNDLE` reproduces a bundle's runs (or drop --verified-only)")
     if not rows:
         raise DdrError("no runs match" + (f" in suite '{args.suite}'" if args.suite else "")
                        + "; add run folders with `ddr results import DIR`")
     _out(render(rows, args.format, args.w, mixed=args.mixed, layout=args.layout, metric=args.metric,
-                uncertainty=args.uncertainty, standalone=args.standalone), args.output)
+                uncertainty=args.uncertainty, standalone=args.standalone, reported=args.reported,
+                family=args.family), args.output)
     return 0
 
 
@@ -401,6 +410,16 @@ def add_results_commands(subparsers: Any) -> None:
     p.add_argument("--mixed", action="store_true",
                    help="rank runs of different protocols on one board anyway (the board says so); "
                         "without it such a board is refused")
+    p.add_argument("--verified-only", action="store_true",
+                   help="only runs computed here (local) or imported and reproduced here by `ddr verify` "
+                        "(imported+verified); imported, unverified runs are left out")
+    p.add_argument("--reported", action="store_true",
+                   help="set the methods' published accuracies (with paper and table) beside ddr's measurement of "
+                        "the same (dataset, IPC), with measured - reported in points; never ranked")
+    p.add_argument("--family", choices=("all", "distillation", "selection"), default="all",
+                   help="all methods (default), only distillation methods, or only selection methods (coresets: "
+                        "random, herding, K-center, the coreset selectors), ranked among themselves; distillation "
+                        "methods are compared with the cell's best coreset (IOC) either way")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_leaderboard)
 

@@ -18,7 +18,7 @@ Never imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,18 @@ class Plan:
     def by_role(self, role: str) -> list[StudentJob]:
         """The jobs of ``role`` in index order."""
         return sorted((j for j in self.students if j.role == role), key=lambda j: j.index)
+
+    def restricted(self, indices: "Sequence[int]") -> "Plan":
+        """The plan of the students at ``indices`` only (the reference kept), as ``ddr verify
+        --students K`` re-runs a sample of them: each job keeps its seed and key."""
+        chosen = {int(i) for i in indices}
+        unknown = sorted(chosen - set(range(self.num_eval)))
+        if unknown:
+            from ddr.errors import ConfigError
+
+            raise ConfigError(f"student index {unknown[0]} is not in this plan (students 0..{self.num_eval - 1})")
+        return Plan(real=self.real, students=tuple(j for j in self.students if j.index in chosen),
+                    num_eval=len(chosen), syn_any_is_syn_hard=self.syn_any_is_syn_hard, ars=self.ars)
 
 
 @dataclass(frozen=True)

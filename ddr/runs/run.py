@@ -55,7 +55,7 @@ def add_to_results_db(folder: Path, session: Session, suite: str | None = None) 
 
     try:
         with ResultsDB(session.results_db) as db:
-            db.add_record(folder, suite=suite)
+            db.add_record(folder, suite=suite, origin="local")  # computed here, whatever the row was
     except DdrError as exc:
         session.log(f"warning: the run record {folder} is complete, but adding it to the results database failed "
                     f"({exc}); add it later with `ddr results import {folder}`")

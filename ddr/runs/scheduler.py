@@ -274,7 +274,7 @@ def run_suite(suite: Suite, *, session: Session, out: str | Path, base: "EvalOpt
                 target = unit.folder(Path(out))
                 start = time.perf_counter()
                 if resume and record_is_complete(target):
-                    db.add_record(target, suite=suite.name)
+                    db.add_record(target, suite=suite.name, origin="local")
                     outcome = UnitOutcome(unit, "skipped", record_dir=str(target), ddrs=_ddrs(target))
                 else:
                     session.stage(f"{index + 1}/{len(units)} {unit.label}")

@@ -63,22 +63,33 @@ def _refuse(archive: Path, reason: str) -> DataError:
                      "and download it again from the official source")
 
 
-def _check_name(archive: Path, name: str) -> PurePosixPath:
-    """The member path relative to the target, or a DataError when it could escape it."""
+def unsafe_member(name: str) -> str | None:
+    """Why an archive member called ``name`` could write outside its target folder or fail on some
+    file system (an empty name, a NUL byte, a backslash, an absolute path, ``..``, a component over
+    255 bytes), or ``None`` when its name is safe. Shared by every reader of archives (datasets,
+    result bundles)."""
     if not name or "\x00" in name:
-        raise _refuse(archive, f"member {name!r} has an empty name or a NUL byte")
+        return f"member {name!r} has an empty name or a NUL byte"
     if "\\" in name:
-        raise _refuse(archive, f"member {name!r} contains a backslash (a Windows path)")
+        return f"member {name!r} contains a backslash (a Windows path)"
     path = PurePosixPath(name)
     if path.is_absolute() or (len(name) > 1 and name[1] == ":"):
-        raise _refuse(archive, f"member {name!r} has an absolute path")
+        return f"member {name!r} has an absolute path"
     if ".." in path.parts:
-        raise _refuse(archive, f"member {name!r} escapes the target directory ('..')")
-    parts = [p for p in path.parts if p not in ("", ".")]
+        return f"member {name!r} escapes the target directory ('..')"
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.parts):
+        return f"member {name[:80]!r}... has a file name longer than 255 bytes"
+    return None
+
+
+def _check_name(archive: Path, name: str) -> PurePosixPath:
+    """The member path relative to the target, or a DataError when it could escape it."""
+    reason = unsafe_member(name)
+    if reason is not None:
+        raise _refuse(archive, reason)
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
     if not parts:
         raise _refuse(archive, f"member {name!r} names no file")
-    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in parts):
-        raise _refuse(archive, f"member {name[:80]!r}... has a file name longer than 255 bytes")
     return PurePosixPath(*parts)
 
 

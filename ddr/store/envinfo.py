@@ -38,11 +38,11 @@ def environment_info(
         device: the device the run uses (``"cuda:0"``, ``"cpu"``).
 
     Returns:
-        A dict with ``timestamp`` (ISO 8601 UTC), ``python``, ``platform``, ``machine_id`` (a
-        hash of the host name, not the name), ``cpu_count``, ``packages`` (name -> version or
-        None), ``ddr`` (version, git commit, dirty flag), ``cuda`` (availability, CUDA/cuDNN
-        versions, GPU names, device), ``plugins``, ``determinism`` and ``env`` (``DDR_*``
-        variables).
+        A dict with ``timestamp`` (ISO 8601 UTC), ``python``, ``platform`` (with ``cpu``, the
+        CPU's model name), ``machine_id`` (a hash of the host name, not the name), ``cpu_count``,
+        ``packages`` (name -> version or None), ``ddr`` (version, git commit, dirty flag),
+        ``cuda`` (availability, CUDA/cuDNN versions, GPU names, device), ``plugins``,
+        ``determinism`` (with ``torch_threads``) and ``env`` (``DDR_*`` variables).
     """
     import ddr
 
@@ -55,6 +55,7 @@ def environment_info(
             "release": platform.release(),
             "machine": platform.machine(),
             "platform": platform.platform(),
+            "cpu": cpu_name(),
         },
         "machine_id": hashlib.sha256(socket.gethostname().encode("utf-8")).hexdigest()[:16],
         "cpu_count": os.cpu_count(),
@@ -65,6 +66,21 @@ def environment_info(
         "determinism": _determinism_info(deterministic),
         "env": {key: value for key, value in sorted(os.environ.items()) if key.startswith("DDR_")},
     }
+
+
+def cpu_name() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo``'s ``model name`` on Linux, else
+    ``platform.processor()``), or ``None`` when the system does not say. ``ddr verify`` compares it
+    to decide whether bit-identical numbers are to be expected (:mod:`ddr.bundle.machine`)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Processor", "cpu model") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -139,12 +155,14 @@ def _determinism_info(requested: bool | None) -> dict[str, Any]:
         "cudnn_deterministic": None,
         "cudnn_benchmark": None,
         "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "torch_threads": None,
     }
     try:
         import torch
     except ImportError:
         return info
     info["deterministic_algorithms"] = bool(torch.are_deterministic_algorithms_enabled())
+    info["torch_threads"] = int(torch.get_num_threads())  # CPU results can depend on it (reduction order)
     info["cudnn_deterministic"] = bool(torch.backends.cudnn.deterministic)
     info["cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
     return info

@@ -7,6 +7,12 @@ one SQLite file, default ``$DDR_CACHE_DIR/results.sqlite``.
 - ``students``: one row per trained student (role, index, seed, accuracy, lr, epochs, seconds).
 - ``schema_version``: the version of this layout (:data:`SCHEMA_VERSION`).
 
+Each run has an ``origin`` (:data:`ORIGINS`): ``local`` for a record written or imported from a run
+folder here (``ddr run``, ``ddr eval``, ``ddr results import``), ``imported`` for a run added from a
+result bundle (``ddr import``), ``imported+verified`` once ``ddr verify`` reproduced it here; its
+``provenance`` (JSON) says which bundle and which verification. Version 1 databases are migrated
+in place on open (every existing run is ``local``).
+
 Writers use WAL journaling, a busy timeout and ``BEGIN IMMEDIATE`` transactions retried on
 ``database is locked``, so several processes can import records at once. Adding the same record
 twice updates its row in place: never a duplicate. This module never imports torch.
@@ -28,7 +34,14 @@ from typing import Any, Literal, overload
 
 from ddr.errors import ArtifactError, DdrError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``runs.origin`` and ``runs.provenance`` (1: without them; migrated on open)."""
+ORIGINS = ("local", "imported", "imported+verified")
+"""Where a run's numbers come from: computed here, imported from a bundle, or imported and
+reproduced here by ``ddr verify`` (docs/leaderboard.md, "Where a row comes from")."""
+VERIFIED_ORIGINS = ("local", "imported+verified")
+"""The origins ``ddr leaderboard --verified-only`` keeps: runs computed here, and imported runs
+reproduced here."""
 DB_FILENAME = "results.sqlite"
 BUSY_TIMEOUT_MS = 30_000
 WRITE_ATTEMPTS = 20
@@ -70,7 +83,9 @@ CREATE TABLE IF NOT EXISTS runs (
     soft_label_bytes  INTEGER,
     record_dir        TEXT,
     created           TEXT,
-    imported          TEXT
+    imported          TEXT,
+    origin            TEXT NOT NULL DEFAULT 'local',
+    provenance        TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite);
 CREATE INDEX IF NOT EXISTS runs_group ON runs (dataset, ipc, method);
@@ -92,9 +107,11 @@ RUN_COLUMNS = (
     "run_id", "suite", "method", "dataset", "ipc", "arch", "label_strategy", "protocol",
     "protocol_version", "seed", "distill_seed", "distilled_sha256", "acc_real_hard", "acc_syn_hard",
     "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "distill_seconds", "eval_seconds",
-    "image_bytes", "soft_label_bytes", "record_dir", "created", "imported",
+    "image_bytes", "soft_label_bytes", "record_dir", "created", "imported", "origin",
 )
-_JSON_COLUMNS = ("method_params", "metrics", "env", "run_spec")
+_JSON_COLUMNS = ("method_params", "metrics", "env", "run_spec", "provenance")
+_MIGRATIONS = (("origin", "TEXT NOT NULL DEFAULT 'local'"), ("provenance", "TEXT"))
+"""Columns of ``runs`` added after schema version 1, added to an older database on open."""
 
 
 def default_path() -> Path:
@@ -412,6 +429,12 @@ class ResultsDB:
             elif row[0] > SCHEMA_VERSION:
                 raise DdrError(f"results database {self.path} has schema version {row[0]}; this ddr reads up "
                                f"to {SCHEMA_VERSION}. Upgrade ddr or use another --db")
+            elif row[0] < SCHEMA_VERSION:  # an older layout: add what it lacks, in this transaction
+                columns = {info[1] for info in conn.execute("PRAGMA table_info(runs)")}
+                for name, declaration in _MIGRATIONS:
+                    if name not in columns:
+                        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         self._transaction(body)
 
     @property
@@ -420,27 +443,37 @@ class ResultsDB:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def add_record(self, folder: str | Path, suite: str | None = None) -> str:
+    def add_record(self, folder: str | Path, suite: str | None = None, origin: str | None = None) -> str:
         """Add (or update) the run in ``folder``; returns its run id. One transaction per run; the
-        same run added twice keeps one row (its suite is kept unless ``suite`` is given)."""
+        same run added twice keeps one row (its suite is kept unless ``suite`` is given, its origin
+        unless ``origin`` is: a new row is ``local``)."""
         row = load_record(folder)
         if suite is not None:
             row["suite"] = suite
+        if origin is not None:
+            row["origin"] = origin
         return self.add_row(row)
 
     def add_row(self, row: Mapping[str, Any]) -> str:
-        """Insert or update a row shaped like :func:`load_record`'s result."""
+        """Insert or update a row shaped like :func:`load_record`'s result. ``row["origin"]`` (one
+        of :data:`ORIGINS`) and ``row["provenance"]`` set both; without an origin a new row is
+        ``local`` and an existing row keeps its origin and provenance."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        origin = row.get("origin")
+        if origin is not None and origin not in ORIGINS:
+            raise DdrError(f"unknown run origin {origin!r}; expected one of {', '.join(ORIGINS)}")
         values = {col: row.get(col) for col in RUN_COLUMNS}
         values["imported"] = now
+        values["origin"] = origin or "local"
         for col in RUN_COLUMNS:  # seeds (and any number a record holds) beyond 64 bits stay exact as text
             values[col] = _sql_int(values[col])
         for col in _JSON_COLUMNS:
             values[col] = json.dumps(row.get(col) or {}, sort_keys=True)
         names = list(values)
+        kept = ("run_id", "imported") + (() if origin else ("origin", "provenance"))
         updates = ", ".join(
             f"{n} = COALESCE(excluded.{n}, runs.{n})" if n == "suite" else f"{n} = excluded.{n}"
-            for n in names if n not in ("run_id", "imported")
+            for n in names if n not in kept
         )
         sql = (f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)}) "
                f"ON CONFLICT (run_id) DO UPDATE SET {updates}")
@@ -476,6 +509,14 @@ class ResultsDB:
                 raise ArtifactError(f"{path} does not exist or is not a directory")
             ids.extend(self.add_record(folder, suite=suite) for folder in folders)
         return ids
+
+    def set_origin(self, run_id: str, origin: str, provenance: Mapping[str, Any] | None = None) -> None:
+        """Set the origin (one of :data:`ORIGINS`) and provenance of the run ``run_id`` (exact id)."""
+        if origin not in ORIGINS:
+            raise DdrError(f"unknown run origin {origin!r}; expected one of {', '.join(ORIGINS)}")
+        text = json.dumps(dict(provenance or {}), sort_keys=True)
+        self._retry(lambda: self._transaction(lambda c: c.execute(
+            "UPDATE runs SET origin = ?, provenance = ? WHERE run_id = ?", (origin, text, run_id))))
 
     def delete(self, run_id: str) -> None:
         self._retry(lambda: self._transaction(lambda c: c.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))))

@@ -7,6 +7,9 @@
 * module-level imports inside ddr/ form no cycle;
 * the built-in methods (``ddr_methods``) import ddr only through the plugin author's door:
   ``ddr`` and ``ddr.method`` (with its submodules), type-checking imports included;
+* the result-bundle layer (``ddr/bundle/``) sits above the runs and below the CLI: it never imports
+  ``ddr.cli``, and its format modules (container, manifest, machine, compare) never import torch,
+  so ``ddr.bundle.read_manifest`` stays light for tools that list bundles;
 * the contract layer stays low: ``ddr/plugin/hookspecs.py``, ``ddr/records/`` and ``ddr/store/``
   import nothing of ddr but errors, the plugin layer, the records, the store and the method
   contract (context, distilled set), so they never reach runs, execution or the engine.
@@ -114,6 +117,19 @@ def test_plugin_and_report_layers_never_import_torch() -> None:
     assert len(files) >= 5
     offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files
                  for m in imports(p.read_text()) if m.split(".")[0] in TORCH]
+    assert not offenders, offenders
+
+
+BUNDLE_FORMAT_MODULES = ("__init__.py", "container.py", "manifest.py", "machine.py", "compare.py")
+
+
+def test_the_bundle_layer_knows_no_cli_and_its_format_never_imports_torch() -> None:
+    files = sorted((ROOT / "ddr" / "bundle").rglob("*.py"))
+    assert len(files) >= 8
+    offenders = [f"{p.relative_to(ROOT)} imports {m}" for p in files for m in imports(p.read_text(), type_checking=True)
+                 if m == "ddr.cli" or m.startswith("ddr.cli.")]
+    offenders += [f"{p.relative_to(ROOT)} imports {m}" for p in files if p.name in BUNDLE_FORMAT_MODULES
+                  for m in imports(p.read_text()) if m.split(".")[0] in TORCH]
     assert not offenders, offenders
 
 

@@ -951,6 +951,22 @@ PROMISES = [
              "test_an_option_the_executor_would_ignore_is_refused_before_any_work")),
     Promise("Memory does not grow over repeated runs in one process",
             (f"{REL}::test_twenty_runs_in_one_process_do_not_grow_memory",)),
+    Promise("A result bundle (`ddr verify`, `ddr import`) never executes anything it holds: only JSON and "
+            "safetensors are read, a pickle posing as tensors is refused unrun; a bundle whose member does not match "
+            "its manifest (one changed image byte, an edited accuracy), or that holds a missing, unexpected, unsafe "
+            "(`..`, absolute, a link, a duplicate) or oversized member (a compression bomb), is refused with one "
+            "line naming the member before any of it is used; a forged number whose manifest was re-sealed does "
+            "not verify, because verify re-trains the students; bundles with members renamed, dropped, added, "
+            "duplicated or damaged (property-based) give a result or that one-line refusal, and leave nothing behind",
+            ("tests/unit/bundle/test_bundle_format.py::test_loading_a_bundle_never_executes_what_it_holds",
+             "tests/unit/bundle/test_bundle_format.py::"
+             "test_a_changed_byte_in_the_set_or_a_record_is_refused_naming_the_member",
+             "tests/unit/bundle/test_bundle_format.py::test_unexpected_missing_and_unsafe_members_are_refused",
+             "tests/unit/bundle/test_bundle_format.py::"
+             "test_oversized_members_and_compression_bombs_are_refused_before_they_are_read",
+             "tests/e2e/test_bundles.py::test_a_tampered_bundle_is_refused_and_a_resealed_forgery_does_not_verify",
+             "tests/unit/fuzz/test_fuzz_bundles.py::test_bundle_members",
+             "tests/unit/fuzz/test_fuzz_bundles.py::test_bundle_bytes")),
 ]
 
 

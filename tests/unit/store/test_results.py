@@ -91,7 +91,7 @@ def test_schema_version_wal_and_default_path(tmp_path: Path, monkeypatch: pytest
     assert default_path() == tmp_path / "cache" / "results.sqlite"
     with ResultsDB() as database:
         assert database.path == tmp_path / "cache" / "results.sqlite"
-        assert database.schema_version == SCHEMA_VERSION == 1
+        assert database.schema_version == SCHEMA_VERSION == 2
     con = sqlite3.connect(tmp_path / "cache" / "results.sqlite")
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
