@@ -5,5 +5,6 @@ Each method is registered exactly as a third-party plugin is: through its own en
 door (``ddr`` and ``ddr.method``). A method family's shared code lives in a private subpackage
 (``_matching``: DC/DSA/DM; ``_selection``: random/herding/K-center; ``_trajectory``: expert
 trajectories and the unrolled student of MTT/DATM plus ``ddr experts``; ``_teacherlib``: what
-RDED/SRe²L/D⁴M share). Nothing in ``ddr`` imports this package.
+RDED/SRe²L/D⁴M share; ``_coreset``: the coreset selectors' scoring networks, scores and
+last-layer gradients). Nothing in ``ddr`` imports this package.
 """

@@ -6,7 +6,7 @@ does not import torch; the algorithm lives in :mod:`ddr_methods.kcenter.method`.
 
 from __future__ import annotations
 
-from ddr import MethodSpec, hookimpl
+from ddr import MethodSpec, hookimpl, load_reported
 from ddr_methods._selection import FEATURE_NET_PARAMS
 
 
@@ -18,6 +18,7 @@ def ddr_methods() -> list[MethodSpec]:
             venue="ICLR 2018",
             year=2018,
             label_type="hard",
+            family="selection",
             target="ddr_methods.kcenter.method:KCenter",
             summary="Greedy K-center (Sener & Savarese'18): real images that cover the class in feature space",
             aliases=("k-center",),
@@ -26,11 +27,7 @@ def ddr_methods() -> list[MethodSpec]:
             needs_teacher=True,
             label_strategy="hard",
             protocol="hard",
-            # DC paper (Zhao et al. ICLR'21), ConvNet-3, no evaluation augmentation; worse than
-            # random at IPC 10/50. Other papers' re-runs differ widely (see methods-and-protocols §1.9).
-            reported={
-                "cifar10/ipc1": 0.215, "cifar10/ipc10": 0.147, "cifar10/ipc50": 0.270,
-                "cifar100/ipc1": 0.083, "cifar100/ipc10": 0.071, "cifar100/ipc50": 0.305,
-            },
+            # published accuracies with their sources: ddr_methods/kcenter/reported.yaml
+            reported=load_reported(__name__),
         )
     ]

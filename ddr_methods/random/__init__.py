@@ -6,7 +6,7 @@ not import torch; the algorithm lives in :mod:`ddr_methods.random.method`.
 
 from __future__ import annotations
 
-from ddr import MethodSpec, hookimpl
+from ddr import MethodSpec, hookimpl, load_reported
 
 
 @hookimpl
@@ -15,16 +15,13 @@ def ddr_methods() -> list[MethodSpec]:
         MethodSpec(
             name="random",
             label_type="hard",
+            family="selection",
             target="ddr_methods.random.method:RandomSelection",
             summary="Random real images: ipc per class, drawn uniformly without replacement",
             presets={"smoke": {}},
             label_strategy="hard",
             protocol="hard",
-            # With evaluation augmentation (DATM Table 1, equal to DC-Bench's best over
-            # augmentations); the DC paper's no-augmentation numbers are lower (C10 14.4/26.0/43.4).
-            reported={
-                "cifar10/ipc1": 0.154, "cifar10/ipc10": 0.310, "cifar10/ipc50": 0.506,
-                "cifar100/ipc1": 0.042, "cifar100/ipc10": 0.146, "cifar100/ipc50": 0.334,
-            },
+            # published accuracies with their sources: ddr_methods/random/reported.yaml
+            reported=load_reported(__name__),
         )
     ]

@@ -112,7 +112,7 @@ def test_spec_registers_a_hard_label_method(name):
     spec = spec_of(name)
     assert spec.name == name
     assert (spec.label_strategy, spec.protocol) == ("hard", "hard")
-    assert all(0.0 < v < 1.0 for v in spec.reported.values())  # fractions, not percent
+    assert all(0.0 < float(v) < 1.0 and v.sourced for v in spec.reported.values())  # fractions, with sources
     assert hasattr(method_of(name), "distill")
     if name != "random":
         assert dict(spec.defaults) == dict(FEATURE_NET_DEFAULTS)
