@@ -54,6 +54,15 @@ REPLICATE_PROTOCOL_FIELDS = frozenset({"num_eval", "metrics"})
 """Settings of the resolved protocol that do not change a student: how many are trained, and the
 score weights (recomputed here for any ``w``)."""
 
+ORIGIN_MARKS = {"verified": " ✓", "unverified": " (unverified)"}
+"""What follows the label of an entry with imported runs (docs/leaderboard.md, "Where a row comes from")."""
+ORIGIN_NOTES = {
+    "verified": "✓: imported from a result bundle and reproduced here by `ddr verify`",
+    "unverified": "(unverified): imported from a result bundle, not reproduced here (`ddr verify BUNDLE`; "
+                  "`ddr leaderboard --verified-only` leaves such rows out)",
+}
+
+
 def metric_name(name: str) -> str:
     """A metric name with its registered aliases resolved (``lrs`` → ``ddrs``)."""
     from ddr.report.columns import metric_specs
@@ -153,7 +162,17 @@ class Entry:
     group: str = ""
     ddrs: Estimate = Estimate(None, None, 0, 0, None)
     verdict: Any = None
+    origins: set[str] = field(default_factory=set)
+    """The origins of its runs (``local``, ``imported``, ``imported+verified``; :data:`ddr.store.results.ORIGINS`)."""
     _estimates: dict[tuple[str, float], Estimate] = field(default_factory=dict, repr=False)
+
+    @property
+    def verification(self) -> str:
+        """``local`` (every run computed here), ``verified`` (imported runs among them, each reproduced
+        here by ``ddr verify``) or ``unverified`` (an imported run not reproduced here)."""
+        if "imported" in self.origins:
+            return "unverified"
+        return "verified" if "imported+verified" in self.origins else "local"
 
     def canonical_order(self) -> None:
         """Order distillations by (seeds, hash) and students by (seed, index), so every statistic
@@ -252,6 +271,9 @@ class Board:
     w: float
     entries: list[Entry]
     analysis: Any = None
+    coresets: dict[str, Any] | None = None
+    """IOC of each distillation entry against the cell's best coreset, by label
+    (:func:`ddr.report.coresets.coreset_gaps`, over every entry, also those ``family`` hides)."""
 
     @property
     def title(self) -> str:
@@ -292,6 +314,9 @@ class Board:
         reduced = [e for e in self.entries if e.budget_note]
         if reduced:
             parts.append("reduced budget: " + "; ".join(f"{e.label} ({e.budget_note})" for e in reduced))
+        marked = sorted({e.verification for e in self.entries} - {"local"})
+        if marked:
+            parts.append("; ".join(ORIGIN_NOTES[m] for m in marked))
         return "; ".join(parts) + "."
 
 
@@ -405,6 +430,7 @@ def _add_row(entry: Entry, row: Mapping[str, Any], where: str) -> None:
     seed = str(row.get("seed"))
     dist.seeds.add(seed)
     entry.run_ids.append(run_id)
+    entry.origins.add(str(row.get("origin") or "local"))
     metrics = row.get("metrics") if isinstance(row.get("metrics"), Mapping) else {}
     extras = {c.key: _summary_values(row, c.key, where) for c in extra_columns(metrics or {})}
     for index, (h, i) in enumerate(zip(hlrs, iors)):
@@ -479,9 +505,18 @@ def rank_entries(entries: list[Entry], w: float) -> list[Entry]:
     return entries
 
 
-def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5, *, analyse: bool = True) -> list[Board]:
+def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5, *, analyse: bool = True,
+                      family: str = "all") -> list[Board]:
     """Group ``rows`` per (dataset, IPC) and recipe (never pooling what differs), rank by DDRS(w),
-    and (``analyse``) compare the entries of each board (:func:`ddr.report.ranking.analyse`)."""
+    and (``analyse``) compare the entries of each board (:func:`ddr.report.ranking.analyse`) and
+    each distillation entry with the cell's best coreset (:mod:`ddr.report.coresets`).
+
+    ``family``: ``all``, or only the ``distillation`` or ``selection`` methods' entries (ranked
+    among themselves; IOC still uses the cell's selection entries)."""
+    from ddr.report.coresets import FAMILIES, coreset_gaps, keep_family
+
+    if family not in FAMILIES:
+        raise DdrError(f"unknown method family '{family}'; choose one of {', '.join(FAMILIES)}")
     w = check_w(w)
     groups: dict[tuple[str, int], dict[str, Entry]] = {}
     for row in rows:
@@ -502,8 +537,15 @@ def build_leaderboard(rows: Iterable[Mapping[str, Any]], w: float = 0.5, *, anal
             entry.canonical_order()
     # one labelling over every board, so a method variant has the same name at every (dataset, IPC)
     _labels([e for entries in groups.values() for e in entries.values()])
-    boards = [Board(dataset, ipc, w, rank_entries(list(entries.values()), w))
-              for (dataset, ipc), entries in sorted(groups.items())]
+    for entries in groups.values():  # imported rows carry their verification in their label, in every format
+        for entry in entries.values():
+            entry.label += ORIGIN_MARKS.get(entry.verification, "")
+    boards = []
+    for (dataset, ipc), entries in sorted(groups.items()):
+        gaps = coreset_gaps(list(entries.values()), w) if analyse else None
+        shown = keep_family(entries.values(), family)
+        if shown:
+            boards.append(Board(dataset, ipc, w, rank_entries(shown, w), coresets=gaps))
     if analyse:
         from ddr.report.ranking import analyse as analyse_board
 
@@ -535,12 +577,19 @@ def provenance(generated: str | None = None) -> str:
 
 def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5, *, mixed: bool = False,
            generated: str | None = None, layout: str = "board", metric: str = "ddrs", uncertainty: str = "pm",
-           standalone: bool = False) -> str:
+           standalone: bool = False, reported: bool = False, family: str = "all") -> str:
     """The leaderboard of ``rows`` in ``fmt`` (``md``, ``csv``, ``html`` or ``latex``).
+
+    ``reported``: each board also sets the methods' published accuracies beside ddr's measurement
+    of the same cell, with measured − reported in points (:mod:`ddr.report.reported`); they are
+    never ranked. Boards only: with ``layout="pivot"`` it is a :class:`DdrError`.
 
     ``layout="pivot"``: one table of ``metric`` (methods × (dataset, IPC); :mod:`ddr.report.pivot`)
     instead of one board per (dataset, IPC). ``uncertainty`` (``pm``: mean ± std, ``ci``: mean [95 %
-    interval]) and ``standalone`` (a complete LaTeX document) apply to the LaTeX and pivot tables."""
+    interval]) and ``standalone`` (a complete LaTeX document) apply to the LaTeX and pivot tables.
+
+    ``family``: ``all`` boards, or only the ``distillation`` or the ``selection`` (coreset) methods;
+    distillation entries are compared with the cell's best coreset either way (IOC)."""
     if fmt not in FORMATS:
         raise DdrError(f"unknown leaderboard format '{fmt}'; choose one of {', '.join(FORMATS)}")
     if layout not in LAYOUTS:
@@ -548,7 +597,10 @@ def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5, *
     from ddr.report.leaderboard_latex import check_uncertainty
 
     check_uncertainty(uncertainty)
-    boards = build_leaderboard(rows, w, analyse=layout == "board")
+    if reported and layout != "board":
+        raise DdrError("--reported sets published numbers beside each board's entries; use it with --layout board "
+                       "(the default), not --layout pivot")
+    boards = build_leaderboard(rows, w, analyse=layout == "board", family=family)
     check_protocols(boards, mixed)
     if layout == "pivot":
         from ddr.report.pivot import render_pivot
@@ -557,11 +609,11 @@ def render(rows: Iterable[Mapping[str, Any]], fmt: str = "md", w: float = 0.5, *
     if fmt == "latex":
         from ddr.report.leaderboard_latex import to_latex
 
-        return to_latex(boards, uncertainty, generated, standalone=standalone)
+        return to_latex(boards, uncertainty, generated, standalone=standalone, reported=reported)
     if fmt == "html":
         from ddr.report.leaderboard_html import to_html
 
-        return to_html(boards, generated=generated)
+        return to_html(boards, generated=generated, reported=reported)
     from ddr.report.leaderboard_text import to_csv, to_markdown
 
-    return (to_markdown if fmt == "md" else to_csv)(boards, generated=generated)
+    return (to_markdown if fmt == "md" else to_csv)(boards, generated=generated, reported=reported)

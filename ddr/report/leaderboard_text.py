@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ddr.report import coresets
 from ddr.report import statistics as st
 from ddr.report.columns import Column, column, extra_columns
 from ddr.report.leaderboard import ACCURACIES, Board, Entry, _json, provenance, score_column
@@ -108,7 +109,9 @@ def _comparison_rows(board: Board) -> list[list[str]]:
     return rows
 
 
-def board_markdown(board: Board) -> list[str]:
+def board_markdown(board: Board, reported: bool = False) -> list[str]:
+    """One board's Markdown; ``reported``: with its "Reported (published) vs measured" section
+    (:mod:`ddr.report.reported`) after the score table's notes."""
     protocols = board.protocols
     head = (f"Protocol: {next(iter(protocols))}" if len(protocols) == 1
             else "**Mixed protocols**: " + "; ".join(f"{p} ({', '.join(labels)})" for p, labels in protocols.items()))
@@ -126,7 +129,15 @@ def board_markdown(board: Board) -> list[str]:
     segments = describe_segments(board)
     if segments:
         out += ["", segments]
-    out += ["", f"Note: {board.note}", "", "### Cost and storage", "",
+    out += ["", f"Note: {board.note}", ""]
+    if reported:
+        from ddr.report.reported import reported_markdown
+
+        out += reported_markdown(board)
+    from ddr.report.coresets import coreset_markdown
+
+    out += coreset_markdown(board)
+    out += ["### Cost and storage", "",
             markdown_table(COST_HEADERS, [_cost_cells(e, fronts) for e in board.entries],
                            ["l"] + ["r"] * 8 + ["l"]),
             "",
@@ -146,7 +157,7 @@ def board_markdown(board: Board) -> list[str]:
     return out
 
 
-def to_markdown(boards: Sequence[Board], generated: str | None = None) -> str:
+def to_markdown(boards: Sequence[Board], generated: str | None = None, reported: bool = False) -> str:
     w = boards[0].w if boards else 0.5
     out = ["# ddr leaderboard", "", provenance(generated), "",
            f"Ranked by {score_column().label} at w = {fmt_num(w, 2)}: {score_column().formula}, computed per student. "
@@ -156,7 +167,7 @@ def to_markdown(boards: Sequence[Board], generated: str | None = None) -> str:
     if not boards:
         out.append("_no runs_")
     for board in boards:
-        out += board_markdown(board)
+        out += board_markdown(board, reported)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -170,13 +181,21 @@ CSV_HEADERS = (["dataset", "ipc", "rank", "rank_best", "rank_worst", "group", "m
                + [f"{m}_{s}" for m in ("ddrs", "hlr", "ior", *ACCURACIES) for s in ("mean", "std", "ci_low", "ci_high")]
                + ["vs_random", "vs_random_p", "distillations", "students", "distill_wall_seconds",
                   "distill_cpu_seconds", "distill_gpu_seconds", "distill_peak_memory_bytes", "distill_flops_estimate",
-                  "teacher_forward_images", "eval_wall_seconds", "storage_bytes", "method_params", "ddr", "note"])
+                  "teacher_forward_images", "eval_wall_seconds", "storage_bytes", "method_params", "ddr", "note"]
+               + coresets.CSV_HEADERS)
 
 
-def to_csv(boards: Sequence[Board], generated: str | None = None) -> str:
+def to_csv(boards: Sequence[Board], generated: str | None = None, reported: bool = False) -> str:
+    """One row per entry (:data:`CSV_HEADERS`); ``reported``: the published-number columns of
+    :data:`ddr.report.reported.CSV_HEADERS` too, and a ``reported only`` row per method with a
+    published number at a board's cell but no entry there."""
+    from ddr.report import reported as rep
+
     made = provenance(generated)
-    rows = []
+    rows: list[list] = []
     for board in boards:
+        published = rep.reported_rows(board) if reported else []
+        mine = rep.by_entry(published)
         for e in board.entries:
             info = method_info(e.method)
             rows.append([board.dataset, board.ipc, e.rank, e.rank_range[0], e.rank_range[1], e.group, e.label,
@@ -189,5 +208,15 @@ def to_csv(boards: Sequence[Board], generated: str | None = None) -> str:
                          *(e.cost(k) for k in ("distill_wall_seconds", "distill_cpu_seconds", "distill_gpu_seconds",
                                                "distill_peak_memory_bytes", "distill_flops_estimate",
                                                "teacher_forward_images", "eval_wall_seconds")),
-                         e.storage_bytes, _json(e.method_params), made, board.note])
-    return csv_text(CSV_HEADERS, rows)
+                         e.storage_bytes, _json(e.method_params), made, board.note,
+                         *coresets.csv_fields(board, e)])
+            if reported:
+                rows[-1] += rep.csv_fields(mine.get(id(e)))
+        for r in published:
+            if r.entry is None:
+                info = method_info(r.method)
+                line: list = [""] * len(CSV_HEADERS)
+                line[:2], line[6], line[8:10] = [board.dataset, board.ipc], r.method, [info.venue, info.year]
+                line[CSV_HEADERS.index("ddr")] = made
+                rows.append(line + rep.csv_fields(r))
+    return csv_text(CSV_HEADERS + (rep.CSV_HEADERS if reported else []), rows)

@@ -28,6 +28,7 @@ class MethodInfo:
     year: int | None = None
     code: str | None = None
     label_type: str | None = None
+    family: str | None = None
 
     @property
     def venue_text(self) -> str:
@@ -50,7 +51,8 @@ def _infos() -> dict[str, MethodInfo]:
     out: dict[str, MethodInfo] = {}
     for spec in specs:
         info = MethodInfo(getattr(spec, "paper", None), getattr(spec, "venue", None), getattr(spec, "year", None),
-                          getattr(spec, "code", None), getattr(spec, "label_type", None))
+                          getattr(spec, "code", None), getattr(spec, "label_type", None),
+                          getattr(spec, "family", None))
         for name in (spec.name, *spec.aliases):
             out.setdefault(name, info)
     return out
@@ -70,3 +72,9 @@ def label_type(method: str, recipe: Mapping[str, Any] | None = None) -> str:
     if strategy:
         return "hard" if str(strategy) == "hard" else "soft"
     return method_info(method).label_type or "-"
+
+
+def method_family(method: str) -> str:
+    """``selection`` (a coreset: it picks real images) or ``distillation``, from the installed
+    method's spec; a method not installed here counts as ``distillation``."""
+    return method_info(method).family or "distillation"

@@ -269,8 +269,11 @@ class Evaluator:
 
     # -- plan → execute → score ------------------------------------------------------------------
     def evaluate(self, distilled: "DistilledSet", *, method_strategy: str | None = None,
-                 resize: bool = False, run_spec: Mapping[str, Any] | None = None) -> EvaluationResult:
-        """Evaluate one distilled set (validated first) and return the scores."""
+                 resize: bool = False, run_spec: Mapping[str, Any] | None = None,
+                 students: Sequence[int] | None = None) -> EvaluationResult:
+        """Evaluate one distilled set (validated first) and return the scores. ``students``: train
+        and score only the students at these indices (the reference always), each with its own seed
+        and key, as ``ddr verify --students K`` does; ``None``: all ``num_eval``."""
         from ddr.engine.data import Split
         from ddr.method.distilled import distilled_sha256
         from ddr.protocol.score import metric_scores, ordered_results, score
@@ -282,6 +285,8 @@ class Evaluator:
         sha = distilled_sha256(distilled)
         strategy, loss = self.resolve_label_strategy(distilled, method_strategy)
         plan = self.plan(distilled, strategy, loss, sha)
+        if students is not None:
+            plan = plan.restricted(students)
 
         soft = distilled.soft_labels.to(r.device) if distilled.soft_labels is not None else None
         self.workspace.add_distilled(sha, Split(labels=distilled.labels.to(r.device),
@@ -362,6 +367,9 @@ def choose_metrics(system: Any, refs: Sequence[str], overrides: Mapping[str, Map
         spec = resolved.spec
         if spec.builtin_score:
             continue
+        if spec.needs == "board":
+            raise ConfigError(f"metric '{spec.name}' compares the runs of one leaderboard cell, so no single run "
+                              f"computes it; `ddr leaderboard` shows it (see `ddr describe metric {spec.name}`)")
         params = spec.check_params({**resolved.params, **dict(overrides.get(spec.name) or {})})
         if spec.name in chosen and dict(chosen[spec.name].params) != params:
             raise ConfigError(f"metric '{spec.name}' is asked for twice with different parameters "

@@ -1,5 +1,6 @@
 """The built-in metrics: the four accuracies, HLR, IOR, DDRS (DD-Ranking's LRS) and ARS, computed
-for every run, and the adversarial robustness of the trained students (``robust_fgsm``,
+for every run, the improvement over the best coreset (``ioc``, computed by the leaderboard from
+the runs of one cell), and the adversarial robustness of the trained students (``robust_fgsm``,
 ``robust_pgd``), reported when asked (``--metric``, a suite's ``metrics:``, a protocol's
 ``metrics.extra``).
 
@@ -75,6 +76,12 @@ def ddr_metrics() -> list[MetricSpec]:
                    formula="β = λ·(syn_aug − rdm_aug) + (1−λ)·(syn_noaug − rdm_noaug);  ARS = (e^β − e^−1) / (e − e^−1)",
                    summary="augmentation robust score (with --ars): the distilled set's gain with and without "
                            "augmentation"),
+        MetricSpec(name="ioc", target="ddr.report.coresets:ioc", label="IOC", unit="difference", higher_is_better=True,
+                   needs="board",
+                   formula="IOC = acc_syn_any(method) − max over the cell's selection methods s of acc_syn_any(s) "
+                           "(same protocol and labels; paired or Welch t interval)",
+                   summary="improvement over the best coreset: a distillation method against the best selection "
+                           "method (random, herding, K-center, coreset selectors) of its leaderboard cell"),
         MetricSpec(name="robust_fgsm", target="ddr.builtins.metrics.robustness:measure", label="robust acc (FGSM)",
                    unit="fraction", higher_is_better=True, needs="student", outputs=("clean", "robust"),
                    roles=("syn_any", "rdm_any"), params=FGSM_PARAMS, presets={"mnist": {"epsilon": 0.1}},
