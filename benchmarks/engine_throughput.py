@@ -52,9 +52,27 @@ SHAPES = {"cifar10": {"channels": 3, "size": 32, "width": 128, "dsa": "color_cro
 or the embedded digits protocol's (1x16x16, width 64, DSA without flips)."""
 SHAPE = dict(SHAPES["cifar10"])
 
-# NVIDIA H100/H200 SXM datasheets: BF16 Tensor Core 1,979 TFLOPS *with sparsity*, i.e. 989 dense;
-# FP32 (no tensor cores) 67 TFLOPS.
-GPU_PEAKS = {"H100": (989e12, 67e12), "H200": (989e12, 67e12)}
+GPU_PEAKS: tuple[tuple[str, float, float, str], ...] = (
+    ("H100 PCIe", 756e12, 51e12, "NVIDIA H100 datasheet, H100 PCIe: BF16 Tensor Core 1,513 TFLOPS with sparsity"),
+    ("H100", 989e12, 67e12, "NVIDIA H100 datasheet, H100 SXM: BF16 Tensor Core 1,979 TFLOPS with sparsity"),
+    ("H200", 989e12, 67e12, "NVIDIA H200 datasheet, H200 SXM: BF16 Tensor Core 1,979 TFLOPS with sparsity"),
+)
+"""(words every one of which the device name holds, BF16 dense peak FLOP/s, FP32 peak FLOP/s without
+tensor cores, source), most specific first. Dense is half the datasheets' "with sparsity" figure.
+NVL variants and the GH200 have other figures and are not listed: they get no peak."""
+
+
+def gpu_peak(name: str) -> tuple[float, float, str] | None:
+    """(BF16 dense peak FLOP/s, FP32 peak FLOP/s, source) of a CUDA device named ``name``
+    (``torch.cuda.get_device_name``, e.g. "NVIDIA H100 80GB HBM3"), or ``None`` when :data:`GPU_PEAKS`
+    does not know it. Words are matched whole, so "GH200" is not an "H200"."""
+    words = set(name.replace("-", " ").split())
+    if "NVL" in words:
+        return None
+    for key, bf16, fp32, source in GPU_PEAKS:
+        if set(key.split()) <= words:
+            return bf16, fp32, source
+    return None
 
 
 # -- the machine ----------------------------------------------------------------------------------------
@@ -86,11 +104,12 @@ def device_peak(device: Any) -> tuple[float | None, str]:
     if device.type != "cuda":
         return cpu_peak()
     name = torch.cuda.get_device_name(device)
-    for key, (bf16, fp32) in GPU_PEAKS.items():
-        if key in name:
-            return bf16, (f"{name}: NVIDIA datasheet BF16 dense {bf16 / 1e12:.0f} TFLOPS (fp32 without tensor cores "
-                          f"{fp32 / 1e12:.0f} TFLOPS)")
-    return None, f"{name}: peak unknown"
+    known = gpu_peak(name)
+    if known is None:
+        return None, f"{name}: peak unknown"
+    bf16, fp32, source = known
+    return bf16, (f"{name}: BF16 dense {bf16 / 1e12:.0f} TFLOPS ({source}, halved; fp32 without tensor cores "
+                  f"{fp32 / 1e12:.0f} TFLOPS)")
 
 
 def machine() -> dict[str, Any]:

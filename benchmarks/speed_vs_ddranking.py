@@ -496,6 +496,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="generated images per class (default 500 100; --quick 20 10)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ddr-only", action="store_true", help="skip DD-Ranking (no environment needed)")
+    parser.add_argument("--sets", nargs="+", choices=list(SET_BUILDERS), default=list(SET_BUILDERS),
+                        help="which synthetic sets (default: all four; one set is step 1's cold comparison alone)")
+    parser.add_argument("--skip-hard", action="store_true", help="leave out step 3 (ddr's own `hard` protocol)")
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV, help=f"DD-Ranking's environment ({DEFAULT_VENV})")
     parser.add_argument("--work", type=Path, default=DEFAULT_VENV.parent / "speed_vs_ddranking-work",
                         help="scratch folder: data, logs, records, ddr's cache (emptied first)")
@@ -515,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work
     shutil.rmtree(work, ignore_errors=True)
     data = make_cifar10(work / "data", train_per_class, test_per_class, args.seed)
-    sets = make_synthetic_sets(data, work / "sets", ipc, args.seed)
+    sets = {name: folder for name, folder in make_synthetic_sets(data, work / "sets", ipc, args.seed).items()
+            if name in args.sets}
     config = write_config(work / "config.yaml", data=data, ipc=ipc, epochs=epochs, num_eval=num_eval,
                           device=args.device)
     info = versions(python)
@@ -524,13 +528,15 @@ def main(argv: list[str] | None = None) -> int:
     run_ddr = ddr_runner(work / "ddr-cache", data, args.device, args.seed)
     started = time.perf_counter()
     compared = compare_sets(sets, python, config, work, args.seed, run_ddr)
-    hard = hard_protocol(sets, work, hard_args(ipc=ipc, epochs=epochs, num_eval=num_eval), run_ddr)
+    hard = {} if args.skip_hard else hard_protocol(sets, work, hard_args(ipc=ipc, epochs=epochs, num_eval=num_eval),
+                                                   run_ddr)
     seconds = time.perf_counter() - started
 
     first = next(iter(sets))
     print_single(first, compared[first])
     print_sets("2. four sets: DD-Ranking once per set; ddr per set on one shared cache", compared)
-    print_hard(hard, compared)
+    if hard:
+        print_hard(hard, compared)
     low, high = load_range(compared, hard)
     print(f"\nall timed processes: {seconds:.0f} s wall; 1-minute load average {low:.1f}–{high:.1f} "
           f"on {info['cpus']} CPUs ({info['cpu']})")

@@ -33,7 +33,9 @@ group's peak. A member whose loss stops being finite fails its job with the loca
 message, after the group's other jobs have been reported (``on_result``), and no further group
 starts. ``on_result`` receives the chosen member's weights in a fresh module of the job's
 architecture (eval mode), so the ``real`` role's model can serve as the teacher (under
-``ddranking``, like ``run_job``, the reference's best epoch's weights).
+``ddranking``, like ``run_job``, the reference's best epoch's weights). A group that runs out of
+device memory (``torch.OutOfMemoryError``) fails with a DdrError that gives the group's size and
+the options that make groups smaller (``max_images_per_step``, ``max_members``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,15 @@ def _epoch_bar(ws: "Workspace", name: str) -> Callable[..., Any]:
         return ws.progress(iterable, total=total, desc=f"{name} {desc}".strip(), leave=False)
 
     return progress
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is torch's out-of-memory error (``torch.OutOfMemoryError``, raised by the CUDA
+    allocator; ``torch.cuda.OutOfMemoryError`` is the same class)."""
+    import torch
+
+    kind = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    return kind is not None and isinstance(exc, kind)
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -165,8 +176,36 @@ class BatchedExecutor:
                 on_result(unit, result, model)
                 results[unit.key] = result
                 continue
-            results.update(self._run_group(unit, workspace, on_result))
+            try:
+                results.update(self._run_group(unit, workspace, on_result))
+            except Exception as exc:
+                if not _is_out_of_memory(exc):
+                    raise
+                raise self._out_of_memory(unit, workspace, exc) from exc
         return [results[job.key] for job in jobs]
+
+    def _out_of_memory(self, chunk: list[_Prepared], ws: "Workspace", exc: BaseException) -> DdrError:
+        """The DdrError for a group that ran out of device memory: how big the group was and the
+        executor options that make groups smaller. The out-of-memory error's traceback (which holds
+        the group's tensors) is dropped and the allocator's cache emptied, so that a caller that
+        goes on (a suite's next run) gets the memory back."""
+        members = sum(len(p.job.lr_candidates) for p in chunk)
+        batch = min(chunk[0].job.recipe.batch_size, len(chunk[0].data))
+        per_step = members * batch
+        cap = self.images_per_step(ws.device)
+        exc.__traceback__ = None
+        if ws.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+        said = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        return DdrError(
+            f"{ws.device} ran out of memory while the batched executor trained {len(chunk)} student jobs as one "
+            f"group of {members} members ({per_step} member-images per training step; {said}). Train smaller "
+            f"groups: --executor-option max_images_per_step={max(batch, per_step // 2)} (now {cap}) or "
+            f"--executor-option max_members={max(1, members // 2)} (now {self.max_members}); if it ran out while "
+            f"testing, --executor-option eval_images_per_step={max(1, self.eval_images_per_step // 2)}; or run "
+            "the jobs one by one with --executor local")
 
     # -- grouping -----------------------------------------------------------------------------------
     def _plan(self, jobs: list[StudentJob], ws: "Workspace") -> list[Any]:
@@ -194,12 +233,16 @@ class BatchedExecutor:
         ordered.sort(key=lambda item: item[0])
         return [unit for _, unit in ordered]
 
+    def images_per_step(self, device: "torch.device") -> int:
+        """The most member-images one training step holds on ``device`` (``max_images_per_step``, or
+        its default: 16384 on a GPU, 1024 on a CPU)."""
+        if self.max_images_per_step is not None:
+            return self.max_images_per_step
+        return 16384 if getattr(device, "type", str(device)) == "cuda" else 1024
+
     def members_per_group(self, batch_size: int, device: "torch.device") -> int:
         """The most members one group trains together at ``batch_size`` images per step."""
-        per_step = self.max_images_per_step
-        if per_step is None:
-            per_step = 16384 if getattr(device, "type", str(device)) == "cuda" else 1024
-        return max(1, min(self.max_members, per_step // max(1, batch_size)))
+        return max(1, min(self.max_members, self.images_per_step(device) // max(1, batch_size)))
 
     def _chunks(self, members: list[_Prepared], device: "torch.device") -> list[list[_Prepared]]:
         """Split a group so that no chunk exceeds the member or images-per-step caps (a job's LR

@@ -22,17 +22,18 @@ SOFT_SET = "5" * 64
 
 
 @contextmanager
-def digits_workspace(cache: Path) -> Iterator[Any]:
-    """A digits workspace (pool, validation and test splits on the CPU) with one stored-soft set."""
+def digits_workspace(cache: Path, device: str = "cpu") -> Iterator[Any]:
+    """A digits workspace (pool, validation and test splits on ``device``, the CPU unless told) with
+    one stored-soft set."""
     previous = os.environ.get("DDR_CACHE_DIR")
     os.environ["DDR_CACHE_DIR"] = str(cache)
-    evaluator = Evaluator(dataset="digits", ipc=IPC, device="cpu", overrides={"real.epochs": 1})
+    evaluator = Evaluator(dataset="digits", ipc=IPC, device=device, overrides={"real.epochs": 1})
     workspace = evaluator.workspace
     workspace.progress = lambda iterable, **_: iterable
     pool = workspace.pool
     index = torch.cat([idx[:IPC] for idx in pool.class_indices(10)])
     labels = pool.labels[index].clone()
-    noise = torch.randn(len(index), 10, generator=torch.Generator().manual_seed(3))
+    noise = torch.randn(len(index), 10, generator=torch.Generator().manual_seed(3)).to(labels.device)
     workspace.add_distilled(SOFT_SET, Split(labels=labels, images=pool.images[index].clone()),
                             noise + 4.0 * torch.nn.functional.one_hot(labels, 10).float())
     try:
