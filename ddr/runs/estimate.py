@@ -136,15 +136,20 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def cost_words(seconds: float, unknown: int, to_train: int) -> str:
+    """``≈ 12 min on this machine``; says which jobs no recorded time covers (``unknown`` of the
+    ``to_train`` jobs), and never gives a time when it covers none of them."""
+    if not unknown:
+        return f"≈ {format_seconds(seconds)} on this machine"
+    if unknown >= to_train:
+        return "not yet timed on this machine (`--dry-run` measures them)"
+    return f"≈ {format_seconds(seconds)} on this machine, {unknown} not yet timed"
+
+
 def describe(jobs: int, reused: int, seconds: float, reference: bool, distill_note: str, unknown: int = 0) -> str:
     """The one-line estimate (``unknown``: jobs no recorded time covers yet)."""
     ref = " and the real-data reference" if reference else ""
-    if not unknown:
-        cost = f"≈ {format_seconds(seconds)} on this machine"
-    elif unknown >= jobs - reused + int(reference):
-        cost = "not yet timed on this machine (`--dry-run` measures them)"
-    else:
-        cost = f"≈ {format_seconds(seconds)} on this machine, {unknown} not yet timed"
+    cost = cost_words(seconds, unknown, jobs - reused + int(reference))
     return f"about {jobs} student jobs{ref} {cost} ({reused} reused from the cache); distillation {distill_note}"
 
 
@@ -163,8 +168,9 @@ def combine(estimates: Sequence[Estimate], *, kept: int = 0) -> str:
         parts.append(f"{unknown} unknown")
     note = ", ".join(parts) or "none"
     head = f"suite: {len(estimates)} runs to do" + (f" ({kept} kept)" if kept else "")
-    return (f"{head}; about {jobs} student jobs ≈ {format_seconds(seconds)} on this machine "
-            f"({reused} reused from the cache); distillations: {note}")
+    references = sum(e.reference_to_train for e in estimates)
+    cost = cost_words(seconds, sum(e.unknown_jobs for e in estimates), jobs - reused + references)
+    return f"{head}; about {jobs} student jobs {cost} ({reused} reused from the cache); distillations: {note}"
 
 
 # -- jobs ----------------------------------------------------------------------------------------

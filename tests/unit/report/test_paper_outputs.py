@@ -118,6 +118,22 @@ def test_latex_of_the_recorded_runs_compiles_with_pdflatex(tmp_path: Path) -> No
     assert (tmp_path / "board.pdf").read_bytes()[:5] == b"%PDF-"
 
 
+@pytest.mark.parametrize("options", [
+    {"uncertainty": "pm", "reported": True},          # with the published numbers' section
+    {"layout": "pivot", "metric": "lrs", "uncertainty": "ci"},
+])
+def test_every_latex_layout_compiles_with_pdflatex(tmp_path: Path, options: dict) -> None:
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed")
+    tex = render(real_rows(), "latex", standalone=True, generated="2026-01-02", **options)
+    assert balanced(tex)
+    (tmp_path / "t.tex").write_text(tex, encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert (tmp_path / "t.pdf").read_bytes()[:5] == b"%PDF-"
+
+
 # -- pivot ------------------------------------------------------------------------------------------
 
 def pivot_rows() -> list[dict]:

@@ -408,3 +408,16 @@ def test_ddr_eval_records_the_evaluation_and_a_needed_teachers_storage(dm_runs: 
     storage_bytes = record["storage_bytes"]
     assert storage_bytes["teacher"] > 0 and storage_bytes["total"] == storage_bytes["images"] + storage_bytes["teacher"]
     assert "teacher" in record["storage_note"] and "not needed" not in record["storage_note"]
+
+
+def test_a_suite_estimate_never_prints_a_time_for_jobs_nothing_timed() -> None:
+    from ddr.runs.estimate import Estimate, RoleCost, combine
+
+    untimed = [Estimate(f"u{i}", [RoleCost("real", 1, 0, unknown=1), RoleCost("syn_any", 3, 0, unknown=3)],
+                        None, "unknown") for i in range(2)]
+    line = combine(untimed)
+    assert "about 6 student jobs not yet timed on this machine" in line and "≈ 0 s" not in line
+    timed = Estimate("t", [RoleCost("real", 1, 1), RoleCost("syn_any", 3, 0, seconds=120.0)], 30.0, "≈ 30 s")
+    assert "about 9 student jobs ≈ 2 min on this machine, 8 not yet timed (0 reused" in combine([timed, *untimed])
+    assert "about 3 student jobs ≈ 2 min on this machine (0 reused from the cache); distillations: 1 ≈ 30 s" \
+        in combine([timed])
