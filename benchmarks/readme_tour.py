@@ -51,8 +51,10 @@ TOUR: list[tuple[str, str | None]] = [
 not run here (``None``: it is run)."""
 
 
-def run_tour(out: Path, only: list[int] | None = None, timeout: float = 3600.0) -> list[dict[str, object]]:
-    """Run the tour's commands (``only``: their positions) and return one result per command."""
+def run_tour(out: Path, only: list[int] | None = None, timeout: float = 3600.0,
+             skip: list[int] | None = None) -> list[dict[str, object]]:
+    """Run the tour's commands (``only``: their positions; ``skip``: positions left out, listed as
+    "skipped") and return one result per command."""
     repo = Path(__file__).resolve().parents[1]
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="ddr-tour-") as scratch:
@@ -60,14 +62,16 @@ def run_tour(out: Path, only: list[int] | None = None, timeout: float = 3600.0) 
         (work / "benchmarks").symlink_to(repo / "benchmarks")
         env = {**os.environ, "DDR_CACHE_DIR": str(work / "cache"), "PYTHONUNBUFFERED": "1"}
         env.pop("DDR_RESULTS_DB", None)
-        for i, (command, skip) in enumerate(TOUR):
+        for i, (command, why) in enumerate(TOUR):
             if only is not None and i not in only:
                 continue
             row: dict[str, object] = {"command": command}
-            if skip is not None:
-                row.update(status="not run", reason=skip)
+            if why is None and i in (skip or []):
+                why = "left out with --skip"
+            if why is not None:
+                row.update(status="not run", reason=why)
                 rows.append(row)
-                print(f"-- {command}: not run ({skip})", flush=True)
+                print(f"-- {command}: not run ({why})", flush=True)
                 continue
             print(f"-- {command}", flush=True)
             start = time.perf_counter()
@@ -106,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/readme_tour.json"))
     parser.add_argument("--only", type=int, nargs="*", help="positions (0-based) of the commands to run")
+    parser.add_argument("--skip", type=int, nargs="*", help="positions (0-based) of the commands to leave out")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = run_tour(args.out.resolve(), args.only)
+    rows = run_tour(args.out.resolve(), args.only, skip=args.skip)
     print("\n| command | wall time | status |\n|---|---|---|")
     for row in rows:
         print(f"| `{row['command']}` | {fmt(row.get('seconds'))} | {row['status']} {row.get('reason', '')} |")
