@@ -16,7 +16,8 @@ the same way? For a distillation entry ``m`` of a board (one dataset and IPC):
 
 Choosing the best of several selectors on the same test data favours the selector (the maximum
 of noisy means is biased upwards), so IOC leans against the distillation method: a positive,
-significant IOC is conservative. The note of every IOC table says so.
+significant IOC is conservative, and a negative one may partly be that bias. The note of every
+IOC table says so.
 
 Never imports torch.
 """
@@ -146,7 +147,8 @@ def verdict(gap: CoresetGap) -> str:
 
 IOC_NOTE = ("IOC = mean acc syn (any) of the method − that of the best selection method (coreset) of the same cell, "
             "protocol and labels; 95 % t interval, paired where students share seeds, else Welch. The best is "
-            "picked on the same test data, which favours the coreset: a significant positive IOC is conservative.")
+            "picked on the same test data, which favours the coreset: a significant positive IOC is conservative, a "
+            "negative one may partly be that bias.")
 
 
 def coreset_markdown(board: "Board") -> list[str]:
