@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl
+from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl, load_reported
 
 GENERATORS: dict[str, Callable[..., Any]] = {}
 """Generators registered by other plugins: name -> ``factory(device=torch.device) -> generator``."""
@@ -121,6 +121,7 @@ def ddr_methods() -> list[MethodSpec]:
             year=2024,
             code="https://github.com/suduo94/D4M",
             label_type="soft",
+            reported=load_reported(__name__),  # with their sources: reported.yaml beside this file
             target="ddr_methods.d4m.method:D4M",
             summary="D4M (Su et al. CVPR'24): latent k-means prototypes -> class-prompted img2img diffusion; teacher relabels",
             params=PARAMS,

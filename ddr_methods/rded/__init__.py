@@ -16,7 +16,7 @@ beside the built-in protocols.
 
 from __future__ import annotations
 
-from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl
+from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl, load_reported
 
 PARAMS = (
     ParamSpec("factor", 2, "patches per side of each stitched image (RDED: 2 for ImageNet, 1 for CIFAR)",
@@ -69,6 +69,7 @@ def ddr_methods() -> list[MethodSpec]:
             year=2024,
             code="https://github.com/LINs-lab/RDED",
             label_type="soft",
+            reported=load_reported(__name__),  # with their sources: reported.yaml beside this file
             version="2",  # 2: crops resampled as RDED's RandomResizedCrop (cut, then antialiased resize)
             target="ddr_methods.rded.method:RDED",
             summary="RDED (Sun et al. CVPR'24): stitch the real patches the teacher finds most realistic; teacher relabels",

@@ -27,7 +27,7 @@ only), which on digits measured worse still, because the soft evaluation trains 
 
 from __future__ import annotations
 
-from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl
+from ddr import MethodRecipe, MethodSpec, ParamSpec, hookimpl, load_reported
 
 PARAMS = (
     ParamSpec("iterations", 1000, "Adam steps per batch of synthetic images (SRe2L: 1000)", minimum=0),
@@ -86,6 +86,7 @@ def ddr_methods() -> list[MethodSpec]:
             year=2023,
             code="https://github.com/VILA-Lab/SRe2L",
             label_type="soft",
+            reported=load_reported(__name__),  # with their sources: reported.yaml beside this file
             target="ddr_methods.sre2l.method:SRe2L",
             summary="SRe2L (Yin et al. NeurIPS'23): recover images from a BN teacher's statistics; teacher relabels",
             params=PARAMS,

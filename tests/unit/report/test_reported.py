@@ -66,8 +66,13 @@ def test_numbers_and_sources_are_the_papers() -> None:
     assert dsa["cifar10/ipc1"].paper == "Zhao & Bilen, ICML 2021 (DSA)"
     dc = PluginSystem().methods().resolve("dc").spec.reported
     assert "cifar100/ipc50" not in dc  # DC's Table 1 has no such cell: absent, not invented
-    for method in ("rded", "sre2l", "d4m"):  # no published number recorded in the project: none shown
-        assert not PluginSystem().methods().resolve(method).spec.reported
+    rded = PluginSystem().methods().resolve("rded").spec.reported
+    assert (rded["cifar10/ipc10"].value, rded["cifar10/ipc10"].arch, rded["cifar10/ipc10"].label_type) == (
+        0.502, "ConvNet", "soft")
+    assert rded["imagenette/ipc10"].arch == "ResNet-18"  # one number per cell: ResNet-18 only where no ConvNet
+    d4m = PluginSystem().methods().resolve("d4m").spec.reported
+    assert set(d4m) == {"imagenet/ipc10", "imagenet/ipc50", "tinyimagenet/ipc50"}  # unchecked CIFAR cells absent
+    assert PluginSystem().methods().resolve("sre2l").spec.reported["imagenet/ipc50"].value == 0.468
 
 
 def test_describe_method_prints_each_number_with_its_source(capsys: pytest.CaptureFixture[str]) -> None:
@@ -142,7 +147,8 @@ def test_board_rows_exact_differences_in_points_and_never_ranked() -> None:
     assert measured["random"].delta_points == pytest.approx(19.0, abs=1e-9)
     assert measured["datm"].measured_labels == "soft" and not measured["datm"].caveats
     unmeasured = {r.method: r.number.value for r in rows if r.entry is None}
-    assert unmeasured == {"dc": 0.449, "dsa": 0.521, "herding": 0.316, "kcenter": 0.147, "mtt": 0.653}
+    assert unmeasured == {"dc": 0.449, "dsa": 0.521, "herding": 0.316, "kcenter": 0.147, "mtt": 0.653,
+                          "rded": 0.502, "sre2l": 0.293}
     # the published numbers change nothing of the ranking, the groups or the intervals
     assert [e.label for e in board.entries] == [e.label for e in build_leaderboard(cifar_rows(), 0.5)[0].entries]
     assert len(board.entries) == 3
