@@ -91,6 +91,7 @@ def without_varying(data: dict[str, Any]) -> dict[str, Any]:
 
 # -- formats ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # the default suite's time budget (issue: ~12 min on 2 cores); CI runs it under -m slow
 def test_ddr_and_ddranking_layouts_give_the_same_json_and_records(ddr: Any, digits_set: dict, tmp_path: Path) -> None:
     images, labels = digits_set["images"], digits_set["labels"]
     lr = torch.tensor(0.01)  # DD-Ranking stores a float32 tensor: the ddr set gets that exact value

@@ -74,6 +74,7 @@ def _mean(record: dict[str, Any], metric: str) -> float:
 
 # -- end to end: better than random real images --------------------------------------------------
 
+@pytest.mark.slow  # the default suite's time budget (issue: ~12 min on 2 cores); CI runs it under -m slow
 def test_mtt_beats_random_on_digits(tmp_path: Path) -> None:
     record = _run_json("mtt.reduced", tmp_path)  # digits applies it by itself once budgets are wired
     syn, rdm = _mean(record, "acc_syn_hard"), _mean(record, "acc_rdm_any")
@@ -82,6 +83,7 @@ def test_mtt_beats_random_on_digits(tmp_path: Path) -> None:
     assert syn > 0.8
 
 
+@pytest.mark.slow  # the default suite's time budget (issue: ~12 min on 2 cores); CI runs it under -m slow
 def test_datm_beats_random_and_round_trips(tmp_path: Path) -> None:
     from ddr.store.formats import load_distilled, save_distilled
 
@@ -321,6 +323,7 @@ def test_registration_modules_do_not_import_torch() -> None:
 TINY_NET = "{width: 8, depth: 2}"
 
 
+@pytest.mark.slow  # the default suite's time budget (issue: ~12 min on 2 cores); CI runs it under -m slow
 def test_zca_experts_mtt_and_evaluation_share_one_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers.dataset_files import class_cifar10
 

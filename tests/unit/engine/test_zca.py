@@ -182,6 +182,7 @@ def _official_cifar10_pixels(directory: Path) -> tuple[torch.Tensor, torch.Tenso
     return train, train_labels, test, test_labels
 
 
+@pytest.mark.slow  # the default suite's time budget (issue: ~12 min on 2 cores); CI runs it under -m slow
 def test_official_zca_space_set_is_evaluated_against_the_officially_whitened_test_split(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers.dataset_files import class_cifar10

@@ -191,7 +191,8 @@ def _token(processes: dict[int, str]) -> str | None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the watchdog is Linux only")
-@pytest.mark.parametrize("ending", [pytest.param("exit", marks=pytest.mark.slow), "SIGTERM", "SIGKILL"])
+@pytest.mark.parametrize("ending", [pytest.param("exit", marks=pytest.mark.slow),
+                                    pytest.param("SIGTERM", marks=pytest.mark.slow), "SIGKILL"])
 def test_the_local_ray_ddr_starts_does_not_outlive_it(ending: str, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     told = []
