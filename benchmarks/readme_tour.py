@@ -32,20 +32,24 @@ TOUR: list[tuple[str, str | None]] = [
     ("ddr describe method dm", None),
     ("ddr plugins", None),
     ("ddr doctor --materialize", None),
-    ("ddr run --method dm --dry-run", None),
     ("ddr run --method dm", None),
+    ("ddr run --method dm --dry-run", None),
     ("ddr run --method dsa --ipc 10 --num-eval 3 --json", None),
     ("ddr run --method dm.paper --dataset cifar10 --ipc 10 --download --protocol hard",
      "needs CIFAR-10 (a download; this machine has no internet)"),
     ("ddr run --method dm --set method.iterations=500 --set train.epochs=500 --save-distilled out/dm", None),
     ("ddr run --method dm --distill-seeds 3", None),
     ("ddr run --method dm --dataset mnist5k --protocol digits", None),
-    ("ddr eval out/dm --dataset digits --ipc 10", None),
+    ("ddr eval out/dm --dataset digits --ipc 1", None),
     ("ddr eval mtt_files/ --dataset cifar10 --ipc 10 --zca", "needs CIFAR-10 and a DD-Ranking-layout set"),
     ("ddr eval my_images/ --dataset cifar10 --ipc 10 --resize", "needs CIFAR-10 and an image folder"),
     ("ddr teacher train --dataset digits", None),
     ("ddr show ddr-runs", None),
+    ("ddr show {RUN_DIR}", None),
     ("ddr validate benchmarks/suites/digits.yaml", None),
+    ("ddr export {RUN_ID} -o dm.zip", None),
+    ("ddr verify dm.zip", None),
+    ("ddr import dm.zip --verify", None),
 ]
 """README's tour (section "A short tour"), in its order; the second item says why a command is
 not run here (``None``: it is run)."""
@@ -73,11 +77,13 @@ def run_tour(out: Path, only: list[int] | None = None, timeout: float = 3600.0,
                 rows.append(row)
                 print(f"-- {command}: not run ({why})", flush=True)
                 continue
+            command = fill(command, work)
+            row["command"] = command
             print(f"-- {command}", flush=True)
             start = time.perf_counter()
             try:
-                proc = subprocess.run(["ddr", *shlex.split(command)[1:], *(["--no-progress"] if " run " in f" {command} "
-                                                                          or " eval " in f" {command} " else [])],
+                quiet = ["--no-progress"] if shlex.split(command)[1] in ("run", "eval", "verify") else []
+                proc = subprocess.run(["ddr", *shlex.split(command)[1:], *quiet],
                                       cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
                 seconds = time.perf_counter() - start
                 lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
@@ -89,6 +95,16 @@ def run_tour(out: Path, only: list[int] | None = None, timeout: float = 3600.0,
             print(f"   {row['status']} in {row.get('seconds')} s", flush=True)
             out.write_text(json.dumps({"machine": machine(), "commands": rows}, indent=2) + "\n")
     return rows
+
+
+def fill(command: str, work: Path) -> str:
+    """``{RUN_ID}`` / ``{RUN_DIR}``: the first ``ddr run --method dm`` record of the tour (the README
+    writes them as ``RUN_ID`` and ``ddr-runs/dm-digits-ipc1-seed0-…``)."""
+    if "{RUN_" not in command:
+        return command
+    first = sorted((work / "ddr-runs").glob("dm-digits-ipc1-seed0-*"), key=lambda p: p.stat().st_mtime)[0]
+    run_id = json.loads((first / "metrics.json").read_text())["run_id"]
+    return command.replace("{RUN_ID}", run_id[:10]).replace("{RUN_DIR}", f"ddr-runs/{first.name}")
 
 
 def machine() -> dict[str, object]:
