@@ -573,8 +573,9 @@ class _Site:
                 ("FLOPs (est.)", fmt_flops(e.cost("distill_flops_estimate"))),
                 ("teacher images", fmt_count(e.cost("teacher_forward_images"))),
                 ("eval wall", fmt_seconds(e.cost("eval_wall_seconds"))), ("storage", fmt_bytes(e.storage_bytes))]
-        parts = [k[len("storage_"):] for d in e.distillations.values() for k in d.cost
-                 if k.startswith("storage_") and k != "storage_total"]
+        parts = [k[len("storage_"):] for d in e.distillations.values() for k, v in d.cost.items()
+                 if k.startswith("storage_") and k != "storage_total"
+                 and isinstance(v, (int, float)) and not isinstance(v, bool)]  # not storage_note (text)
         for part in dict.fromkeys(parts):
             cost.append((f"storage: {part}", fmt_bytes(e.cost(f"storage_{part}"))))
         runs = []

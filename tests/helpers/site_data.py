@@ -54,7 +54,8 @@ def cifar_run(folder: Path, method: str, hlr: Sequence[float], ior: Sequence[flo
                     "distilled_sha256": hashlib.sha256(run_id.encode()).hexdigest(),
                     "created": "2026-12-01T10:00:00+00:00",
                     "cost": {"distill_wall_seconds": 12.0, "eval_wall_seconds": 30.0,
-                             "storage_bytes": {"total": storage, "images": storage}}})
+                             "storage_bytes": {"total": storage, "images": storage},
+                             "storage_note": "images (float32); the teacher is not needed"}})  # text, as runs write it
     (out / "run_spec.json").write_text(json.dumps(spec))
     (out / "metrics.json").write_text(json.dumps(metrics))
     (out / "env.json").write_text(json.dumps({"machine_id": "test", "ddr": {"version": "0.1.0", "git_commit": "abc"},
