@@ -168,6 +168,31 @@ def coreset_markdown(board: "Board") -> list[str]:
             "", IOC_NOTE, ""]
 
 
+def coreset_html(board: "Board") -> str:
+    """The "Against the best coreset (IOC)" section as HTML (``""`` when the cell has no IOC)."""
+    import html
+
+    shown = {e.label for e in board.entries}
+    gaps = [g for label, g in ioc(board).items() if label in shown]
+    if not gaps:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in
+                   ("method", "best coreset", "acc syn (any)", "its acc syn (any)", "IOC [95 % CI]", "p", "verdict"))
+    rows = []
+    for g in gaps:
+        value = "" if g.mean is None else f' data-v="{g.mean!r}"'
+        cells = [html.escape(g.entry), html.escape(g.best or "-"), fmt_num(g.entry_acc), fmt_num(g.best_acc)]
+        rows.append(f'<tr data-label="{html.escape(g.entry)}">'
+                    + "".join(f"<td>{c}</td>" for c in cells)
+                    + f'<td class="ioc"{value}>{html.escape(fmt_gap(g))}</td>'
+                    + f"<td>{html.escape(fmt_p(g.test.p_value) if g.test else '-')}</td>"
+                    + f"<td>{html.escape(verdict(g))}</td></tr>")
+    title = html.escape(f"{board.title}: against the best coreset (IOC)")
+    return (f'<section class="ioc" data-board="{html.escape(board.title)}"><h3>{title}</h3>'
+            f'<div class="board-wrap"><table class="ioc-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div><p class="note">{html.escape(IOC_NOTE)}</p></section>')
+
+
 CSV_HEADERS = ["family", "best_coreset", "ioc_mean", "ioc_ci_low", "ioc_ci_high", "ioc_p"]
 """The IOC columns of the CSV board (empty for selection entries and cells without IOC)."""
 

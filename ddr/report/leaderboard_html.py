@@ -262,12 +262,15 @@ def to_html(boards: Sequence[Board], title: str = "ddr leaderboard", generated: 
     payload = json.dumps(html_data(boards, generated), allow_nan=False).replace("<", "\\u003c")
     w = boards[0].w if boards else 0.5
     md = html.escape(to_markdown(boards, generated, reported))
-    published = ""
+    from ddr.report.coresets import coreset_html
+
+    coresets = "".join(coreset_html(b) for b in boards)
+    sections = f'<div id="coresets"><h2>Against the best coreset (IOC)</h2>{coresets}</div>' if coresets else ""
     if reported:
         from ddr.report.reported import reported_html
 
-        published = "".join(reported_html(b) for b in boards)
-        published = f'<div id="reported"><h2>Reported (published) vs measured</h2>{published}</div>' if published else ""
+        rows = "".join(reported_html(b) for b in boards)
+        sections += f'<div id="reported"><h2>Reported (published) vs measured</h2>{rows}</div>' if rows else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -286,7 +289,7 @@ IOR against 0.</p>
 <div class="controls"><label for="w">w (weight of IOR) = <b id="w-value">{w:.2f}</b></label>
 <input type="range" id="w" min="0" max="1" step="0.05" value="{w}"><span id="w-groups"></span></div>
 <div id="boards"></div>
-{published}
+{sections}
 <noscript><pre>{md}</pre></noscript>
 <script type="application/json" id="ddr-data">{payload}</script>
 <script>{_JS}</script>

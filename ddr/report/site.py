@@ -424,6 +424,7 @@ class _Site:
 
     def cell(self, board: Board) -> str:
         from ddr.report.columns import column
+        from ddr.report.coresets import coreset_html
         from ddr.report.leaderboard_html import html_data
         from ddr.report.leaderboard_text import COST_HEADERS, _comparison_rows, _cost_cells, pareto, to_csv, to_markdown
         from ddr.report.methods import label_type
@@ -463,7 +464,7 @@ class _Site:
                 f'<span id="f-count" class="muted"></span><br><span class="muted">Filters hide rows only: ranks, '
                 f'groups and intervals are those of the whole board. Labels here: '
                 f'{esc(", ".join(sorted(labels)))}.</span></div>\n'
-                f'<div id="boards"></div>\n{published}\n'
+                f'<div id="boards"></div>\n{coreset_html(board)}\n{published}\n'
                 f"<h2>Cost and storage</h2>\n"
                 + _table(COST_HEADERS, [_cost_cells(e, fronts) for e in board.entries], "cost")
                 + "<p class=\"note\">Per distillation, mean over distillations; FLOPs are an estimate; storage is what "

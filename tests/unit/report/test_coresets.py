@@ -86,6 +86,10 @@ def test_family_filter_ranks_each_family_alone_and_keeps_ioc() -> None:
         build_leaderboard(rows(), family="coreset")
     text = render(rows(), "md", family="distillation")
     assert "### Against the best coreset (IOC)" in text and "| dm | herding |" in text
+    page = render(rows(), "html")
+    gap = float(np.mean(DM) - np.mean(HERDING))
+    assert '<table class="ioc-table">' in page and '<tr data-label="dm"><td>dm</td><td>herding</td>' in page
+    assert f'<td class="ioc" data-v="{ioc(build_leaderboard(rows())[0])["dm"].mean!r}">{gap:+.4f} [' in page
     table = list(csv.DictReader(io.StringIO(render(rows(), "csv"))))
     by_method = {r["method"]: r for r in table}
     assert by_method["dm"]["family"] == "distillation" and by_method["dm"]["best_coreset"] == "herding"
