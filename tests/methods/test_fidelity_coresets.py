@@ -7,7 +7,6 @@ pieces are tested here; with a checkout named in ``DDR_OFFICIAL_DEEPCORE``, ``DD
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -15,16 +14,12 @@ from types import ModuleType
 
 import pytest
 import torch
+from helpers.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity_coresets.py"
-    spec = importlib.util.spec_from_file_location("fidelity_coresets", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fidelity_coresets")
 
 
 def test_it_asks_for_a_checkout(script: ModuleType, monkeypatch: pytest.MonkeyPatch,

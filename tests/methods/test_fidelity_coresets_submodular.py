@@ -7,7 +7,6 @@ of PatrickZH/DeepCore (slow: about 15 s on one CPU thread) the whole comparison 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -15,16 +14,12 @@ from types import ModuleType
 
 import pytest
 import torch
+from helpers.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity_coresets_submodular.py"
-    spec = importlib.util.spec_from_file_location("fidelity_coresets_submodular", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fidelity_coresets_submodular")
 
 
 def test_it_asks_for_a_checkout(script: ModuleType, monkeypatch: pytest.MonkeyPatch,

@@ -8,7 +8,6 @@ only its own pieces are tested here; with a checkout named in ``DDR_OFFICIAL_DC`
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -16,16 +15,12 @@ from types import ModuleType
 
 import pytest
 import torch
+from helpers.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "fidelity_official.py"
-    spec = importlib.util.spec_from_file_location("fidelity_official", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("fidelity_official")
 
 
 def test_it_asks_for_a_checkout(script: ModuleType, monkeypatch: pytest.MonkeyPatch,

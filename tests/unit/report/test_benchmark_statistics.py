@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.benchmarks import load_benchmark
 
 from ddr.protocol.metrics import ddrs, hlr
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / "speed_vs_ddranking.py"
-    spec = importlib.util.spec_from_file_location("speed_vs_ddranking", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("speed_vs_ddranking")
 
 
 def summary(mean: float, std: float, n: int) -> dict[str, float]:

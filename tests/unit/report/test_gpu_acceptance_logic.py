@@ -4,10 +4,8 @@ BF16 peak table and the parsers of what the steps leave behind. No timing is ass
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,22 +13,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve their module's annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+from helpers.benchmarks import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def ga() -> ModuleType:
-    return _load("gpu_acceptance")
+    return load_benchmark("gpu_acceptance")
 
 
 class Clock:
@@ -198,14 +186,14 @@ def test_an_unwritable_out_folder_exits_2_with_a_message(ga: ModuleType, tmp_pat
     ("NVIDIA H100 NVL", None), ("NVIDIA H200 NVL", None), ("NVIDIA GH200 480GB", None), ("NVIDIA A100-SXM4-80GB", None),
 ])
 def test_the_bf16_dense_peak_is_looked_up_by_device_name(name: str, bf16: float | None) -> None:
-    known = _load("engine_throughput").gpu_peak(name)
+    known = load_benchmark("engine_throughput").gpu_peak(name)
     assert (known[0] if known else None) == bf16
     if known:
         assert "datasheet" in known[2] and "with sparsity" in known[2]
 
 
 def test_it_installs_the_ddranking_the_side_by_side_script_names(ga: ModuleType) -> None:
-    assert ga.DDRANKING == _load("speed_vs_ddranking").DDRANKING
+    assert ga.DDRANKING == load_benchmark("speed_vs_ddranking").DDRANKING
 
 
 def test_the_throughput_grid(ga: ModuleType, tmp_path: Path) -> None:
