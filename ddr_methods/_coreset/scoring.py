@@ -421,6 +421,35 @@ def scores_over_inits(ctx: "DistillContext", recipe: ScoringRecipe, *, repeat: i
     return total / repeat
 
 
+def mean_score_over_inits(ctx: "DistillContext", score: Callable[["nn.Module", int], torch.Tensor], *,
+                          method: str) -> torch.Tensor:
+    """:func:`scores_over_inits` with the method's own parameters (the scoring recipe, ``repeat``,
+    ``arch``, ``score_batch_size``): ``score(model, batch_size)`` ``[N]`` averaged over the networks,
+    float32 on the CPU (GraNd, EL2N)."""
+    batch = ctx.params.get("score_batch_size", 512)
+    return scores_over_inits(ctx, ScoringRecipe.from_params(ctx.params), repeat=ctx.params.get("repeat", 10),
+                             arch=ctx.params.get("arch"), score=lambda model: score(model, batch),
+                             method=method).cpu()
+
+
+def picks_per_class(ctx: "DistillContext", scores: Callable[[], torch.Tensor], *, largest: bool
+                    ) -> list[torch.Tensor]:
+    """Per class, the pool indices (int64) of the ``ipc`` (or ``fraction``) best of ``scores()``
+    ``[N]`` (``largest``: highest first, else lowest first). The class budgets are checked before
+    ``scores`` runs, so an impossible ``ipc`` fails before any scoring network trains."""
+    pools, class_budgets = class_pools_and_budgets(ctx, ctx.params.get("fraction"))
+    return class_balanced_picks(scores(), pools, class_budgets, largest=largest)
+
+
+def averaged_subset(ctx: "DistillContext", picks: Sequence[torch.Tensor], *, method: str) -> "DistilledSet":
+    """:func:`coreset_subset` of a selector scored by :func:`mean_score_over_inits`, its meta naming
+    the networks it averaged."""
+    return coreset_subset(ctx, picks, method=method, meta={
+        "scoring_arch": ctx.params.get("arch") or ctx.arch,
+        "scoring_net": f"{ctx.params.get('repeat', 10)} networks trained here, "
+                       f"{ctx.params.get('selection_epochs', 20)} epochs each"})
+
+
 def _check_batch(value: Any, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")

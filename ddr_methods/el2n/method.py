@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ddr_methods._coreset import ScoringRecipe
 from ddr_methods._coreset.scoring import (
-    class_balanced_picks,
-    class_pools_and_budgets,
-    coreset_subset,
+    averaged_subset,
     el2n_scores,
     logits_over,
-    scores_over_inits,
+    mean_score_over_inits,
+    picks_per_class,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -34,26 +32,21 @@ if TYPE_CHECKING:  # pragma: no cover
 class EL2N:
     """The ``el2n`` method: per class the ``ipc`` largest mean error norms."""
 
+    name = "el2n"
+
     def scores(self, ctx: "DistillContext") -> torch.Tensor:
         """Mean EL2N of every pool image over ``repeat`` networks, float32 ``[N]`` in ``[0, √2]``."""
-        recipe = ScoringRecipe.from_params(ctx.params)
-        batch = ctx.params.get("score_batch_size", 512)
         labels = ctx.train.labels
 
-        def score(model: "nn.Module") -> torch.Tensor:
-            logits = logits_over(model, ctx.train, batch_size=batch)
+        def score(model: "nn.Module", batch_size: int) -> torch.Tensor:
+            logits = logits_over(model, ctx.train, batch_size=batch_size)
             return el2n_scores(logits, labels.to(logits.device))
 
-        return scores_over_inits(ctx, recipe, repeat=ctx.params.get("repeat", 10), arch=ctx.params.get("arch"),
-                                 score=score, method="el2n").cpu()
+        return mean_score_over_inits(ctx, score, method=self.name)
 
     def select(self, ctx: "DistillContext") -> list[torch.Tensor]:
         """Per class, the kept pool indices (int64, largest score first)."""
-        pools, class_budgets = class_pools_and_budgets(ctx, ctx.params.get("fraction"))
-        return class_balanced_picks(self.scores(ctx), pools, class_budgets, largest=True)
+        return picks_per_class(ctx, lambda: self.scores(ctx), largest=True)
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
-        return coreset_subset(ctx, self.select(ctx), method="el2n", meta={
-            "scoring_arch": ctx.params.get("arch") or ctx.arch,
-            "scoring_net": f"{ctx.params.get('repeat', 10)} networks trained here, "
-                           f"{ctx.params.get('selection_epochs', 20)} epochs each"})
+        return averaged_subset(ctx, self.select(ctx), method=self.name)

@@ -23,9 +23,8 @@ from ddr import ConfigError
 from ddr_methods._coreset import ScoringRecipe
 from ddr_methods._coreset.scoring import (
     ForgettingTracker,
-    class_balanced_picks,
-    class_pools_and_budgets,
     coreset_subset,
+    picks_per_class,
     scoring_augmentation,
     scoring_generator,
     train_scoring_model,
@@ -57,8 +56,7 @@ class Forgetting:
 
     def select(self, ctx: "DistillContext") -> list[torch.Tensor]:
         """Per class, the kept pool indices (int64, most events first)."""
-        pools, class_budgets = class_pools_and_budgets(ctx, ctx.params.get("fraction"))
-        return class_balanced_picks(forgetting_scores(ctx), pools, class_budgets, largest=True)
+        return picks_per_class(ctx, lambda: forgetting_scores(ctx), largest=True)
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
         return coreset_subset(ctx, self.select(ctx), method="forgetting", meta={

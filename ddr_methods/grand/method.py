@@ -19,14 +19,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ddr_methods._coreset import ScoringRecipe
-from ddr_methods._coreset.scoring import (
-    class_balanced_picks,
-    class_pools_and_budgets,
-    coreset_subset,
-    grand_scores,
-    scores_over_inits,
-)
+from ddr_methods._coreset.scoring import averaged_subset, grand_scores, mean_score_over_inits, picks_per_class
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.method.context import DistillContext
@@ -36,21 +29,17 @@ if TYPE_CHECKING:  # pragma: no cover
 class GraNd:
     """The ``grand`` method: per class the ``ipc`` largest mean last-layer gradient norms."""
 
+    name = "grand"
+
     def scores(self, ctx: "DistillContext") -> torch.Tensor:
         """Mean GraNd score of every pool image over ``repeat`` networks, float32 ``[N]``."""
-        recipe = ScoringRecipe.from_params(ctx.params)
-        batch = ctx.params.get("score_batch_size", 512)
-        return scores_over_inits(ctx, recipe, repeat=ctx.params.get("repeat", 10), arch=ctx.params.get("arch"),
-                                 score=lambda model: grand_scores(model, ctx.train, batch_size=batch),
-                                 method="grand").cpu()
+        return mean_score_over_inits(ctx, lambda model, batch_size: grand_scores(model, ctx.train,
+                                                                                 batch_size=batch_size),
+                                     method=self.name)
 
     def select(self, ctx: "DistillContext") -> list[torch.Tensor]:
         """Per class, the kept pool indices (int64, largest score first)."""
-        pools, class_budgets = class_pools_and_budgets(ctx, ctx.params.get("fraction"))
-        return class_balanced_picks(self.scores(ctx), pools, class_budgets, largest=True)
+        return picks_per_class(ctx, lambda: self.scores(ctx), largest=True)
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
-        return coreset_subset(ctx, self.select(ctx), method="grand", meta={
-            "scoring_arch": ctx.params.get("arch") or ctx.arch,
-            "scoring_net": f"{ctx.params.get('repeat', 10)} networks trained here, "
-                           f"{ctx.params.get('selection_epochs', 20)} epochs each"})
+        return averaged_subset(ctx, self.select(ctx), method=self.name)

@@ -25,10 +25,9 @@ import torch
 from ddr import ConfigError
 from ddr_methods._coreset import ScoringRecipe
 from ddr_methods._coreset.scoring import (
-    class_balanced_picks,
-    class_pools_and_budgets,
     coreset_subset,
     logits_over,
+    picks_per_class,
     scoring_augmentation,
     scoring_generator,
     train_scoring_model,
@@ -96,8 +95,7 @@ class Uncertainty:
 
     def select(self, ctx: "DistillContext") -> list[torch.Tensor]:
         """Per class, the kept pool indices (int64, most uncertain first)."""
-        pools, class_budgets = class_pools_and_budgets(ctx, ctx.params.get("fraction"))
-        return class_balanced_picks(self.scores(ctx), pools, class_budgets, largest=False)
+        return picks_per_class(ctx, lambda: self.scores(ctx), largest=False)
 
     def distill(self, ctx: "DistillContext") -> "DistilledSet":
         picks = self.select(ctx)
