@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from ddr.errors import ArtifactError
-from ddr.store.archives import unsafe_member
+from ddr.store.archives import stream_member, unsafe_member
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 """The timestamp of every member (zip's earliest), so a bundle's bytes do not depend on when it was written."""
@@ -41,7 +41,6 @@ DEFAULT_MAX_BUNDLE_BYTES = 64 * 2**30
 MAX_RATIO = 200.0
 """Bound on a member's uncompressed/compressed size above :data:`RATIO_FLOOR` bytes."""
 RATIO_FLOOR = 2**20
-CHUNK = 2**20
 BOUND_ENV = "DDR_MAX_BUNDLE_BYTES"
 
 
@@ -155,20 +154,9 @@ def _entries(bundle: Path, handle: zipfile.ZipFile) -> list[tuple[Entry, zipfile
 
 def _read(bundle: Path, name: str, source: IO[bytes], declared: int, sink: Callable[[bytes], None]) -> None:
     """Feed ``source``'s bytes to ``sink`` in chunks, refusing more or fewer than ``declared``."""
-    count = 0
-    while True:
-        try:
-            chunk = source.read(CHUNK)
-        except Exception as exc:  # noqa: BLE001 - BadZipFile (CRC), zlib.error, EOFError: damaged data
-            raise refuse(bundle, f"member {name!r} cannot be decompressed ({type(exc).__name__}: {exc})") from None
-        if not chunk:
-            break
-        count += len(chunk)
-        if count > declared:
-            raise refuse(bundle, f"member {name!r} holds more bytes than its header declares ({declared:,})")
-        sink(chunk)
-    if count != declared:
-        raise refuse(bundle, f"member {name!r} is truncated ({count:,} of {declared:,} bytes)")
+    reason = stream_member(name, source, declared, sink)
+    if reason is not None:
+        raise refuse(bundle, reason)
 
 
 def open_zip(bundle: Path) -> zipfile.ZipFile:

@@ -28,7 +28,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -177,23 +177,34 @@ def _unreadable(archive: Path, kind: str, exc: BaseException) -> DataError:
                      "delete it and download it again")
 
 
+def stream_member(name: str, source: IO[bytes], declared: int, sink: Callable[[bytes], object]) -> str | None:
+    """Feed an archive member's bytes from ``source`` to ``sink`` in chunks of :data:`CHUNK`; why
+    the member is damaged (it cannot be decompressed, or holds more or fewer bytes than the
+    ``declared`` size of its header: more is refused before it is passed on), or ``None``. Shared by
+    every reader of archives (datasets, result bundles)."""
+    count = 0
+    while True:
+        try:
+            chunk = source.read(CHUNK)
+        except Exception as exc:  # noqa: BLE001 - damaged data: BadZipFile (CRC), zlib/lzma errors, bz2's OSError, EOFError
+            return f"member {name!r} cannot be decompressed ({type(exc).__name__}: {exc})"
+        if not chunk:
+            break
+        count += len(chunk)
+        if count > declared:
+            return f"member {name!r} holds more bytes than its header declares ({declared:,})"
+        sink(chunk)
+    if count != declared:
+        return f"member {name!r} is truncated ({count:,} of {declared:,} bytes)"
+    return None
+
+
 def _copy(archive: Path, name: str, source: IO[bytes], dest: Path, declared: int) -> None:
     """Copy a member's bytes, refusing more than it declared (a lying header)."""
-    written = 0
     with open(dest, "wb") as out:
-        while True:
-            try:
-                chunk = source.read(CHUNK)
-            except Exception as exc:  # damaged data: BadZipFile (CRC), zlib/lzma errors, bz2's OSError, EOFError
-                raise _refuse(archive, f"member {name!r} cannot be decompressed ({type(exc).__name__}: {exc})") from None
-            if not chunk:
-                break
-            written += len(chunk)
-            if written > declared:
-                raise _refuse(archive, f"member {name!r} holds more bytes than its header declares ({declared})")
-            out.write(chunk)
-    if written != declared:
-        raise _refuse(archive, f"member {name!r} is truncated ({written} of {declared} bytes)")
+        reason = stream_member(name, source, declared, out.write)
+    if reason is not None:
+        raise _refuse(archive, reason)
 
 
 def safe_extract(archive: Path, target: Path, *, max_bytes: int = MAX_BYTES, max_ratio: float = MAX_RATIO,
