@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.recording import record_returns
 from torch import nn
 
 import ddr_methods.ccs
@@ -416,14 +417,7 @@ def test_selector_keeps_ipc_real_images_per_class_deterministically(name, distil
 
 def test_uncertainty_picks_the_lowest_scores_of_its_network(distill_context):
     ctx = distill_context(params_of("uncertainty", score="margin"), ipc=3)
-    trained = []
-    make_model = ctx.make_model
-
-    def recording_make_model(*args, **kwargs):
-        trained.append(make_model(*args, **kwargs))
-        return trained[-1]
-
-    ctx.make_model = recording_make_model
+    trained = record_returns(ctx, "make_model")
     picks = method_of("uncertainty").select(ctx)
     (model,) = trained
     pool = ctx.class_indices()[4]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from helpers.recording import record_returns
 
 import ddr_methods.herding
 import ddr_methods.kcenter
@@ -170,14 +171,7 @@ def test_ipc_larger_than_a_class_is_an_error(name, distill_context):
 
 def test_herding_picks_follow_the_order_of_the_trained_features(distill_context):
     ctx = distill_context(params_of("herding"), ipc=4)
-    trained = []
-    train_model = ctx.train_model
-
-    def recording_train_model(*args, **kwargs):
-        trained.append(train_model(*args, **kwargs))
-        return trained[-1]
-
-    ctx.train_model = recording_train_model
+    trained = record_returns(ctx, "train_model")
     out = method_of("herding").distill(ctx)
     (model,) = trained
     pool = ctx.class_indices()[7]
@@ -190,19 +184,12 @@ def test_herding_picks_follow_the_order_of_the_trained_features(distill_context)
 def test_by_default_selection_embeds_with_the_trained_reference(name, order, distill_context):
     """feature_epochs null (the default): the protocol's cached real-data reference, as IDC."""
     ctx = distill_context(dict(spec_of(name).defaults), ipc=3)
-    calls = []
-    teacher = ctx.teacher
-
-    def recording_teacher():
-        calls.append(1)
-        return teacher()
-
-    ctx.teacher = recording_teacher
+    loaded = record_returns(ctx, "teacher")
     ctx.train_model = None  # nothing is trained here
     out = method_of(name).distill(ctx)
-    assert calls == [1] and out.meta["feature_net"] == "reference"
+    assert len(loaded) == 1 and out.meta["feature_net"] == "reference"
     pool = ctx.class_indices()[2]
-    expected = pool[order(embed_all(teacher(), ctx.train.images[pool]), 3)]
+    expected = pool[order(embed_all(loaded[0], ctx.train.images[pool]), 3)]
     assert out.meta["selected_indices"][2] == expected.tolist()
 
 
