@@ -113,15 +113,11 @@ def ioc(board: "Board") -> dict[str, CoresetGap]:
     return dict(gaps) if gaps is not None else coreset_gaps(board.entries, board.w)
 
 
-def family_of(entry: "Entry") -> str:
-    return method_family(entry.method)
-
-
 def keep_family(entries: Iterable["Entry"], family: str) -> list["Entry"]:
     """The entries of ``family`` (``all``: every one)."""
     if family == "all":
         return list(entries)
-    return [e for e in entries if family_of(e) == family]
+    return [e for e in entries if method_family(e.method) == family]
 
 
 def fmt_gap(gap: CoresetGap, digits: int = 4) -> str:
@@ -200,7 +196,7 @@ CSV_HEADERS = ["family", "best_coreset", "ioc_mean", "ioc_ci_low", "ioc_ci_high"
 def csv_fields(board: "Board", entry: "Entry") -> list[Any]:
     gap = ioc(board).get(entry.label)
     if gap is None:
-        return [family_of(entry), "", "", "", "", ""]
-    return [family_of(entry), gap.best or "", repr(gap.mean) if gap.mean is not None else "",
+        return [method_family(entry.method), "", "", "", "", ""]
+    return [method_family(entry.method), gap.best or "", repr(gap.mean) if gap.mean is not None else "",
             repr(gap.test.ci.low) if gap.test else "", repr(gap.test.ci.high) if gap.test else "",
             repr(gap.test.p_value) if gap.test else ""]
