@@ -28,6 +28,7 @@ from typing import IO
 
 from ddr.errors import ArtifactError
 from ddr.store.archives import stream_member, unsafe_member
+from ddr.store.paths import path_kind
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 """The timestamp of every member (zip's earliest), so a bundle's bytes do not depend on when it was written."""
@@ -162,7 +163,7 @@ def _read(bundle: Path, name: str, source: IO[bytes], declared: int, sink: Calla
 def open_zip(bundle: Path) -> zipfile.ZipFile:
     """``bundle`` opened as a zip, or a :class:`BundleError` saying it is none (or is missing)."""
     bundle = Path(bundle)
-    if not bundle.is_file():
+    if path_kind(bundle, what="bundle", error=BundleError) != "file":
         raise BundleError(f"bundle {bundle} does not exist or is not a file; give the file `ddr export` wrote")
     try:
         return zipfile.ZipFile(bundle)

@@ -309,9 +309,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError("--set method.KEY only applies to `ddr run`")
     session = _session(args)
     options = _options(args, protocol_overrides, args.ipc)  # a flag the executor would ignore is refused first
-    if getattr(args, "path", None) is not None and not Path(args.path).exists():  # answered before torch loads
-        from ddr.errors import DistilledSetError
+    from ddr.errors import DistilledSetError
+    from ddr.store.paths import path_kind
 
+    if getattr(args, "path", None) is not None and path_kind(args.path, what="distilled set",
+                                                              error=DistilledSetError) is None:  # before torch loads
         raise DistilledSetError(f"distilled set {args.path} does not exist; give a folder saved by `ddr run "
                                 "--save-distilled`, a DD-Ranking folder of images.pt/labels.pt, or a file")
     from ddr.runs.run import eval_path

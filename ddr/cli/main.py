@@ -8,6 +8,7 @@ traceback and exits with status 2 (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -425,6 +426,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ddr: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if debug or exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a name the user typed that the file system refuses, wherever it is first looked at
+        print(f"ddr: error: cannot use the path {exc.filename}: {exc.strerror}; give a shorter path", file=sys.stderr)
+        return DdrError.exit_code
     except Terminated:
         print("ddr: terminated (SIGTERM); results written so far are kept", file=sys.stderr)
         return Terminated.exit_code

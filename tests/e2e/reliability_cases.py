@@ -8,8 +8,9 @@ the two equal. After adding or changing a case, regenerate the table with::
     python tests/e2e/reliability_cases.py --write
 
 Arguments and messages may name ``{tmp}`` (the test's temporary directory), ``{out}`` (the
-``--out`` folder, ``{tmp}/runs``), ``{cache}`` (the case's own ``DDR_CACHE_DIR``, ``{tmp}/cache``)
-and ``{rescue}`` (the rescue folder, ``{tmp}/tmp/ddr-rescued``).
+``--out`` folder, ``{tmp}/runs``), ``{cache}`` (the case's own ``DDR_CACHE_DIR``, ``{tmp}/cache``),
+``{rescue}`` (the rescue folder, ``{tmp}/tmp/ddr-rescued``) and ``{long}`` (a file name of 300
+characters, longer than Linux and macOS file systems allow).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Env:
         return self.tmp / "tmp" / "ddr-rescued"
 
     def fields(self) -> dict[str, str]:
-        return {"tmp": str(self.tmp), "out": str(self.out), "cache": str(self.cache), "rescue": str(self.rescue)}
+        return {"tmp": str(self.tmp), "out": str(self.out), "cache": str(self.cache), "rescue": str(self.rescue),
+                "long": "a" * 300}
 
     def module(self, name: str, source: str) -> None:
         """Write an importable plugin module ``name`` (for ``-p name``)."""
@@ -661,6 +663,13 @@ CASES: list[Case] = [
     # distilled sets given to ddr eval
     Case("eval-missing-path", "`ddr eval` on a path that does not exist", ("eval", "{tmp}/nothing-here", *FAST),
          "distilled set {tmp}/nothing-here does not exist", setup=fresh_cache, check=nothing),
+    Case("eval-long-path", "`ddr eval` on a name longer than the file system allows", ("eval", "{tmp}/{long}", *FAST),
+         "cannot look at distilled set {tmp}/{long}: File name too long; give a shorter path", setup=fresh_cache,
+         check=nothing),
+    Case("teacher-long-path", "`--teacher` naming a file longer than the file system allows (any command's path "
+         "too long for it ends the same way)", (*RUN, "--teacher", "{tmp}/{long}", *FAST),
+         "cannot use the path {tmp}/{long}: File name too long; give a shorter path", setup=fresh_cache,
+         check=nothing),
     Case("eval-corrupt-meta", "`ddr eval` on a set whose meta.json is not JSON", ("eval", "{tmp}/set", *FAST),
          "{tmp}/set/meta.json", setup=corrupt_meta, check=nothing),
     Case("eval-meta-lr", "`ddr eval` on a set whose meta.json has `\"lr\": \"fast\"`", ("eval", "{tmp}/set", *FAST),

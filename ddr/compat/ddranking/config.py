@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ddr.errors import ConfigError
 from ddr.protocol.config import Problems, step_milestones  # re-exported: DD-Ranking's StepLR as ddr milestones
 from ddr.protocol.yaml import lookup_dotted
+from ddr.store.paths import path_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     from ddr.plugin.manager import PluginSystem
@@ -152,7 +153,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     from ddr.protocol.yaml import MAX_DEPTH, check_tree, parse_yaml_text
 
     file = Path(path)
-    if not file.is_file():
+    if path_kind(file, what="DD-Ranking config", error=ConfigError) != "file":
         raise ConfigError(f"DD-Ranking config {file} does not exist (or is not a file); give the path of its "
                           "YAML or JSON config file")
     try:
@@ -835,7 +836,7 @@ class _Mapper:
         if not isinstance(dataset, str):
             return  # the dataset key's own problem is reported; the checkpoint's folder cannot be named
         path = directory / dataset / name / "ckpt_best.pt"
-        if not path.is_file():
+        if path_kind(path, what="teacher checkpoint", error=ConfigError) != "file":
             raise self.fail("teacher_dir", f"{path} does not exist; put the teacher's state dict there (DD-Ranking's "
                                            "layout) or set teacher_dir: null to use ddr's real-data model as teacher")
         self.options["teacher"] = str(path)

@@ -192,3 +192,11 @@ def test_loading_a_bundle_never_executes_what_it_holds(tmp_path: Path) -> None:
         with pytest.raises(BundleError, match=f"member 'sets/{SHA}/images.safetensors' cannot be loaded"):
             bundle.load_set(SHA)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("name", "message"), [("missing.zip", "does not exist or is not a file"),
+                                               (".", "does not exist or is not a file"),
+                                               ("b" * 300, "File name too long; give a shorter path")])
+def test_a_bundle_path_that_is_no_file_is_refused_in_words(name: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=message), open_bundle(tmp_path / name):
+        pass

@@ -258,6 +258,8 @@ def test_unsupported_keys_say_what_to_do(changes: dict[str, Any], message: str) 
 SOFT_UNSUPPORTED = [
     ({"teacher_model_names": ["ConvNet-3", "ResNet-18-BN"]}, r"teacher_model_names: ddr relabels with one teacher"),
     ({"teacher_dir": "missing-teachers"}, r"teacher_dir: missing-teachers/digits/ConvNet-3/ckpt_best.pt does not exist"),
+    ({"teacher_dir": "t" * 300}, r"cannot look at teacher checkpoint t{300}/digits/ConvNet-3/ckpt_best.pt: File name "
+                                 r"too long; give a shorter path"),
     ({"soft_label_mode": "X"}, r"soft_label_mode: unknown value 'X'"),
     ({"soft_label_criterion": "kld"}, r"soft_label_criterion: unknown value 'kld'; did you mean 'kl'\?"),
     ({"loss_fn_kwargs": {"temprature": 4.0}},
