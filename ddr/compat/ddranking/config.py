@@ -1025,7 +1025,7 @@ def data_root(path: Path | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    if not Path(path).is_dir():
+    if path_kind(path, what="real_data_path", error=ConfigError) != "dir":
         raise ConfigError(f"real_data_path {path} is not a directory; give the folder that holds the dataset "
                           "(for CIFAR-10 the one containing cifar-10-batches-py/)")
     before = os.environ.get(DATA_DIR_ENV)
@@ -1054,7 +1054,7 @@ def cli_eval_options(path: str | Path, options: "EvalOptions", *,
     evaluator = evaluator_for(data, protocol=options.protocol, ars=options.ars)
     mapped = map_config(data, evaluator=evaluator, where=str(path))
     if mapped.data_root is not None:
-        if not mapped.data_root.is_dir():
+        if path_kind(mapped.data_root, what="real_data_path", error=ConfigError) != "dir":
             raise ConfigError(f"{path}: real_data_path: {mapped.data_root} is not a directory; give the folder that "
                               "holds the dataset (for CIFAR-10 the one containing cifar-10-batches-py/)")
         os.environ[DATA_DIR_ENV] = str(mapped.data_root)
