@@ -361,6 +361,7 @@ def _dry_run_eval(args: argparse.Namespace, session: Any, options: Any) -> int:
 
 def cmd_teacher_train(args: argparse.Namespace) -> int:
     from ddr.resources.service import Resources
+    from ddr.store.paths import path_kind
     from ddr.store.writable import check_directory, copy_file
 
     session = _session(args)
@@ -369,6 +370,8 @@ def cmd_teacher_train(args: argparse.Namespace) -> int:
     where = {"what": "the teacher checkpoint (--output)", "choose": "choose a writable --output FILE"}
     if args.output:  # refused before training when it cannot be written
         check_directory(Path(args.output).parent, **where)
+        if path_kind(args.output, what="--output") == "dir":
+            raise ConfigError(f"--output {args.output} is a folder; give the checkpoint's file name")
     accuracy, cached = resources.real_accuracy()
     path = resources.teacher_checkpoint()
     if args.output:

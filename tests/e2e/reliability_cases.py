@@ -801,6 +801,12 @@ CASES: list[Case] = [
     Case("teacher-output-below-file", "`ddr teacher train --output` below a regular file",
          ("teacher", "train", "--output", "{tmp}/afile/t.safetensors"),
          "cannot write the teacher checkpoint (--output) to {tmp}/afile: ", setup=blocker_file, check=nothing),
+    Case("teacher-output-folder", "`ddr teacher train --output` naming a folder (refused before training)",
+         ("teacher", "train", "--output", "{tmp}"), "--output {tmp} is a folder; give the checkpoint's file name",
+         check=nothing),
+    Case("teacher-output-long-name", "`ddr teacher train --output` with a file name too long (refused before training)",
+         ("teacher", "train", "--output", "{tmp}/{long}"),
+         "cannot look at --output {tmp}/{long}: File name too long; give a shorter path", check=nothing),
     Case("teacher-output-disk-full", "the disk of `ddr teacher train --output FILE` is full (ENOSPC, simulated)",
          ("teacher", "train", "--protocol", "{tmp}/protocol.yaml", "--output", "{tmp}/teacher/t.safetensors"),
          "cannot write the teacher checkpoint (--output) to {tmp}/teacher/t.safetensors: No space left on device; "
