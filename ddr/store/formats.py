@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.errors import ArtifactError, DistilledSetError
 from ddr.method.distilled import PIXEL_SPACES, DistilledSet, distilled_sha256
+from ddr.store.paths import path_kind
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -213,10 +214,11 @@ def load_distilled(
     path = Path(path)
     if pixel_space is not None and pixel_space not in PIXEL_SPACES:
         raise ArtifactError(f"unknown pixel space {pixel_space!r}; expected one of {', '.join(PIXEL_SPACES)}")
-    if not path.exists():
-        raise ArtifactError(f"distilled set {path} does not exist\n{ACCEPTED_LAYOUTS}")
+    kind = path_kind(path, what="distilled set", error=ArtifactError)
+    if kind is None:
+        raise ArtifactError(f"distilled set {path} does not exist (or is neither a file nor a folder)\n{ACCEPTED_LAYOUTS}")
     pt_space = pixel_space or "normalized"
-    if path.is_file():
+    if kind == "file":
         if path.name in (META_FILE, TENSOR_FILE):
             return _load_ddr_format(path.parent)
         if path.suffix in (".pt", ".pth"):

@@ -271,6 +271,10 @@ def test_unknown_layouts_list_the_accepted_ones(tmp_path: Path) -> None:
         load_distilled(tmp_path)
     with pytest.raises(ArtifactError, match="does not exist"):
         load_distilled(tmp_path / "missing")
+    with pytest.raises(ArtifactError, match="does not exist"):
+        load_distilled(os.devnull)  # neither a file nor a folder
+    with pytest.raises(ArtifactError, match="File name too long; give a shorter path"):
+        load_distilled(tmp_path / ("a" * 300))
 
 
 # ---------------------------------------------------------------------------- validation
