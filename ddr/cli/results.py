@@ -18,7 +18,10 @@ from typing import Any
 from ddr.errors import DdrError
 
 LIST_COLUMNS = ("run_id", "suite", "method", "dataset", "ipc", "arch", "protocol", "seed", "ddrs", "hlr", "ior",
-                "acc_syn_hard", "acc_rdm_any", "created")
+                "acc_syn_hard", "acc_rdm_any", "origin", "created")
+"""The columns of ``ddr results`` (the table puts any further metric before ``origin``, the CSV
+after ``created``). ``origin`` is the results database's (local, imported, imported+verified); a
+record folder listed directly has none ("-")."""
 ABSENT = "(absent)"
 
 
@@ -117,11 +120,12 @@ def cmd_results(args: argparse.Namespace) -> int:
         table.append([r["run_id"][:10], r.get("suite") or "-", r["method"], r["dataset"], r["ipc"], r.get("arch") or "-",
                       protocol_label(r), r.get("seed"), fmt_num(r.get("ddrs")), fmt_num(r.get("hlr")),
                       fmt_num(r.get("ior")), fmt_num(r.get("acc_syn_hard")), fmt_num(r.get("acc_rdm_any")),
-                      *(fmt_num((metrics.get(c.key) or {}).get("mean")) for c in extra), r.get("created") or "-"])
+                      *(fmt_num((metrics.get(c.key) or {}).get("mean")) for c in extra), r.get("origin") or "-",
+                      r.get("created") or "-"])
     scored = ("ddrs", "hlr", "ior", "acc_syn_hard", "acc_rdm_any")
-    headers = [column(c).header if c in scored else c for c in LIST_COLUMNS[:-1]]
-    headers += [c.header for c in extra] + [LIST_COLUMNS[-1]]
-    print(text_table(headers, table, ["l"] * 7 + ["r"] * (6 + len(extra)) + ["l"]))
+    headers = [column(c).header if c in scored else c for c in LIST_COLUMNS[:-2]]
+    headers += [c.header for c in extra] + list(LIST_COLUMNS[-2:])
+    print(text_table(headers, table, ["l"] * 7 + ["r"] * (6 + len(extra)) + ["l", "l"]))
     print(f"{len(rows)} run(s) · {provenance()}")
     return 0
 

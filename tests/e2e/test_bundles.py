@@ -5,6 +5,8 @@ trains its jobs again (a fresh cache), so each costs a few seconds."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import zipfile
 from pathlib import Path
@@ -80,6 +82,9 @@ def test_import_then_verify_marks_the_run_and_the_leaderboard_shows_it(
     assert Path(row["record_dir"]).is_dir()
     assert main(["leaderboard", "--db", other]) == 0
     assert "| random (unverified) |" in capsys.readouterr().out
+    assert main(["results", "--db", other, "--csv"]) == 0
+    listed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["method"], r["origin"]) for r in listed] == [("random", "imported")]
     assert main(["leaderboard", "--db", other, "--verified-only"]) == 2
     assert "none of the 1 matching run(s) is verified" in capsys.readouterr().err
 
@@ -93,6 +98,8 @@ def test_import_then_verify_marks_the_run_and_the_leaderboard_shows_it(
     assert row["origin"] == "imported+verified" and row["provenance"]["verification"]["mode"] == "bit-identical"
     assert main(["leaderboard", "--db", other, "--verified-only"]) == 0
     assert "| random ✓ |" in capsys.readouterr().out
+    assert main(["results", "--db", other]) == 0
+    assert "imported+verified" in capsys.readouterr().out
     # the exporter's own database keeps its run as computed there
     assert main(["import", bundle, "--db", str(made["db"]), "--out", str(tmp_path / "records")]) == 0
     assert "kept local" in capsys.readouterr().out
