@@ -5,8 +5,8 @@ sets written out (as ddr-format folders) for the evaluation to load.
 with the manifest before anything of the bundle is used; JSON members are parsed only after that,
 safetensors files are only ever loaded by :func:`ddr.store.formats.load_distilled` (which checks
 the tensors against the set's own hash) and only through :meth:`Bundle.load_set`. Then the
-structure is checked: ``bundle.json`` names every run folder and distilled set the archive holds
-and nothing else, each run has its four records, each run's set is in the bundle, and the ids
+structure is checked: ``bundle.json`` names every run folder, distilled set and teacher
+checkpoint the archive holds and nothing else, each run has its four records, each run's set is in the bundle, and the ids
 agree. Any mismatch is a :class:`~ddr.bundle.container.BundleError` naming the member.
 """
 
@@ -50,6 +50,9 @@ class BundledRun:
     env: dict[str, Any]
     resolved: dict[str, Any]
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    teacher: str | None = None
+    """The member holding the teacher checkpoint file the run was given (``teachers/<sha256>.<suffix>``),
+    or ``None`` (no file teacher, or the export could not include it)."""
 
     @property
     def distilled_sha256(self) -> str:
@@ -69,6 +72,8 @@ class Bundle:
         path: the bundle file; sha256: of its bytes; manifest_sha256: of its ``manifest.json``.
         info: ``bundle.json``; runs: its runs in ``bundle.json`` order.
         sets: distilled set sha256 -> the folder it was written to (ddr's format).
+        teachers: teacher checkpoint sha256 -> the file it was written to (its original suffix);
+            read only by the evaluation ``ddr verify`` re-runs.
     """
 
     path: Path
@@ -77,6 +82,7 @@ class Bundle:
     info: dict[str, Any]
     runs: list[BundledRun]
     sets: dict[str, Path]
+    teachers: dict[str, Path] = field(default_factory=dict)
 
     def load_set(self, sha256: str) -> "DistilledSet":
         """The distilled set ``sha256`` as safetensors tensors (nothing else is ever read), checked
@@ -127,8 +133,8 @@ def _dict(bundle: Path, name: str, data: bytes) -> dict[str, Any]:
     return value
 
 
-def _structure(bundle: Path, texts: Mapping[str, bytes], set_names: set[str]) -> tuple[dict[str, Any],
-                                                                                       list[BundledRun]]:
+def _structure(bundle: Path, texts: Mapping[str, bytes], set_names: set[str],
+               teacher_names: set[str]) -> tuple[dict[str, Any], list[BundledRun]]:
     """``bundle.json`` and the runs, checked against each other and against the archive's members."""
     info = _dict(bundle, INFO, texts[INFO])
     if info.get("format") != FORMAT or info.get("format_version") != FORMAT_VERSION:
@@ -158,10 +164,16 @@ def _structure(bundle: Path, texts: Mapping[str, bytes], set_names: set[str]) ->
             raise refuse(bundle, f"run {item['run_id'][:10]}: its distilled set sets/{sha[:16]}… is not in the bundle")
         jobs = {name.rsplit("/", 1)[1][:-len(".json")]: _dict(bundle, name, data) for name, data in texts.items()
                 if name.startswith(f"{folder}/jobs/")}
+        teacher = item.get("teacher")
+        if teacher is not None and teacher not in teacher_names:
+            raise refuse(bundle, f"run {item['run_id'][:10]}: its teacher checkpoint {str(teacher)[:80]!r} is not in "
+                                 "the bundle")
         runs.append(BundledRun(run_id=item["run_id"], folder=folder, label=str(item.get("label") or item["run_id"]),
                                run_spec=records["run_spec.json"], metrics=metrics, env=records["env.json"],
-                               resolved=records["resolved.json"], jobs=jobs))
+                               resolved=records["resolved.json"], jobs=jobs, teacher=teacher))
         folders.add(folder)
+    if sorted(teacher_names) != sorted(str(t) for t in info.get("teachers") or []):
+        raise refuse(bundle, f"member {INFO!r} lists other teacher checkpoints than the archive holds")
     stray = sorted(n for n in texts if n.startswith("runs/") and n.split("/", 2)[0] + "/" + n.split("/", 2)[1]
                    not in folders)
     if stray:
@@ -188,6 +200,7 @@ def open_bundle(path: str | Path, workdir: str | Path | None = None) -> Iterator
     buffers: dict[str, bytearray] = {}
     open_files: list[IO[bytes]] = []
     set_files: dict[str, set[str]] = {}
+    teachers: dict[str, Path] = {}
     try:
         def sink_for(entry: Entry) -> Callable[[bytes], None]:
             kind = member_kind(entry.name)
@@ -195,6 +208,13 @@ def open_bundle(path: str | Path, workdir: str | Path | None = None) -> Iterator
                 _, sha, file = entry.name.split("/")
                 set_files.setdefault(sha, set()).add(file)
                 return _sink_to(root / "sets" / sha / file, open_files)
+            if kind == "teacher":
+                file = entry.name.split("/")[1]
+                sha = file.split(".")[0]
+                if sha in teachers:
+                    raise refuse(bundle, f"member {entry.name!r} is a second copy of teacher checkpoint {sha[:16]}…")
+                teachers[sha] = root / "teachers" / file
+                return _sink_to(teachers[sha], open_files)
             buffer = buffers[entry.name] = bytearray()
 
             def keep(chunk: bytes) -> None:
@@ -209,17 +229,21 @@ def open_bundle(path: str | Path, workdir: str | Path | None = None) -> Iterator
             if entry.name in buffers:
                 texts[entry.name] = bytes(buffers.pop(entry.name))
 
-        checked_members(bundle, sink_for, on_member=done)
+        listed = checked_members(bundle, sink_for, on_member=done).by_name()
+        for sha, file in teachers.items():  # its key in every job is this sha256: the name must be the content's
+            if listed[f"teachers/{file.name}"].sha256 != sha:
+                raise refuse(bundle, f"member 'teachers/{file.name}' holds bytes whose sha256 is not the one it is "
+                                     "named by")
         for sha, files in sorted(set_files.items()):
             if files != set(SET_FILES):
                 missing = sorted(set(SET_FILES) - files)
                 raise refuse(bundle, f"member 'sets/{sha}/{missing[0]}' is missing")
-        info, runs = _structure(bundle, texts, set(set_files))
+        info, runs = _structure(bundle, texts, set(set_files), {f"teachers/{p.name}" for p in teachers.values()})
         from ddr.bundle.manifest import manifest_sha256
         from ddr.store.hashing import sha256_file
 
         yield Bundle(path=bundle, sha256=sha256_file(bundle), manifest_sha256=manifest_sha256(bundle), info=info,
-                     runs=runs, sets={sha: root / "sets" / sha for sha in sorted(set_files)})
+                     runs=runs, sets={sha: root / "sets" / sha for sha in sorted(set_files)}, teachers=teachers)
     finally:
         for handle in open_files:
             handle.close()

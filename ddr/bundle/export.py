@@ -10,6 +10,9 @@ the cache still holds it and agrees). Per distilled set: the set exactly as eval
 safetensors format, found by content: the cache entry the run's ``distill_key`` names, or, for a
 ``ddr eval`` record, the set at its ``source`` path; either must hash to the run's
 ``distilled_sha256``, so a bundle never carries another set than the one its numbers came from.
+Per teacher checkpoint file a run was given: the file's bytes, when it is still where the run read
+it and still hashes to the ``teacher_sha256`` its record holds (otherwise the export says so and
+goes on; ``ddr verify`` then asks for the file).
 
 The bytes depend only on the records and the sets (fixed member order, fixed timestamps, canonical
 JSON): exporting the same runs twice gives the same file.
@@ -17,6 +20,7 @@ JSON): exporting the same runs twice gives the same file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -37,13 +41,15 @@ ROLE_ORDER = ("real", "syn_hard", "syn_any", "rdm_any", "syn_noaug", "rdm_noaug"
 @dataclass
 class ExportReport:
     """What ``ddr export`` wrote: the ``path``, the bundle's ``kind`` and ``name``, its ``runs``
-    (ids), ``sets`` (sha256 of each distilled set), ``bytes`` (file size) and ``sha256`` (of the file)."""
+    (ids), ``sets`` (sha256 of each distilled set), ``teachers`` (sha256 of each teacher checkpoint),
+    ``bytes`` (file size) and ``sha256`` (of the file)."""
 
     path: Path
     kind: str
     name: str
     runs: list[str] = field(default_factory=list)
     sets: list[str] = field(default_factory=list)
+    teachers: list[str] = field(default_factory=list)
     bytes: int = 0
     sha256: str = ""
 
@@ -234,6 +240,37 @@ def _set_files(row: Mapping[str, Any], system: Any, workdir: Path) -> dict[str, 
                         "export again")
 
 
+def _teacher_file(row: Mapping[str, Any], log: Callable[[str], None] | None) -> tuple[str, bytes] | None:
+    """``(sha256, bytes)`` of the teacher checkpoint file ``row``'s run was given, or ``None`` when it
+    had none or the file is gone or changed since (said through ``log``)."""
+    spec = row.get("run_spec") or {}
+    path = spec.get("teacher")
+    if not path:
+        return None
+    run = f"run {str(row['run_id'])[:10]} ({_label(row)})"
+    try:
+        data = Path(str(path)).read_bytes()
+    except (OSError, ValueError) as exc:
+        if log is not None:
+            log(f"export: {run}: its teacher checkpoint {path} cannot be read ({exc}); the bundle goes without it "
+                "and `ddr verify` will ask for the file")
+        return None
+    sha = hashlib.sha256(data).hexdigest()
+    recorded = spec.get("teacher_sha256")
+    if recorded and recorded != sha:
+        if log is not None:
+            log(f"export: {run}: its teacher checkpoint {path} changed since the run (sha256 {sha[:16]}…, the record "
+                f"says {str(recorded)[:16]}…); the bundle goes without it")
+        return None
+    return sha, data
+
+
+def teacher_member(sha: str, source: str | Path) -> str:
+    """The member name of a teacher checkpoint: its sha256 and ``.safetensors``, else ``.pt`` (the
+    suffix decides how :func:`ddr.engine.teachers.read_state_dict` reads it)."""
+    return f"teachers/{sha}{'.safetensors' if Path(str(source)).suffix == '.safetensors' else '.pt'}"
+
+
 def _check_row(row: Mapping[str, Any]) -> None:
     metrics = row.get("metrics") or {}
     run = str(row.get("run_id"))[:10]
@@ -253,6 +290,7 @@ def bundle_members(kind: str, name: str, rows: Sequence[Mapping[str, Any]], *, s
     rows = sorted(rows, key=lambda r: str(r["run_id"]))
     run_members: list[tuple[str, bytes]] = []
     set_members: dict[str, dict[str, bytes]] = {}
+    teacher_members: dict[str, bytes] = {}
     summaries, plugins = [], {}
     with tempfile.TemporaryDirectory(prefix="ddr-export-") as tmp:
         for row in rows:
@@ -273,6 +311,9 @@ def bundle_members(kind: str, name: str, rows: Sequence[Mapping[str, Any]], *, s
                 run_members.append((f"{folder}/jobs/{result.get('role')}-{int(result.get('index') or 0)}.json",
                                     canonical(job)))
             spec = row.get("run_spec") or {}
+            teacher = _teacher_file(row, log)
+            if teacher is not None:
+                teacher_members[teacher_member(teacher[0], spec["teacher"])] = teacher[1]
             summaries.append({
                 "run_id": row["run_id"], "folder": folder, "label": _label(row), "method": row["method"],
                 "external": not bool(spec.get("method")), "dataset": row["dataset"], "ipc": row["ipc"],
@@ -280,15 +321,18 @@ def bundle_members(kind: str, name: str, rows: Sequence[Mapping[str, Any]], *, s
                 "arch": row.get("arch"), "label_strategy": row.get("label_strategy"), "protocol": row.get("protocol"),
                 "protocol_version": row.get("protocol_version"), "distilled_sha256": sha, "set": f"sets/{sha}",
                 "created": row.get("created"), "scores": _summary(row.get("metrics") or {}), "plugin": plugin,
+                **({"teacher": teacher_member(teacher[0], spec["teacher"])} if teacher is not None else {}),
             })
             if log is not None:
                 log(f"export: run {str(row['run_id'])[:10]} {_label(row)}")
     info = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": kind, "name": name,
             "exported_with": {"ddr": ddr.__version__}, "runs": summaries, "sets": sorted(set_members),
-            "plugins": [plugins[k] for k in sorted(plugins)]}
+            "plugins": [plugins[k] for k in sorted(plugins)],
+            **({"teachers": sorted(teacher_members)} if teacher_members else {})}
     members = [(INFO, canonical(info)), *run_members]
     for sha in sorted(set_members):
         members += [(f"sets/{sha}/{file}", data) for file, data in sorted(set_members[sha].items())]
+    members += sorted(teacher_members.items())
     manifest = build_manifest(members)
     return [(MANIFEST, manifest.to_bytes()), *members]
 
@@ -314,4 +358,5 @@ def export_bundle(ref: str, output: str | Path, *, db: str | Path | None = None,
     write_zip(output, members)
     info = json.loads(members[1][1])
     return ExportReport(path=output, kind=kind, name=name, runs=[r["run_id"] for r in info["runs"]],
-                        sets=list(info["sets"]), bytes=output.stat().st_size, sha256=sha256_file(output))
+                        sets=list(info["sets"]), teachers=[Path(t).name.split(".")[0] for t in info.get("teachers", [])],
+                        bytes=output.stat().st_size, sha256=sha256_file(output))

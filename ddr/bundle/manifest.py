@@ -13,12 +13,18 @@ this order:
   ``jobs/<role>-<index>.json`` (each job's result: the reference and every student);
 * per distilled set, under ``sets/<sha256>/``: ``images.safetensors`` and ``meta.json`` (ddr's
   distilled-set format, :mod:`ddr.store.formats`), the tensors exactly as evaluated.
+* per teacher checkpoint a run was given (``--teacher FILE``, a protocol's ``teacher.checkpoint``,
+  a DD-Ranking config's ``teacher_dir``), ``teachers/<sha256>.<suffix>``: the file's bytes as
+  they were (``.safetensors``, or a state-dict ``.pt``/``.pth``), named by their sha256, which is
+  what the run's job keys hold (``file:<sha256>``).
 
 Nothing else is accepted: a member the layout does not name, a member the manifest does not list
 (or lists but the archive lacks), or one whose bytes do not hash to the manifest's sha256 is
 refused with a :class:`~ddr.bundle.container.BundleError` naming it, before anything is parsed or
-loaded. Only JSON and safetensors are ever read from a bundle: nothing in it is executed or
-unpickled. :func:`read_manifest` is the light reader (no torch) for tools that list bundles.
+loaded. Only JSON and safetensors are ever read from a bundle, except a teacher checkpoint in
+``.pt`` form, which only ``ddr verify`` reads (when it re-runs the students) and only through the
+loader ``--teacher`` uses (``torch.load(weights_only=True)``: tensors and containers, nothing
+executed). :func:`read_manifest` is the light reader (no torch) for tools that list bundles.
 """
 
 from __future__ import annotations
@@ -42,18 +48,23 @@ RUN_FILES = ("run_spec.json", "metrics.json", "env.json", "resolved.json")
 SET_FILES = ("images.safetensors", "meta.json")
 SET_PREFIX = "sets/"
 RUN_PREFIX = "runs/"
+TEACHER_PREFIX = "teachers/"
+TEACHER_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 _FOLDER = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
 _LAYOUT = (
     ("run", re.compile(rf"runs/{_FOLDER}/(run_spec|metrics|env|resolved)\.json")),
     ("job", re.compile(rf"runs/{_FOLDER}/jobs/[a-z_]{{1,32}}-[0-9]{{1,7}}\.json")),
     ("set", re.compile(r"sets/[0-9a-f]{64}/(images\.safetensors|meta\.json)")),
+    ("teacher", re.compile(r"teachers/[0-9a-f]{64}\.(safetensors|pt|pth)")),
 )
+LARGE_KINDS = ("set", "teacher")
+"""Members holding tensors: bounded by the bundle's total size, not by :data:`MAX_JSON_BYTES`."""
 
 
 def member_kind(name: str) -> str | None:
-    """What member ``name`` is in the layout (``manifest``, ``info``, ``run``, ``job``, ``set``), or
-    ``None`` when the layout has no place for it."""
+    """What member ``name`` is in the layout (``manifest``, ``info``, ``run``, ``job``, ``set``,
+    ``teacher``), or ``None`` when the layout has no place for it."""
     if name == MANIFEST:
         return "manifest"
     if name == INFO:
@@ -209,7 +220,7 @@ def checked_members(bundle: Path, sink_for: Callable[[Entry], Callable[[bytes], 
         kind = member_kind(entry.name)
         if kind is None or kind == "manifest" or entry.name not in listed:
             raise refuse(bundle, f"member {entry.name!r} is not listed in its manifest (an unexpected member)")
-        if kind != "set" and entry.size > MAX_JSON_BYTES:
+        if kind not in LARGE_KINDS and entry.size > MAX_JSON_BYTES:
             raise refuse(bundle, f"member {entry.name!r} declares {entry.size:,} bytes, above the {MAX_JSON_BYTES:,} "
                                  "a JSON member may hold")
         if entry.size != listed[entry.name].bytes:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddr.bundle.compare import EXACT, Check, Comparison, compare
+from ddr.bundle.container import refuse
 from ddr.bundle.contents import Bundle, BundledRun, open_bundle
 from ddr.bundle.machine import describe, device_type, differences, machine_kind
 from ddr.errors import ConfigError, DataError, DdrError, PluginLoadError, UnknownComponentError
@@ -180,8 +181,38 @@ def _chosen_device(recorded: str, asked: str | None) -> str | None:
     return recorded if recorded == "cpu" else None
 
 
+def _teacher_file(bundle: Bundle, run: BundledRun) -> str | None:
+    """The teacher checkpoint file the run was given: the bundle's copy, else the recorded path when a
+    file there still has the recorded sha256; ``None`` when the run had none. :class:`CannotVerify`
+    when neither is there."""
+    spec = run.run_spec
+    recorded = spec.get("teacher")
+    if not recorded:
+        return None
+    if run.teacher is not None:
+        from ddr.engine.teachers import read_state_dict
+
+        path = bundle.teachers[run.teacher.split("/")[1].split(".")[0]]
+        try:  # read as --teacher reads a file (tensors only); its refusal names the member, not a temporary path
+            read_state_dict(path)
+        except DdrError as exc:
+            raise refuse(bundle.path, f"member {run.teacher!r} is not a usable teacher checkpoint: "
+                                      f"{str(exc).splitlines()[0].replace(str(path), 'it')}") from None
+        return str(path)
+    from ddr.store.hashing import sha256_file
+    from ddr.store.paths import path_kind
+
+    wanted = spec.get("teacher_sha256")
+    if path_kind(str(recorded), what="teacher checkpoint", error=CannotVerify) == "file" and (
+            not wanted or sha256_file(Path(str(recorded))) == wanted):
+        return str(recorded)
+    raise CannotVerify(f"could not verify run {run.run_id[:10]} ({run.label}): it used the teacher checkpoint "
+                       f"{recorded}{f' (sha256 {str(wanted)[:16]}…)' if wanted else ''}, which this bundle does not "
+                       "carry (the exporter no longer had it); place that file there and verify again")
+
+
 def _options(run: BundledRun, protocol_file: Path, *, executor: str, executor_options: Mapping[str, Any],
-             device: str | None, download: bool) -> "EvalOptions":
+             device: str | None, download: bool, teacher: str | None) -> "EvalOptions":
     from ddr.runs.evaluate import EvalOptions
 
     spec = run.run_spec
@@ -190,7 +221,7 @@ def _options(run: BundledRun, protocol_file: Path, *, executor: str, executor_op
         dataset=str(spec["dataset"]), ipc=int(spec["ipc"]), seed=int(spec.get("seed") or 0),
         protocol=str(protocol_file), arch=spec.get("arch"), arch_params=dict(spec.get("arch_params") or {}),
         label_strategy=spec.get("label_strategy"), loss=spec.get("loss"), lr=spec.get("lr_override"),
-        device=device, teacher=spec.get("teacher"), ars=bool(spec.get("ars")), zca=bool(spec.get("zca")),
+        device=device, teacher=teacher, ars=bool(spec.get("ars")), zca=bool(spec.get("zca")),
         download=download, executor=executor, executor_options=dict(executor_options),
         metrics=tuple(str(m["name"]) for m in metric_refs),
         metric_params={str(m["name"]): dict(m.get("params") or {}) for m in metric_refs})
@@ -296,15 +327,12 @@ def _verify_run(bundle: Bundle, run: BundledRun, workdir: Path, session: "Sessio
     if not isinstance(config, Mapping) or spec.get("dataset") is None or spec.get("ipc") is None:
         raise CannotVerify(f"could not verify run {run.run_id[:10]}: its run_spec.json lacks the resolved protocol, "
                            "the dataset or the IPC (written by an older ddr)")
-    teacher = spec.get("teacher")
-    if teacher and not Path(str(teacher)).is_file():
-        raise CannotVerify(f"could not verify run {run.run_id[:10]} ({run.label}): it used the teacher checkpoint "
-                           f"{teacher}, which bundles do not carry; place that file there and verify again")
+    teacher = _teacher_file(bundle, run)
     recorded_device = device_type(spec.get("device") or (run.env.get("cuda") or {}).get("device"))
     protocol_file = workdir / f"protocol-{run.run_id[:16]}.yaml"
     protocol_file.write_text(yaml.safe_dump(dict(config), sort_keys=True), encoding="utf-8")
     options = _options(run, protocol_file, executor=executor, executor_options=executor_options,
-                       device=_chosen_device(recorded_device, device), download=download)
+                       device=_chosen_device(recorded_device, device), download=download, teacher=teacher)
     evaluator = Evaluator(options, session=session)
     if evaluator.protocol.to_dict() != dict(config):
         raise CannotVerify(f"could not verify run {run.run_id[:10]} ({run.label}): the protocol recorded in the bundle "

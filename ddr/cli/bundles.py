@@ -29,10 +29,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                            log=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
     if args.json:
         print(json.dumps({"path": str(report.path), "kind": report.kind, "name": report.name, "runs": report.runs,
-                          "sets": report.sets, "bytes": report.bytes, "sha256": report.sha256}, indent=2))
+                          "sets": report.sets, "teachers": report.teachers, "bytes": report.bytes,
+                          "sha256": report.sha256}, indent=2))
         return 0
     what = f"suite '{report.name}'" if report.kind == "suite" else f"run {report.name[:10]}"
-    print(f"wrote {report.path}: {what}, {len(report.runs)} run(s), {len(report.sets)} distilled set(s), "
+    teachers = f"{len(report.teachers)} teacher checkpoint(s), " if report.teachers else ""
+    print(f"wrote {report.path}: {what}, {len(report.runs)} run(s), {len(report.sets)} distilled set(s), {teachers}"
           f"{format_size(report.bytes)}")
     print(f"sha256 {report.sha256}")
     print(f"check it anywhere with: ddr verify {report.path}")

@@ -967,13 +967,15 @@ PROMISES = [
     Promise("Memory does not grow over repeated runs in one process",
             (f"{REL}::test_twenty_runs_in_one_process_do_not_grow_memory",)),
     Promise("A result bundle (`ddr verify`, `ddr import`) never executes anything it holds: only JSON and "
-            "safetensors are read, a pickle posing as tensors is refused unrun; a bundle whose member does not match "
+            "safetensors are read (and a `.pt` teacher checkpoint by verify, with `weights_only`), a pickle posing "
+            "as tensors or as the teacher is refused unrun; a bundle whose member does not match "
             "its manifest (one changed image byte, an edited accuracy), or that holds a missing, unexpected, unsafe "
             "(`..`, absolute, a link, a duplicate) or oversized member (a compression bomb), is refused with one "
             "line naming the member before any of it is used; a forged number whose manifest was re-sealed does "
             "not verify, because verify re-trains the students; bundles with members renamed, dropped, added, "
             "duplicated or damaged (property-based) give a result or that one-line refusal, and leave nothing behind",
             ("tests/unit/bundle/test_bundle_format.py::test_loading_a_bundle_never_executes_what_it_holds",
+             "tests/e2e/test_bundles.py::test_a_teacher_checkpoint_travels_in_the_bundle_and_verify_uses_it",
              "tests/unit/bundle/test_bundle_format.py::"
              "test_a_changed_byte_in_the_set_or_a_record_is_refused_naming_the_member",
              "tests/unit/bundle/test_bundle_format.py::test_unexpected_missing_and_unsafe_members_are_refused",

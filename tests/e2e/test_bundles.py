@@ -6,6 +6,7 @@ trains its jobs again (a fresh cache), so each costs a few seconds."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
@@ -181,3 +182,82 @@ def test_a_digits_suite_is_exported_and_verified(tmp_path: Path, capsys: pytest.
     out = capsys.readouterr().out
     assert out.count("mode: bit-identical") == 4 and "verified: 4 of 4 run(s)" in out
     assert "jobs shared with an earlier run of this verification" in out  # the reference and random subsets
+
+
+class _Payload:
+    """Unpickled, it would create ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_teacher_checkpoint_travels_in_the_bundle_and_verify_uses_it(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A run given ``--teacher FILE`` (a state-dict .pt): the bundle carries the file under its
+    sha256, verify re-runs the teacher-labelled students with the bundle's copy after the original
+    is gone; a copy whose bytes do not match its name is refused, a pickle posing as the teacher is
+    refused unrun."""
+    import safetensors.torch
+    import torch
+
+    protocol = tmp_path / "quick.yaml"
+    protocol.write_text("name: quick\nversion: 1\ninclude: ddr.builtins.protocols:digits.yaml\nreal: {epochs: 1}\n")
+    trained = tmp_path / "teacher.safetensors"
+    assert main(["teacher", "train", "--dataset", "digits", "--protocol", str(protocol), "--output", str(trained),
+                 "--no-progress", "-q"]) == 0
+    teacher = tmp_path / "teacher.pt"
+    torch.save(safetensors.torch.load_file(str(trained)), teacher)
+    sha = hashlib.sha256(teacher.read_bytes()).hexdigest()
+    db = str(tmp_path / "results.sqlite")
+    assert main(["run", "--method", "random", *FAST, "--teacher", str(teacher), "--label-strategy", "teacher",
+                 "--out", str(tmp_path / "runs"), "--db", db]) == 0
+    with ResultsDB(db) as database:
+        (row,) = database.query()
+    assert row["run_spec"]["teacher_sha256"] == sha
+    bundle = tmp_path / "teacher.zip"
+    assert main(["export", row["run_id"][:10], "-o", str(bundle), "--db", db]) == 0
+    assert "1 teacher checkpoint(s)" in capsys.readouterr().out
+    info = read_manifest(bundle)
+    assert info["teachers"] == [f"teachers/{sha}.pt"] and info["runs"][0]["teacher"] == f"teachers/{sha}.pt"
+
+    teacher.rename(tmp_path / "elsewhere.pt")  # the verifier has only the bundle
+    assert main(["verify", str(bundle), "--db", str(tmp_path / "other.sqlite"), "--no-progress", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "verified: 1 of 1 run(s)" in out and "syn_any #1 accuracy" in out
+
+    forged = rebuilt(bundle, tmp_path / "forged.zip",
+                     lambda name, data: data + b"\0" if name.startswith("teachers/") else data, reseal=True)
+    assert main(["verify", str(forged), "--no-progress", "-q"]) == 2
+    assert f"member 'teachers/{sha}.pt' holds bytes whose sha256 is not the one it is named by" in \
+        capsys.readouterr().err
+
+    # a pickle that would write a file when unpickled, posing as the teacher under its own sha256
+    marker = tmp_path / "marker"
+    buffer = io.BytesIO()
+    torch.save(_Payload(marker), buffer)  # a torch.save zip whose data.pkl would call open(marker, "w")
+    payload = buffer.getvalue()
+    evil = f"teachers/{hashlib.sha256(payload).hexdigest()}.pt"
+
+    def swap(name: str, data: bytes) -> tuple[str, bytes]:
+        if name.startswith("teachers/"):
+            return evil, payload
+        return name, data.replace(f"teachers/{sha}.pt".encode(), evil.encode()) if name == "bundle.json" else data
+
+    content = [swap(name, data) for name, data in members(bundle) if name != MANIFEST]
+    write_zip(tmp_path / "evil.zip", [(MANIFEST, build_manifest(content).to_bytes()), *content])
+    assert main(["verify", str(tmp_path / "evil.zip"), "--no-progress", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"refusing bundle {tmp_path / 'evil.zip'}: member '{evil}' is not a usable teacher checkpoint: " in err
+    assert "refusing to unpickle" in err and not marker.exists()
+
+    # exported after the file changed: the bundle goes without it, and verify asks for the file
+    teacher.write_bytes(b"not the teacher")
+    assert main(["export", row["run_id"][:10], "-o", str(tmp_path / "without.zip"), "--db", db]) == 0
+    assert "changed since the run" in capsys.readouterr().err
+    assert "teachers" not in read_manifest(tmp_path / "without.zip")
+    assert main(["verify", str(tmp_path / "without.zip"), "--no-progress", "-q"]) == 3
+    err = capsys.readouterr().err
+    assert f"it used the teacher checkpoint {teacher} (sha256 {sha[:16]}…), which this bundle does not carry" in err

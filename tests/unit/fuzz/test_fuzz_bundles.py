@@ -6,6 +6,7 @@ written outside the folder the bundle is opened into (which is empty again after
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -25,9 +26,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
 
 SHA = "cd" * 32
 RUN = "run0000000000"
+TEACHER_BYTES = b"a teacher's state dict"
+TEACHER = f"teachers/{hashlib.sha256(TEACHER_BYTES).hexdigest()}.pt"
 NAMES = ("bundle.json", f"runs/{RUN}/metrics.json", f"runs/{RUN}/env.json", f"runs/{RUN}/jobs/real-0.json",
          f"sets/{SHA}/images.safetensors", f"sets/{SHA}/meta.json", f"runs/{RUN}/evil.py", "../evil.json",
-         "/abs.json", "runs\\x.json", "", "sets/zz/images.safetensors", "manifest.json", "a" * 300)
+         "/abs.json", "runs\\x.json", "", "sets/zz/images.safetensors", "manifest.json", "a" * 300, TEACHER,
+         f"teachers/{SHA}.pt", f"teachers/{SHA}.exe", "teachers/../x.pt")
 
 
 def _json(value: object) -> bytes:
@@ -38,7 +42,8 @@ def base_members() -> list[tuple[str, bytes]]:
     folder = f"runs/{RUN}"
     return [
         ("bundle.json", _json({"format": "ddr-bundle", "format_version": 1, "kind": "run", "name": RUN,
-                               "runs": [{"run_id": RUN, "folder": folder, "label": "x"}], "sets": [SHA]})),
+                               "runs": [{"run_id": RUN, "folder": folder, "label": "x", "teacher": TEACHER}],
+                               "sets": [SHA], "teachers": [TEACHER]})),
         (f"{folder}/run_spec.json", _json({"dataset": "digits", "ipc": 1})),
         (f"{folder}/metrics.json", _json({"run_id": RUN, "distilled_sha256": SHA})),
         (f"{folder}/env.json", _json({})),
@@ -46,6 +51,7 @@ def base_members() -> list[tuple[str, bytes]]:
         (f"{folder}/jobs/real-0.json", _json({"result": {"accuracy": 0.5}})),
         (f"sets/{SHA}/images.safetensors", b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + b"\x01" * 64),
         (f"sets/{SHA}/meta.json", _json({"format": "ddr-distilled", "sha256": SHA})),
+        (TEACHER, TEACHER_BYTES),
     ]
 
 
