@@ -8,7 +8,8 @@ with its distribution and version, and the kind of machine it ran on) and one JS
 reference and each student: the result the record lists, with the job cache's sealed record when
 the cache still holds it and agrees). Per distilled set: the set exactly as evaluated, in ddr's
 safetensors format, found by content: the cache entry the run's ``distill_key`` names, or, for a
-``ddr eval`` record, the set at its ``source`` path; either must hash to the run's
+``ddr eval`` record, the set at its ``source`` path, as loaded or as the evaluation validated it
+(normalised from ``pixel01``, resized); either must hash to the run's
 ``distilled_sha256``, so a bundle never carries another set than the one its numbers came from.
 Per teacher checkpoint file a run was given: the file's bytes, when it is still where the run read
 it and still hashes to the ``teacher_sha256`` its record holds (otherwise the export says so and
@@ -26,12 +27,15 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddr.bundle.container import write_zip
 from ddr.bundle.machine import machine_kind
 from ddr.bundle.manifest import FORMAT, FORMAT_VERSION, INFO, MANIFEST, build_manifest, folder_name
 from ddr.errors import ArtifactError, DdrError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ddr.method.distilled import DistilledSet
 
 SUMMARY_SCORES = ("acc_real_hard", "acc_syn_hard", "acc_syn_any", "acc_rdm_any", "hlr", "ior", "ddrs", "ars")
 """The scores ``bundle.json`` summarises per run (mean, std, n; fractions)."""
@@ -225,13 +229,14 @@ def _set_files(row: Mapping[str, Any], system: Any, workdir: Path) -> dict[str, 
                 pass
             try:
                 loaded = load_any(Path(source), system, num_classes=num_classes, ipc=int(row["ipc"]),
-                                  pixel_space="zca" if spec.get("zca") else None)
+                                  pixel_space=spec.get("pixel_space") or ("zca" if spec.get("zca") else None))
             except DdrError as exc:
                 raise ArtifactError(f"run {run}: the set at {source} cannot be read now: {str(exc).splitlines()[0]}"
                                     ) from None
-            if distilled_sha256(loaded) == wanted:
-                target = save_distilled(loaded, workdir / wanted)
-                return {name: (target / name).read_bytes() for name in (TENSOR_FILE, META_FILE)}
+            for candidate in (loaded, _as_evaluated(loaded, row, system)):
+                if candidate is not None and distilled_sha256(candidate) == wanted:
+                    target = save_distilled(candidate, workdir / wanted)
+                    return {name: (target / name).read_bytes() for name in (TENSOR_FILE, META_FILE)}
     where = " and ".join(tried) if tried else "nowhere (the record names neither a distill key nor a source)"
     again = (f"`ddr eval {source}` with the run's options" if source else
              "the run again (`ddr run` distils the same set and finds every finished student in the job cache)")
@@ -269,6 +274,27 @@ def teacher_member(sha: str, source: str | Path) -> str:
     """The member name of a teacher checkpoint: its sha256 and ``.safetensors``, else ``.pt`` (the
     suffix decides how :func:`ddr.engine.teachers.read_state_dict` reads it)."""
     return f"teachers/{sha}{'.safetensors' if Path(str(source)).suffix == '.safetensors' else '.pt'}"
+
+
+def _as_evaluated(loaded: "DistilledSet", row: Mapping[str, Any], system: Any) -> "DistilledSet | None":
+    """``loaded`` as ``ddr eval`` trained on it: validated against the dataset (pixel01 sets
+    normalised, dtypes converted, another size resized as ``--resize`` does), or ``None`` when the
+    dataset's geometry is not known without loading it or the set does not fit."""
+    from ddr.method.distilled import validate_distilled
+
+    try:
+        dataset = system.datasets().get(str(row["dataset"]))
+    except (DdrError, AttributeError):
+        return None
+    geometry = (dataset.num_classes, dataset.channels, dataset.image_size, dataset.mean, dataset.std)
+    if any(value is None for value in geometry):
+        return None
+    try:
+        return validate_distilled(loaded, num_classes=dataset.num_classes, ipc=int(row["ipc"]),
+                                  channels=dataset.channels, image_size=dataset.image_size, mean=dataset.mean,
+                                  std=dataset.std, resize=True)
+    except DdrError:
+        return None
 
 
 def _check_row(row: Mapping[str, Any]) -> None:

@@ -213,7 +213,9 @@ def eval_path(path: str | Path, *, options: EvalOptions, session: Session | None
             from ddr.runs.estimate import announce, estimate_distilled
 
             announce(session, estimate_distilled(distilled, evaluator, resize=resize))
-        result = evaluator.evaluate(distilled, resize=resize, run_spec={"source": str(path)})
+        # the pixel space a .pt set was read in (when chosen) lets `ddr export` read it again the same way
+        result = evaluator.evaluate(distilled, resize=resize, run_spec={
+            "source": str(path), **({"pixel_space": pixel_space} if pixel_space else {})})
         result.extra["storage_bytes"] = storage_bytes(distilled)
         result.extra["cost"] = evaluation_cost(result, distilled, evaluator.resources, None)
         result.extra["external_set"] = external_set(distilled)
