@@ -45,12 +45,13 @@ def on_sigint(signum: int, frame: Any) -> NoReturn:
 
 def is_users_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` (a ``KeyboardInterrupt``) came from the user (Ctrl-C, SIGTERM) rather than
-    from code that raised it. Only decidable while the CLI's :func:`on_sigint` is installed;
+    from code that raised it. Decidable while the CLI's :func:`on_sigint` is installed, and when
+    SIGINT is ignored (``nohup``, a background job of a script: no Ctrl-C can raise anything);
     otherwise the benefit of the doubt goes to the user."""
     if isinstance(exc, (Interrupted, Terminated)):
         return True
     try:
-        return signal.getsignal(signal.SIGINT) is not on_sigint
+        return signal.getsignal(signal.SIGINT) not in (on_sigint, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - not the main interpreter
         return True
 

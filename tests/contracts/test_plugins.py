@@ -461,6 +461,10 @@ def test_a_users_ctrl_c_is_not_a_plugin_fault(monkeypatch: pytest.MonkeyPatch) -
     assert not is_plugin_fault(KeyboardInterrupt())  # ddr as a library: the user's, to be safe
     monkeypatch.setattr(signal, "getsignal", lambda signum: on_sigint)
     assert is_plugin_fault(KeyboardInterrupt()) and is_plugin_fault(SystemExit(0))
+    # started with SIGINT ignored (nohup, `cmd &` in a script): the CLI leaves it so, and no Ctrl-C can
+    # raise, so a bare KeyboardInterrupt is code's (this case made the CLI test exit 130 under nohup)
+    monkeypatch.setattr(signal, "getsignal", lambda signum: signal.SIG_IGN)
+    assert is_plugin_fault(KeyboardInterrupt()) and not is_plugin_fault(Interrupted())
     assert not is_plugin_fault(GeneratorExit())
     assert describe(SystemExit("bye")) == "called sys.exit('bye')"
     real = os._exit
