@@ -6,8 +6,9 @@ with the manifest before anything of the bundle is used; JSON members are parsed
 safetensors files are only ever loaded by :func:`ddr.store.formats.load_distilled` (which checks
 the tensors against the set's own hash) and only through :meth:`Bundle.load_set`. Then the
 structure is checked: ``bundle.json`` names every run folder, distilled set and teacher
-checkpoint the archive holds and nothing else, each run has its four records, each run's set is in the bundle, and the ids
-agree. Any mismatch is a :class:`~ddr.bundle.container.BundleError` naming the member.
+checkpoint the archive holds and nothing else, each run has its four records, each run's set (and
+teacher, when it names one) is in the bundle, and the ids agree. Any mismatch is a
+:class:`~ddr.bundle.container.BundleError` naming the member.
 """
 
 from __future__ import annotations

@@ -48,8 +48,6 @@ RUN_FILES = ("run_spec.json", "metrics.json", "env.json", "resolved.json")
 SET_FILES = ("images.safetensors", "meta.json")
 SET_PREFIX = "sets/"
 RUN_PREFIX = "runs/"
-TEACHER_PREFIX = "teachers/"
-TEACHER_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 _FOLDER = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}"
 _LAYOUT = (

@@ -208,7 +208,8 @@ def _teacher_file(bundle: Bundle, run: BundledRun) -> str | None:
         return str(recorded)
     raise CannotVerify(f"could not verify run {run.run_id[:10]} ({run.label}): it used the teacher checkpoint "
                        f"{recorded}{f' (sha256 {str(wanted)[:16]}…)' if wanted else ''}, which this bundle does not "
-                       "carry (the exporter no longer had it); place that file there and verify again")
+                       "carry (it was gone or changed when the bundle was exported); place that file there and verify "
+                       "again")
 
 
 def _options(run: BundledRun, protocol_file: Path, *, executor: str, executor_options: Mapping[str, Any],
