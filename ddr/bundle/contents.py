@@ -31,6 +31,7 @@ from ddr.bundle.manifest import (
     checked_members,
     member_kind,
     parse_json,
+    teacher_sha256,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,11 +211,10 @@ def open_bundle(path: str | Path, workdir: str | Path | None = None) -> Iterator
                 set_files.setdefault(sha, set()).add(file)
                 return _sink_to(root / "sets" / sha / file, open_files)
             if kind == "teacher":
-                file = entry.name.split("/")[1]
-                sha = file.split(".")[0]
+                sha = teacher_sha256(entry.name)
                 if sha in teachers:
                     raise refuse(bundle, f"member {entry.name!r} is a second copy of teacher checkpoint {sha[:16]}…")
-                teachers[sha] = root / "teachers" / file
+                teachers[sha] = root / entry.name
                 return _sink_to(teachers[sha], open_files)
             buffer = buffers[entry.name] = bytearray()
 

@@ -31,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 
 from ddr.bundle.container import write_zip
 from ddr.bundle.machine import machine_kind
-from ddr.bundle.manifest import FORMAT, FORMAT_VERSION, INFO, MANIFEST, build_manifest, folder_name
+from ddr.bundle.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    INFO,
+    MANIFEST,
+    build_manifest,
+    folder_name,
+    teacher_member,
+    teacher_sha256,
+)
 from ddr.errors import ArtifactError, DdrError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -222,21 +231,25 @@ def _set_files(row: Mapping[str, Any], system: Any, workdir: Path) -> dict[str, 
         if Path(source).exists():
             from ddr.store.formats import load_any
 
-            num_classes = None
             try:
-                num_classes = system.datasets().get(str(row["dataset"])).num_classes
+                dataset = system.datasets().get(str(row["dataset"]))
             except (DdrError, AttributeError):
-                pass
+                dataset = None
             try:
-                loaded = load_any(Path(source), system, num_classes=num_classes, ipc=int(row["ipc"]),
+                loaded = load_any(Path(source), system, num_classes=getattr(dataset, "num_classes", None),
+                                  ipc=int(row["ipc"]),
                                   pixel_space=spec.get("pixel_space") or ("zca" if spec.get("zca") else None))
             except DdrError as exc:
                 raise ArtifactError(f"run {run}: the set at {source} cannot be read now: {str(exc).splitlines()[0]}"
                                     ) from None
-            for candidate in (loaded, _as_evaluated(loaded, row, system)):
-                if candidate is not None and distilled_sha256(candidate) == wanted:
-                    target = save_distilled(candidate, workdir / wanted)
-                    return {name: (target / name).read_bytes() for name in (TENSOR_FILE, META_FILE)}
+            evaluated: DistilledSet | None = loaded
+            if distilled_sha256(loaded) != wanted:  # the file's tensors are not the trained ones: validate them
+                evaluated = _as_evaluated(loaded, dataset, int(row["ipc"]))
+                if evaluated is not None and distilled_sha256(evaluated) != wanted:
+                    evaluated = None
+            if evaluated is not None:
+                target = save_distilled(evaluated, workdir / wanted)
+                return {name: (target / name).read_bytes() for name in (TENSOR_FILE, META_FILE)}
     where = " and ".join(tried) if tried else "nowhere (the record names neither a distill key nor a source)"
     again = (f"`ddr eval {source}` with the run's options" if source else
              "the run again (`ddr run` distils the same set and finds every finished student in the job cache)")
@@ -245,13 +258,18 @@ def _set_files(row: Mapping[str, Any], system: Any, workdir: Path) -> dict[str, 
                         "export again")
 
 
-def _teacher_file(row: Mapping[str, Any], log: Callable[[str], None] | None) -> tuple[str, bytes] | None:
-    """``(sha256, bytes)`` of the teacher checkpoint file ``row``'s run was given, or ``None`` when it
-    had none or the file is gone or changed since (said through ``log``)."""
+def _teacher(row: Mapping[str, Any], members: dict[str, bytes], log: Callable[[str], None] | None) -> str | None:
+    """The member holding the teacher checkpoint file ``row``'s run was given, added to ``members``
+    (a file another run of the bundle recorded with the same sha256 is not read again); ``None`` when
+    the run had none or the file is gone or changed since (said through ``log``)."""
     spec = row.get("run_spec") or {}
     path = spec.get("teacher")
     if not path:
         return None
+    recorded = spec.get("teacher_sha256")
+    known = next((name for name in members if teacher_sha256(name) == recorded), None)
+    if known is not None:
+        return known
     run = f"run {str(row['run_id'])[:10]} ({_label(row)})"
     try:
         data = Path(str(path)).read_bytes()
@@ -261,38 +279,28 @@ def _teacher_file(row: Mapping[str, Any], log: Callable[[str], None] | None) -> 
                 "and `ddr verify` will ask for the file")
         return None
     sha = hashlib.sha256(data).hexdigest()
-    recorded = spec.get("teacher_sha256")
     if recorded and recorded != sha:
         if log is not None:
             log(f"export: {run}: its teacher checkpoint {path} changed since the run (sha256 {sha[:16]}…, the record "
                 f"says {str(recorded)[:16]}…); the bundle goes without it")
         return None
-    return sha, data
+    member = teacher_member(sha, path)
+    members[member] = data
+    return member
 
 
-def teacher_member(sha: str, source: str | Path) -> str:
-    """The member name of a teacher checkpoint: its sha256 and ``.safetensors``, else ``.pt`` (the
-    suffix decides how :func:`ddr.engine.teachers.read_state_dict` reads it)."""
-    return f"teachers/{sha}{'.safetensors' if Path(str(source)).suffix == '.safetensors' else '.pt'}"
-
-
-def _as_evaluated(loaded: "DistilledSet", row: Mapping[str, Any], system: Any) -> "DistilledSet | None":
-    """``loaded`` as ``ddr eval`` trained on it: validated against the dataset (pixel01 sets
-    normalised, dtypes converted, another size resized as ``--resize`` does), or ``None`` when the
-    dataset's geometry is not known without loading it or the set does not fit."""
+def _as_evaluated(loaded: "DistilledSet", dataset: Any, ipc: int) -> "DistilledSet | None":
+    """``loaded`` as ``ddr eval`` trained on it: validated against ``dataset`` (its spec; pixel01
+    sets normalised, dtypes converted, another size resized as ``--resize`` does), or ``None`` when
+    the dataset's geometry is not known without loading it or the set does not fit."""
     from ddr.method.distilled import validate_distilled
 
-    try:
-        dataset = system.datasets().get(str(row["dataset"]))
-    except (DdrError, AttributeError):
-        return None
-    geometry = (dataset.num_classes, dataset.channels, dataset.image_size, dataset.mean, dataset.std)
+    geometry = [getattr(dataset, k, None) for k in ("num_classes", "channels", "image_size", "mean", "std")]
     if any(value is None for value in geometry):
         return None
     try:
-        return validate_distilled(loaded, num_classes=dataset.num_classes, ipc=int(row["ipc"]),
-                                  channels=dataset.channels, image_size=dataset.image_size, mean=dataset.mean,
-                                  std=dataset.std, resize=True)
+        return validate_distilled(loaded, num_classes=dataset.num_classes, ipc=ipc, channels=dataset.channels,
+                                  image_size=dataset.image_size, mean=dataset.mean, std=dataset.std, resize=True)
     except DdrError:
         return None
 
@@ -337,9 +345,7 @@ def bundle_members(kind: str, name: str, rows: Sequence[Mapping[str, Any]], *, s
                 run_members.append((f"{folder}/jobs/{result.get('role')}-{int(result.get('index') or 0)}.json",
                                     canonical(job)))
             spec = row.get("run_spec") or {}
-            teacher = _teacher_file(row, log)
-            if teacher is not None:
-                teacher_members[teacher_member(teacher[0], spec["teacher"])] = teacher[1]
+            teacher = _teacher(row, teacher_members, log)
             summaries.append({
                 "run_id": row["run_id"], "folder": folder, "label": _label(row), "method": row["method"],
                 "external": not bool(spec.get("method")), "dataset": row["dataset"], "ipc": row["ipc"],
@@ -347,7 +353,7 @@ def bundle_members(kind: str, name: str, rows: Sequence[Mapping[str, Any]], *, s
                 "arch": row.get("arch"), "label_strategy": row.get("label_strategy"), "protocol": row.get("protocol"),
                 "protocol_version": row.get("protocol_version"), "distilled_sha256": sha, "set": f"sets/{sha}",
                 "created": row.get("created"), "scores": _summary(row.get("metrics") or {}), "plugin": plugin,
-                **({"teacher": teacher_member(teacher[0], spec["teacher"])} if teacher is not None else {}),
+                **({"teacher": teacher} if teacher is not None else {}),
             })
             if log is not None:
                 log(f"export: run {str(row['run_id'])[:10]} {_label(row)}")
@@ -384,5 +390,5 @@ def export_bundle(ref: str, output: str | Path, *, db: str | Path | None = None,
     write_zip(output, members)
     info = json.loads(members[1][1])
     return ExportReport(path=output, kind=kind, name=name, runs=[r["run_id"] for r in info["runs"]],
-                        sets=list(info["sets"]), teachers=[Path(t).name.split(".")[0] for t in info.get("teachers", [])],
+                        sets=list(info["sets"]), teachers=[teacher_sha256(t) for t in info.get("teachers", [])],
                         bytes=output.stat().st_size, sha256=sha256_file(output))

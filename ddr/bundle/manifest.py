@@ -73,6 +73,18 @@ def member_kind(name: str) -> str | None:
     return None
 
 
+def teacher_member(sha256: str, source: str | Path) -> str:
+    """The member name of a teacher checkpoint whose bytes hash to ``sha256``: ``.safetensors`` when
+    ``source`` is one, else ``.pt`` (the suffix decides how
+    :func:`ddr.engine.teachers.read_state_dict` reads it)."""
+    return f"teachers/{sha256}{'.safetensors' if Path(str(source)).suffix == '.safetensors' else '.pt'}"
+
+
+def teacher_sha256(member: str) -> str:
+    """The sha256 a teacher member (``teachers/<sha256>.<suffix>``) is named by."""
+    return member.split("/", 1)[1].split(".", 1)[0]
+
+
 def folder_name(run_id: str) -> str:
     """The folder of a run under ``runs/``: its id when that is a safe name, else the id's sha256."""
     if re.fullmatch(_FOLDER, run_id):

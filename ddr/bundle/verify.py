@@ -46,6 +46,7 @@ from ddr.bundle.compare import EXACT, Check, Comparison, compare
 from ddr.bundle.container import refuse
 from ddr.bundle.contents import Bundle, BundledRun, open_bundle
 from ddr.bundle.machine import describe, device_type, differences, machine_kind
+from ddr.bundle.manifest import teacher_sha256
 from ddr.errors import ConfigError, DataError, DdrError, PluginLoadError, UnknownComponentError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -192,7 +193,7 @@ def _teacher_file(bundle: Bundle, run: BundledRun) -> str | None:
     if run.teacher is not None:
         from ddr.engine.teachers import read_state_dict
 
-        path = bundle.teachers[run.teacher.split("/")[1].split(".")[0]]
+        path = bundle.teachers[teacher_sha256(run.teacher)]
         try:  # read as --teacher reads a file (tensors only); its refusal names the member, not a temporary path
             read_state_dict(path)
         except DdrError as exc:

@@ -42,6 +42,9 @@ class Resources:
         arch, arch_params: the student architecture instead of the protocol's (params are merged
             over the protocol's when ``arch`` is ``None``).
         executor, executor_options, job_cache: how the reference (and student jobs) run.
+
+    ``teacher_path`` and ``teacher_sha256`` are the teacher file and its content hash (hashed once,
+    when the file is checked; ``None`` without a file).
     """
 
     def __init__(self, session: "Session", protocol: "Protocol", *, dataset: str = "digits", seed: int = 0,
@@ -66,7 +69,7 @@ class Resources:
         check_cache()  # a read-only, full or misplaced DDR_CACHE_DIR fails here, before any work
         path = teacher or protocol.teacher.checkpoint
         self.teacher_path = Path(path) if path else None
-        self._check_teacher_file()
+        self.teacher_sha256 = self._check_teacher_file()
         for name in {arch, protocol.teacher.arch} - {None}:
             self.system.architectures().resolve(name)
         self.jobs = JobRunner(session, executor, dict(executor_options or {}), job_cache)
@@ -97,9 +100,11 @@ class Resources:
                                     session.system, dataset=dataset)
         return cls(session, resolved, dataset=dataset, **kwargs)
 
-    def _check_teacher_file(self) -> None:
+    def _check_teacher_file(self) -> str | None:
+        """The teacher file's sha256 (``None`` without one), once it is known to load: the content
+        its jobs are keyed by and its run record names."""
         if self.teacher_path is None:
-            return
+            return None
         if not self.teacher_path.is_file():
             raise ArtifactError(f"teacher checkpoint not found: {self.teacher_path} (or it is not a file); give a "
                                 ".safetensors or state-dict .pt file, or leave --teacher out to use the real-data "
@@ -107,6 +112,9 @@ class Resources:
         from ddr.engine.teachers import read_state_dict
 
         read_state_dict(self.teacher_path)  # an unreadable or unsafe file fails now, not after the distillation
+        from ddr.store.hashing import sha256_file
+
+        return sha256_file(self.teacher_path)
 
     def portable(self) -> dict[str, Any]:
         """The keyword arguments that rebuild these resources in another process (with the
@@ -221,10 +229,8 @@ class Resources:
 
     def teacher_identity(self) -> str:
         """The user's teacher file's sha256, or the reference job's key."""
-        if self.teacher_path is not None:
-            from ddr.store.hashing import sha256_file
-
-            return "file:" + sha256_file(self.teacher_path)
+        if self.teacher_sha256 is not None:
+            return "file:" + self.teacher_sha256
         return "reference:" + self.reference().key
 
     def run_jobs(self, jobs: "list[StudentJob]", ipc: int, reused: dict[str, int]) -> dict[str, Any]:

@@ -325,7 +325,7 @@ class Evaluator:
             "lr_override": o.lr, "ars": self.want_ars, "executor": o.executor,
             "teacher": str(r.teacher_path) if r.teacher_path else None, "zca": bool(o.zca),
             # the file's content, which the jobs' keys hold: a bundle carries it, `ddr verify` checks it
-            **({"teacher_sha256": r.teacher_identity().removeprefix("file:")} if r.teacher_path else {}),
+            **({"teacher_sha256": r.teacher_sha256} if r.teacher_sha256 else {}),
             **({"metrics": [m.ref() for m in self.metrics]} if self.metrics else {}),
         }
 
