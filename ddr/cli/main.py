@@ -426,12 +426,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ddr: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:
-        if debug or exc.errno != errno.ENAMETOOLONG:
-            raise
-        # a name the user typed that the file system refuses, wherever it is first looked at
-        print(f"ddr: error: cannot use the path {exc.filename}: {exc.strerror}; give a shorter path", file=sys.stderr)
-        return DdrError.exit_code
     except Terminated:
         print("ddr: terminated (SIGTERM); results written so far are kept", file=sys.stderr)
         return Terminated.exit_code
@@ -441,6 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ddr list ... | head`
         sys.stderr.close()
         return 0
+    except OSError as exc:  # after BrokenPipeError, an OSError too
+        if debug or exc.errno != errno.ENAMETOOLONG:
+            raise
+        # a name the user typed that the file system refuses, wherever it is first looked at
+        print(f"ddr: error: cannot use the path {exc.filename}: {exc.strerror}; give a shorter path", file=sys.stderr)
+        return DdrError.exit_code
     finally:
         signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +257,18 @@ def test_doctor_materialize_imports_every_target(local_module, capsys: pytest.Ca
     assert main(["-p", "bad_target_plugin_mod", "doctor", "--materialize"]) == 1
     assert ("PROBLEM bad target: augmentation 'bad-target' (from plugin 'bad_target_plugin_mod'): cannot import "
             "target 'bad_target_plugin_mod:Missing': AttributeError") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [("list", "methods"), ("describe", "method", "craig")])
+def test_a_reader_that_stops_early_is_not_a_traceback(args: tuple[str, ...]) -> None:
+    """`ddr describe ... | head`: stdout's reader is gone before ddr writes (a pipe whose read end is
+    already closed, so the write fails every time), and ddr exits 0 without a traceback. The
+    ENAMETOOLONG handler once caught BrokenPipeError (an OSError) first and re-raised it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ddr", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=600)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
