@@ -178,8 +178,23 @@ class Page:
         self.browser.send("Page.navigate", {"url": url}, self.session)
         self.loaded(url.rsplit("/", 1)[-1].split("?")[0])
 
+    def navigating(self, expression: str) -> Any:
+        """``evaluate`` an expression that starts a navigation: under load the page may be gone
+        before the reply is sent (CDP's "Inspected target navigated or closed"), which means the
+        navigation began; returns the value, or ``True`` then."""
+        try:
+            return self.evaluate(expression)
+        except CdpError as exc:
+            if "Inspected target navigated or closed" not in str(exc):
+                raise
+            return True
+
+    def back(self) -> None:
+        """The browser's back button (``history.back()``)."""
+        self.navigating("history.back(); 1")
+
     def click(self, selector: str) -> None:
-        found = self.evaluate(f"(function(){{var el = document.querySelector({json.dumps(selector)});"
-                              f"if(!el) return false; el.click(); return true;}})()")
+        found = self.navigating(f"(function(){{var el = document.querySelector({json.dumps(selector)});"
+                                f"if(!el) return false; el.click(); return true;}})()")
         if not found:
             raise CdpError(f"nothing matches {selector!r} on {self.evaluate('location.href')}")

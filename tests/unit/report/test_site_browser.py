@@ -82,7 +82,7 @@ def test_navigation_index_cell_method_and_back(site: BuiltSite, browser: Browser
     assert page.evaluate("document.querySelectorAll('img.plot').length") == (4 if site.result.plots else 0)
     assert page.evaluate("Array.prototype.every.call(document.querySelectorAll('img.plot'), "
                          "function(i){ return i.complete && i.naturalWidth > 0; })")
-    page.evaluate("history.back(); 1")
+    page.back()
     page.loaded("cells/cifar10-ipc10.html")
     page.wait_for("document.querySelectorAll('#board-0 tbody tr').length === 4")
     page.click("nav.crumbs a")
